@@ -1,0 +1,29 @@
+.PHONY: install test lint format demo bench docs
+
+SOURCES := $(wildcard minos tests benchmarks)  # benchmarks/ may not exist yet
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install uv
+	uv sync
+
+test: install
+	.ci/postgres.sh
+	uv run pytest
+
+lint:
+	uv run ruff check $(SOURCES)
+	uv run ruff format --check $(SOURCES)
+	uv run mypy minos
+
+format:
+	uv run ruff check --fix $(SOURCES)
+	uv run ruff format $(SOURCES)
+
+demo:
+	uv run python demo/run.py
+
+bench:
+	uv run python benchmarks/run.py
+
+docs:
+	uv run --group docs mkdocs build --strict
