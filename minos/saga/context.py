@@ -1,0 +1,156 @@
+"""The saga context: the state a saga execution carries from step to step.
+
+``SagaContext`` is a minos ``BucketModel`` (so it serialises with minos' avro machinery, as 0.7.0 stores it)
+and a ``MutableMapping``. Values live in a plain ``dict``; minos ``Field`` objects are only built when the model
+machinery asks for them (serialisation, hashing). Building a ``Field`` runs minos' type decoder on every write,
+which is where 0.7.0 spends most of its time.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, MutableMapping
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from uuid import UUID
+
+from minos.common import BucketModel, Field
+
+_IMMUTABLE_SCALARS = (str, int, float, bool, type(None), UUID, datetime, date, time, timedelta, bytes)
+
+
+def _copy_value(value: Any) -> Any:
+    """Deep-copy ``value``; the JSON-like shapes a context usually holds are copied without ``copy.deepcopy``."""
+    if isinstance(value, _IMMUTABLE_SCALARS):
+        return value
+    if type(value) is list:
+        return [_copy_value(item) for item in value]
+    if type(value) is dict:
+        return {key: _copy_value(item) for key, item in value.items()}
+    return copy.deepcopy(value)
+
+
+def _unchecked_field(name: str, value: Any) -> Field:
+    """Build a ``Field`` typed ``Any`` without re-decoding a value the context already holds."""
+    field = Field.__new__(Field)
+    field._name = name
+    field._type = Any
+    field._value = value
+    field._parser = None
+    field._validator = None
+    return field
+
+
+def _is_field_mapping(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(item, Field) for item in value.values())
+
+
+class SagaContext(BucketModel, MutableMapping):
+    """Key-value state of a saga execution, readable as ``context["key"]`` or ``context.key``."""
+
+    _values: dict[str, Any]
+
+    def __init__(self, **kwargs: Any):
+        fields = kwargs.get("fields")
+        if len(kwargs) == 1 and _is_field_mapping(fields):
+            # Called by minos' model machinery (``from_avro_str``, ``BucketModel.empty``) with built fields.
+            kwargs = {name: field.value for name, field in fields.items()}
+        object.__setattr__(self, "_values", kwargs)
+
+    @classmethod
+    def _from_values(cls, values: dict[str, Any]) -> SagaContext:
+        context = cls.__new__(cls)
+        object.__setattr__(context, "_values", values)
+        return context
+
+    def copy(self) -> SagaContext:
+        """A deep copy: callbacks work on one, so a failing step leaves the execution's context untouched."""
+        return self._from_values({key: _copy_value(value) for key, value in self._values.items()})
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SagaContext:
+        return self.copy()
+
+    def __copy__(self) -> SagaContext:
+        return self._from_values(dict(self._values))
+
+    @property
+    def fields(self) -> dict[str, Field]:
+        """The values as minos ``Field`` objects, built on demand for the model machinery."""
+        return {name: _unchecked_field(name, value) for name, value in self._values.items()}
+
+    @property
+    def _fields(self) -> dict[str, Field]:  # type: ignore[override]
+        return self.fields
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise KeyError(f"{type(self).__name__!r} does not contain the {key!r} field.") from None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._values[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        try:
+            del self._values[key]
+        except KeyError:
+            raise KeyError(f"{type(self).__name__!r} does not contain the {key!r} field.") from None
+
+    def __getattr__(self, item: str) -> Any:
+        if not item.startswith("_"):
+            try:
+                return self._values[item]
+            except KeyError:
+                pass
+        raise AttributeError(f"{type(self).__name__!r} does not contain the {item!r} attribute.")
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key.startswith("_"):
+            object.__setattr__(self, key, value)
+        else:
+            self._values[key] = value
+
+    def __delattr__(self, key: str) -> None:
+        if key.startswith("_"):
+            object.__delattr__(self, key)
+            return
+        try:
+            del self._values[key]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__!r} does not contain the {key!r} field.") from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, SagaContext) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return super().__hash__()
+
+    def __repr__(self) -> str:
+        items = ", ".join(f"{key}={value!r}" for key, value in self._values.items())
+        return f"{type(self).__name__}({items})"
+
+    def keys(self):  # type: ignore[override]
+        return self._values.keys()
+
+    def values(self):  # type: ignore[override]
+        return self._values.values()
+
+    def items(self):  # type: ignore[override]
+        return self._values.items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)
+
+    def clear(self) -> None:
+        self._values.clear()
+

@@ -1,0 +1,159 @@
+"""The saga exception hierarchy, rooted in minos' ``MinosException`` (names and bases as in 0.7.0)."""
+
+from __future__ import annotations
+
+from minos.common import MinosException
+
+
+class SagaException(MinosException):
+    """Base of every saga error; subclasses describe themselves when raised without a message."""
+
+    default_message = "The saga failed."
+
+    def __init__(self, message: str = None):
+        super().__init__(message if message is not None else self.default_message)
+
+
+class SagaStepException(SagaException):
+    """A saga step definition is wrong."""
+
+    default_message = "The saga step is not valid."
+
+
+class SagaExecutionException(SagaException):
+    """A saga execution cannot go on."""
+
+    default_message = "The saga execution failed."
+
+
+class SagaStepExecutionException(SagaException):
+    """A step execution cannot go on."""
+
+    default_message = "The saga step execution failed."
+
+
+class SagaResponseException(SagaException):
+    """A saga response is malformed or does not belong to the execution."""
+
+    default_message = "The saga response is not valid."
+
+
+class EmptySagaException(SagaException):
+    default_message = "The saga must have at least one step."
+
+
+class SagaNotCommittedException(SagaException):
+    default_message = "The saga must be committed before being executed."
+
+
+class AlreadyCommittedException(SagaException):
+    default_message = "The saga is already committed; it cannot be modified."
+
+
+class SagaNotDefinedException(SagaStepException):
+    default_message = "The step does not belong to any saga."
+
+
+class AlreadyOnSagaException(SagaStepException):
+    default_message = "The step already belongs to a saga."
+
+
+class EmptySagaStepException(SagaStepException):
+    default_message = "The step has no actions."
+
+
+class UndefinedOnExecuteException(SagaStepException):
+    default_message = "The step has no 'on_execute' callback."
+
+
+class MultipleOnExecuteException(SagaStepException):
+    default_message = "The step already has an 'on_execute' callback."
+
+
+class MultipleOnFailureException(SagaStepException):
+    default_message = "The step already has an 'on_failure' callback."
+
+
+class MultipleOnSuccessException(SagaStepException):
+    default_message = "The step already has an 'on_success' callback."
+
+
+class MultipleOnErrorException(SagaStepException):
+    default_message = "The step already has an 'on_error' callback."
+
+
+class MultipleElseThenException(SagaStepException):
+    default_message = "The conditional step already has an 'else_then' alternative."
+
+
+class SagaDefinitionFormatException(SagaStepException):
+    """A raw saga document cannot be turned into a definition (unknown class, missing key, bad callback)."""
+
+    default_message = "The raw saga definition is not valid."
+
+
+class SagaExecutionNotFoundException(SagaExecutionException):
+    default_message = "The saga execution was not found."
+
+
+class SagaExecutionAlreadyExecutedException(SagaExecutionException):
+    default_message = "The saga execution has already been executed."
+
+
+class SagaExecutionFormatException(SagaExecutionException):
+    """A raw execution document is malformed or written by an unknown/newer format."""
+
+    default_message = "The raw saga execution is not valid."
+
+
+class SagaRollbackExecutionException(SagaExecutionException):
+    default_message = "The saga execution could not be rolled back."
+
+
+class SagaFailedExecutionException(SagaExecutionException):
+    """An execution failed because of ``exception``, which is kept for the caller."""
+
+    def __init__(self, exception: Exception, message: str = None):
+        self.exception = exception
+        if message is None:
+            message = f"There was a failure while executing the saga: {exception!r}"
+        super().__init__(message)
+
+
+class SagaFailedCommitCallbackException(SagaFailedExecutionException):
+    """The two-phase commit of a finished execution was refused by a participant."""
+
+
+class SagaPausedExecutionStepException(SagaStepExecutionException):
+    default_message = "The step execution is paused, waiting for a reply."
+
+
+class SagaFailedExecutionStepException(SagaStepExecutionException, SagaFailedExecutionException):
+    """A step failed because of ``exception``."""
+
+    def __init__(self, exception: Exception, message: str = None):
+        if message is None:
+            message = f"There was a failure while executing the step: {exception!r}"
+        SagaFailedExecutionException.__init__(self, exception, message)
+
+
+class SagaRollbackExecutionStepException(SagaStepExecutionException):
+    default_message = "The step execution could not be rolled back."
+
+
+class SagaResponseStatusException(SagaResponseException):
+    """A reply carries a status that is not 200, 400 or 500."""
+
+    default_message = "The saga response status is not valid."
+
+
+class SagaResponseMismatchException(SagaResponseException):
+    """A reply answers another execution than the one it is applied to."""
+
+    default_message = "The saga response belongs to another execution."
+
+
+class SagaCallbackReturnTypeException(SagaStepExecutionException):
+    """A user callback returned a value of the wrong type (e.g. a request callback not returning a request)."""
+
+    default_message = "The callback returned a value of the wrong type."
