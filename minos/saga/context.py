@@ -153,4 +153,3 @@ class SagaContext(BucketModel, MutableMapping):
 
     def clear(self) -> None:
         self._values.clear()
-

@@ -157,3 +157,9 @@ class SagaCallbackReturnTypeException(SagaStepExecutionException):
     """A user callback returned a value of the wrong type (e.g. a request callback not returning a request)."""
 
     default_message = "The callback returned a value of the wrong type."
+
+
+class SagaCallbackException(SagaStepException):
+    """A callback cannot be used: it is not callable, or it cannot be stored by import path (lambda, closure)."""
+
+    default_message = "The callback is not valid."

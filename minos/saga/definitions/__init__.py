@@ -1,0 +1,26 @@
+from .operations import SagaOperation
+from .saga import Saga
+from .steps import (
+    ConditionalSagaStep,
+    ElseThenAlternative,
+    IfThenAlternative,
+    LocalSagaStep,
+    RemoteSagaStep,
+    SagaStep,
+)
+from .types import ConditionCallback, LocalCallback, RequestCallBack, ResponseCallBack
+
+__all__ = [
+    "ConditionCallback",
+    "ConditionalSagaStep",
+    "ElseThenAlternative",
+    "IfThenAlternative",
+    "LocalCallback",
+    "LocalSagaStep",
+    "RemoteSagaStep",
+    "RequestCallBack",
+    "ResponseCallBack",
+    "Saga",
+    "SagaOperation",
+    "SagaStep",
+]

@@ -1,0 +1,86 @@
+"""A saga operation: one user callback plus the parameters it is called with."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, Generic, Optional, TypeVar, Union
+
+from minos.common import MinosImportException, classname, import_module
+
+from ..context import SagaContext
+from ..exceptions import SagaCallbackException, SagaDefinitionFormatException
+
+T = TypeVar("T")
+
+
+class SagaOperation(Generic[T]):
+    """``callback`` is called as ``callback(context, [response,] **parameters)``.
+
+    Operations are stored by the import path of their callback, so callbacks must be module-level functions.
+    """
+
+    def __init__(self, callback: T, parameters: Optional[Union[dict, SagaContext]] = None, **kwargs):
+        if not callable(callback):
+            raise SagaCallbackException(f"A saga callback must be callable. Obtained: {callback!r}")
+        if parameters is None:
+            parameters = kwargs
+        elif kwargs:
+            parameters = {**parameters, **kwargs}
+        if parameters is not None and not isinstance(parameters, SagaContext):
+            parameters = SagaContext(**parameters) if parameters else None
+        self.callback = callback
+        self.parameters: Optional[SagaContext] = parameters
+
+    @property
+    def parameterized(self) -> bool:
+        """Whether the callback receives parameters."""
+        return self.parameters is not None
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        raw: dict[str, Any] = {"callback": self._callback_path}
+        if self.parameterized:
+            raw["parameters"] = self.parameters.avro_str
+        return raw
+
+    @cached_property
+    def _callback_path(self) -> str:
+        path = classname(self.callback)
+        try:
+            found = import_module(path)
+        except MinosImportException:
+            found = None
+        if found is not self.callback:
+            raise SagaCallbackException(
+                f"The {path!r} callback cannot be stored: callbacks must be importable by path "
+                "(module-level functions, not lambdas, closures or bound methods)."
+            )
+        return path
+
+    @classmethod
+    def from_raw(cls, raw: Optional[Union[dict[str, Any], SagaOperation[T]]], **kwargs) -> Optional[SagaOperation[T]]:
+        if raw is None or isinstance(raw, SagaOperation):
+            return raw
+        try:
+            path = raw["callback"]
+        except (KeyError, TypeError):
+            raise SagaDefinitionFormatException(f"A raw operation must contain a 'callback' key. Obtained: {raw!r}")
+        try:
+            callback = import_module(path)
+        except MinosImportException as exc:
+            raise SagaDefinitionFormatException(f"The {path!r} callback cannot be imported: {exc}") from exc
+        parameters = raw.get("parameters")
+        if isinstance(parameters, str):
+            parameters = SagaContext.from_avro_str(parameters)
+        return cls(callback, parameters, **kwargs)
+
+    def __eq__(self, other: Any) -> bool:
+        return (
+            isinstance(other, SagaOperation) and self.callback == other.callback and self.parameters == other.parameters
+        )
+
+    def __iter__(self):
+        yield from (self.callback, self.parameters)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({getattr(self.callback, '__qualname__', self.callback)!r}, {self.parameters!r})"

@@ -1,0 +1,125 @@
+"""The saga definition: an ordered list of steps, frozen by ``commit()``."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from typing import Any, Optional, TypeVar, Union
+
+from ..exceptions import (
+    AlreadyCommittedException,
+    AlreadyOnSagaException,
+    EmptySagaException,
+    SagaDefinitionFormatException,
+    SagaNotCommittedException,
+)
+from .operations import SagaOperation
+from .steps import ConditionalSagaStep, LocalSagaStep, RemoteSagaStep, SagaStep
+from .types import LocalCallback, RequestCallBack
+
+S = TypeVar("S", bound=SagaStep)
+
+
+class Saga:
+    """A saga definition. Build it by chaining steps, then ``commit()`` it before executing it."""
+
+    def __init__(
+        self, *args, steps: Optional[Iterable[SagaStep]] = None, committed: bool = False, commit: None = None, **kwargs
+    ):
+        self.steps: list[SagaStep] = []
+        self.committed = False
+        for step in steps or ():
+            self._add_step(step)
+        if commit is not None:
+            warnings.warn(
+                "Saga(commit=...) is deprecated; add a final local_step() instead.", DeprecationWarning, stacklevel=2
+            )
+            self.local_step(commit)
+            committed = True
+        self.committed = committed
+
+    def local_step(
+        self, step: Optional[Union[LocalCallback, SagaOperation[LocalCallback], LocalSagaStep]] = None, **kwargs
+    ) -> LocalSagaStep:
+        """Append a local step (a new one, the given one, or one wrapping the given callback) and return it."""
+        return self._add_step(self._build_step(LocalSagaStep, step, **kwargs))
+
+    def remote_step(
+        self, step: Optional[Union[RequestCallBack, SagaOperation[RequestCallBack], RemoteSagaStep]] = None, **kwargs
+    ) -> RemoteSagaStep:
+        """Append a remote step (a new one, the given one, or one whose request the given callback builds)."""
+        return self._add_step(self._build_step(RemoteSagaStep, step, **kwargs))
+
+    def step(
+        self, step: Optional[Union[RequestCallBack, SagaOperation[RequestCallBack], RemoteSagaStep]] = None, **kwargs
+    ) -> RemoteSagaStep:
+        """Deprecated alias of :meth:`remote_step`."""
+        warnings.warn("step() is deprecated; use remote_step() instead.", DeprecationWarning, stacklevel=2)
+        return self.remote_step(step, **kwargs)
+
+    def conditional_step(self, step: Optional[ConditionalSagaStep] = None) -> ConditionalSagaStep:
+        """Append a conditional step (a new one or the given one) and return it."""
+        return self._add_step(self._build_step(ConditionalSagaStep, step))
+
+    @staticmethod
+    def _build_step(step_cls: type[S], step: Any, **kwargs) -> S:
+        if step is None:
+            return step_cls(**kwargs)
+        if isinstance(step, SagaStep):
+            if not isinstance(step, step_cls):
+                raise TypeError(f"Expected a {step_cls.__name__}, obtained a {type(step).__name__}: {step!r}")
+            return step
+        if step_cls is ConditionalSagaStep:
+            raise TypeError(f"Expected a ConditionalSagaStep. Obtained: {step!r}")
+        if not isinstance(step, SagaOperation):
+            step = SagaOperation(step, **kwargs)
+        return step_cls(step)
+
+    def _add_step(self, step: S) -> S:
+        if self.committed:
+            raise AlreadyCommittedException("A committed saga cannot get more steps.")
+        if step.saga is not None and step.saga is not self:
+            raise AlreadyOnSagaException()
+        step.saga = self
+        self.steps.append(step)
+        return step
+
+    def commit(self, callback: None = None, **kwargs) -> Saga:
+        """Freeze the saga. A ``callback`` (deprecated) becomes a final local step."""
+        if self.committed:
+            raise AlreadyCommittedException("A saga cannot be committed twice.")
+        if callback is not None:
+            warnings.warn(
+                "commit(callback) is deprecated; add a final local_step() instead.", DeprecationWarning, stacklevel=2
+            )
+            self.local_step(callback, **kwargs)
+        self.committed = True
+        return self
+
+    def validate(self) -> None:
+        """Raise unless the saga can be executed: it has steps, they are valid, and it is committed."""
+        if not self.steps:
+            raise EmptySagaException()
+        for step in self.steps:
+            step.validate()
+        if not self.committed:
+            raise SagaNotCommittedException()
+
+    @classmethod
+    def from_raw(cls, raw: Union[dict[str, Any], Saga], **kwargs) -> Saga:
+        if isinstance(raw, Saga):
+            return raw
+        if not isinstance(raw, dict) or "steps" not in raw:
+            raise SagaDefinitionFormatException(f"A raw saga must be a dict with a 'steps' key. Obtained: {raw!r}")
+        steps = [SagaStep.from_raw(step) for step in raw["steps"]]
+        return cls(steps=steps, committed=raw.get("committed", False), **kwargs)
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        return {"steps": [step.raw for step in self.steps], "committed": self.committed}
+
+    def __eq__(self, other: Any) -> bool:
+        return type(self) is type(other) and (self.steps, self.committed) == (other.steps, other.committed)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(steps={self.steps!r}, committed={self.committed!r})"

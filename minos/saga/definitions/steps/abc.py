@@ -1,0 +1,116 @@
+"""The base of every saga step definition."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
+
+from minos.common import MinosImportException, import_module
+
+from ...exceptions import SagaDefinitionFormatException, SagaNotDefinedException
+
+if TYPE_CHECKING:
+    from ..operations import SagaOperation
+    from ..saga import Saga
+    from .conditional import ConditionalSagaStep
+    from .local import LocalSagaStep
+    from .remote import RemoteSagaStep
+
+S = TypeVar("S", bound="SagaStep")
+
+
+class SagaStep(ABC):
+    """A step of a :class:`Saga`. Its chaining methods validate it and then continue on its saga."""
+
+    def __init__(self, saga: Optional[Saga] = None, **kwargs):
+        self.saga = saga
+
+    def local_step(self, *args, **kwargs) -> LocalSagaStep:
+        return self._owning_saga().local_step(*args, **kwargs)
+
+    def remote_step(self, *args, **kwargs) -> RemoteSagaStep:
+        return self._owning_saga().remote_step(*args, **kwargs)
+
+    def step(self, *args, **kwargs) -> SagaStep:
+        return self._owning_saga().step(*args, **kwargs)
+
+    def conditional_step(self, *args, **kwargs) -> ConditionalSagaStep:
+        return self._owning_saga().conditional_step(*args, **kwargs)
+
+    def commit(self, *args, **kwargs) -> Saga:
+        return self._owning_saga().commit(*args, **kwargs)
+
+    def _owning_saga(self) -> Saga:
+        self.validate()
+        if self.saga is None:
+            raise SagaNotDefinedException()
+        return self.saga
+
+    @abstractmethod
+    def validate(self) -> None:
+        """Raise if the step cannot be executed."""
+
+    @classmethod
+    def from_raw(cls, raw: Union[dict[str, Any], SagaStep], **kwargs) -> SagaStep:
+        """Build the step class named by ``raw["cls"]`` from a raw document."""
+        if isinstance(raw, SagaStep):
+            return raw
+        if not isinstance(raw, dict) or "cls" not in raw:
+            raise SagaDefinitionFormatException(f"A raw step must be a dict with a 'cls' key. Obtained: {raw!r}")
+        fields = dict(raw)
+        path = fields.pop("cls")
+        try:
+            step_cls = import_module(path)
+        except MinosImportException as exc:
+            raise SagaDefinitionFormatException(f"The {path!r} step class cannot be imported: {exc}") from exc
+        if not isinstance(step_cls, type) or not issubclass(step_cls, cls):
+            raise SagaDefinitionFormatException(f"{path!r} is not a {cls.__name__} subclass.")
+        return step_cls._from_raw(fields, **kwargs)
+
+    @classmethod
+    @abstractmethod
+    def _from_raw(cls: type[S], raw: dict[str, Any], **kwargs) -> S:
+        """Build the step from its raw fields (without ``cls``)."""
+
+    @property
+    @abstractmethod
+    def raw(self) -> dict[str, Any]:
+        """The step as a raw document, ``cls`` first."""
+
+    @property
+    def _classname(self) -> str:
+        return f"{type(self).__module__}.{type(self).__qualname__}"
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[Any]:
+        """The parts that define the step, compared by ``__eq__``."""
+
+    def __eq__(self, other: Any) -> bool:
+        return type(self) is type(other) and tuple(self) == tuple(other)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(repr(part) for part in self)})"
+
+
+def require_keys(raw: dict[str, Any], *keys: str) -> None:
+    """Fail with the names of the keys a raw document lacks."""
+    if missing := [key for key in keys if key not in raw]:
+        raise SagaDefinitionFormatException(f"The raw document lacks the {missing} keys. Obtained: {raw!r}")
+
+
+def as_operation(callback: Any, parameters: Any = None, **kwargs) -> SagaOperation:
+    """Wrap a bare callable (with its parameters) into an operation; operations pass through."""
+    from ..operations import SagaOperation
+
+    if isinstance(callback, SagaOperation):
+        return callback
+    return SagaOperation(callback, parameters, **kwargs)
+
+
+def optional_operation(callback: Any) -> Optional[SagaOperation]:
+    return None if callback is None else as_operation(callback)
+
+
+def raw_or_none(operation: Optional[SagaOperation]) -> Optional[dict[str, Any]]:
+    return None if operation is None else operation.raw

@@ -1,0 +1,58 @@
+"""A step run inside this service: ``on_execute`` changes the context, ``on_failure`` compensates it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Optional, Union
+
+from ...context import SagaContext
+from ...exceptions import MultipleOnExecuteException, MultipleOnFailureException, UndefinedOnExecuteException
+from ..operations import SagaOperation
+from ..types import LocalCallback
+from .abc import SagaStep, as_operation, optional_operation, raw_or_none, require_keys
+
+
+class LocalSagaStep(SagaStep):
+    """A step whose callbacks run locally: ``fn(context, **params) -> SagaContext | None``."""
+
+    def __init__(
+        self,
+        on_execute: Optional[Union[LocalCallback, SagaOperation[LocalCallback]]] = None,
+        on_failure: Optional[Union[LocalCallback, SagaOperation[LocalCallback]]] = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.on_execute_operation = optional_operation(on_execute)
+        self.on_failure_operation = optional_operation(on_failure)
+
+    def on_execute(self, callback: LocalCallback, parameters: Optional[SagaContext] = None, **kwargs) -> LocalSagaStep:
+        if self.on_execute_operation is not None:
+            raise MultipleOnExecuteException()
+        self.on_execute_operation = as_operation(callback, parameters, **kwargs)
+        return self
+
+    def on_failure(self, callback: LocalCallback, parameters: Optional[SagaContext] = None, **kwargs) -> LocalSagaStep:
+        if self.on_failure_operation is not None:
+            raise MultipleOnFailureException()
+        self.on_failure_operation = as_operation(callback, parameters, **kwargs)
+        return self
+
+    def validate(self) -> None:
+        if self.on_execute_operation is None:
+            raise UndefinedOnExecuteException()
+
+    @classmethod
+    def _from_raw(cls, raw: dict[str, Any], **kwargs) -> LocalSagaStep:
+        require_keys(raw, "on_execute")
+        return cls(SagaOperation.from_raw(raw["on_execute"]), SagaOperation.from_raw(raw.get("on_failure")), **kwargs)
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        return {
+            "cls": self._classname,
+            "on_execute": raw_or_none(self.on_execute_operation),
+            "on_failure": raw_or_none(self.on_failure_operation),
+        }
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from (self.on_execute_operation, self.on_failure_operation)

@@ -1,0 +1,102 @@
+"""A step that asks another service to act: ``on_execute`` builds the request, the reply picks the next callback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Optional, Union
+
+from ...context import SagaContext
+from ...exceptions import (
+    MultipleOnErrorException,
+    MultipleOnExecuteException,
+    MultipleOnFailureException,
+    MultipleOnSuccessException,
+    UndefinedOnExecuteException,
+)
+from ..operations import SagaOperation
+from ..types import RequestCallBack, ResponseCallBack
+from .abc import SagaStep, as_operation, optional_operation, raw_or_none, require_keys
+
+
+class RemoteSagaStep(SagaStep):
+    """``on_execute`` and ``on_failure`` return a :class:`SagaRequest`; ``on_success`` (200) and ``on_error`` (400)
+    receive the reply and return the new context."""
+
+    def __init__(
+        self,
+        on_execute: Optional[Union[RequestCallBack, SagaOperation[RequestCallBack]]] = None,
+        on_success: Optional[Union[ResponseCallBack, SagaOperation[ResponseCallBack]]] = None,
+        on_error: Optional[Union[ResponseCallBack, SagaOperation[ResponseCallBack]]] = None,
+        on_failure: Optional[Union[RequestCallBack, SagaOperation[RequestCallBack]]] = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.on_execute_operation = optional_operation(on_execute)
+        self.on_success_operation = optional_operation(on_success)
+        self.on_error_operation = optional_operation(on_error)
+        self.on_failure_operation = optional_operation(on_failure)
+
+    def on_execute(
+        self, callback: RequestCallBack, parameters: Optional[SagaContext] = None, **kwargs
+    ) -> RemoteSagaStep:
+        if self.on_execute_operation is not None:
+            raise MultipleOnExecuteException()
+        self.on_execute_operation = as_operation(callback, parameters, **kwargs)
+        return self
+
+    def on_success(
+        self, callback: ResponseCallBack, parameters: Optional[SagaContext] = None, **kwargs
+    ) -> RemoteSagaStep:
+        if self.on_success_operation is not None:
+            raise MultipleOnSuccessException()
+        self.on_success_operation = as_operation(callback, parameters, **kwargs)
+        return self
+
+    def on_error(
+        self, callback: ResponseCallBack, parameters: Optional[SagaContext] = None, **kwargs
+    ) -> RemoteSagaStep:
+        if self.on_error_operation is not None:
+            raise MultipleOnErrorException()
+        self.on_error_operation = as_operation(callback, parameters, **kwargs)
+        return self
+
+    def on_failure(
+        self, callback: RequestCallBack, parameters: Optional[SagaContext] = None, **kwargs
+    ) -> RemoteSagaStep:
+        if self.on_failure_operation is not None:
+            raise MultipleOnFailureException()
+        self.on_failure_operation = as_operation(callback, parameters, **kwargs)
+        return self
+
+    def validate(self) -> None:
+        if self.on_execute_operation is None:
+            raise UndefinedOnExecuteException()
+
+    @classmethod
+    def _from_raw(cls, raw: dict[str, Any], **kwargs) -> RemoteSagaStep:
+        require_keys(raw, "on_execute")
+        return cls(
+            SagaOperation.from_raw(raw["on_execute"]),
+            SagaOperation.from_raw(raw.get("on_success")),
+            SagaOperation.from_raw(raw.get("on_error")),
+            SagaOperation.from_raw(raw.get("on_failure")),
+            **kwargs,
+        )
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        return {
+            "cls": self._classname,
+            "on_execute": raw_or_none(self.on_execute_operation),
+            "on_failure": raw_or_none(self.on_failure_operation),
+            "on_success": raw_or_none(self.on_success_operation),
+            "on_error": raw_or_none(self.on_error_operation),
+        }
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from (
+            self.on_execute_operation,
+            self.on_success_operation,
+            self.on_error_operation,
+            self.on_failure_operation,
+        )

@@ -1,0 +1,116 @@
+"""The messages a saga exchanges with remote participants: requests it sends and the replies it resumes with."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any, Optional, Union
+from uuid import UUID
+
+from minos.networks import BrokerMessage
+
+from .exceptions import SagaResponseStatusException
+
+
+class SagaRequest:
+    """A command for a remote participant: ``target`` is the broker topic, ``content`` its payload."""
+
+    __slots__ = ("_target", "_content")
+
+    def __init__(self, target: str, content: Any = None):
+        self._target = target
+        self._content = content
+
+    @property
+    def target(self) -> str:
+        return self._target
+
+    async def content(self, **kwargs) -> Any:
+        return self._content
+
+    def __eq__(self, other: Any) -> bool:
+        return type(self) is type(other) and (self._target, self._content) == (other._target, other._content)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._target!r}, {self._content!r})"
+
+
+class SagaResponseStatus(IntEnum):
+    """The status of a participant's reply."""
+
+    SUCCESS = 200
+    ERROR = 400
+    SYSTEM_ERROR = 500
+
+    @classmethod
+    def from_raw(cls, raw: int) -> SagaResponseStatus:
+        """Map a broker status to a reply status; anything but 200/400/500 is rejected."""
+        try:
+            return cls(raw)
+        except ValueError:
+            raise SagaResponseStatusException(
+                f"A saga response status must be one of {[int(status) for status in cls]}. Obtained: {raw!r}"
+            ) from None
+
+
+class SagaResponse:
+    """A participant's reply to a :class:`SagaRequest`.
+
+    ``uuid`` names the execution it answers and ``related_services`` the services that took part. ``request_id``
+    is the identifier of the request message it answers (Minos participants echo it), which lets the engine
+    ignore duplicated or late replies; replies without it are applied as 0.7.0 applies them.
+    """
+
+    __slots__ = ("_content", "_related_services", "_status", "_uuid", "_request_id")
+
+    def __init__(
+        self,
+        content: Any = None,
+        related_services: Optional[set[str]] = None,
+        status: Optional[Union[int, SagaResponseStatus]] = None,
+        uuid: Optional[UUID] = None,
+        *args,
+        request_id: Optional[UUID] = None,
+        **kwargs,
+    ):
+        self._content = content
+        self._related_services = set(related_services) if related_services is not None else set()
+        self._status = SagaResponseStatus.SUCCESS if status is None else SagaResponseStatus.from_raw(status)
+        self._uuid = uuid
+        self._request_id = request_id
+
+    @classmethod
+    def from_message(cls, message: BrokerMessage) -> SagaResponse:
+        """Read a reply from the broker: the ``saga`` header names the execution, ``related_services`` is a list."""
+        headers = message.headers
+        related_services = {name for name in headers.get("related_services", "").split(",") if name}
+        uuid = UUID(headers["saga"]) if headers.get("saga") else None
+        return cls(message.content, related_services, message.status, uuid, request_id=message.identifier)
+
+    async def content(self, **kwargs) -> Any:
+        return self._content
+
+    @property
+    def ok(self) -> bool:
+        return self._status == SagaResponseStatus.SUCCESS
+
+    @property
+    def status(self) -> SagaResponseStatus:
+        return self._status
+
+    @property
+    def related_services(self) -> set[str]:
+        return self._related_services
+
+    @property
+    def uuid(self) -> Optional[UUID]:
+        return self._uuid
+
+    @property
+    def request_id(self) -> Optional[UUID]:
+        return self._request_id
+
+    def __eq__(self, other: Any) -> bool:
+        return type(self) is type(other) and all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._content!r}, {self._related_services!r}, {self._status!r}, {self._uuid!r})"
