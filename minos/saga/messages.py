@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any, Optional, Union
+from typing import Any, Union
 from uuid import UUID
 
 from minos.networks import BrokerMessage
 
 from .exceptions import SagaResponseStatusException
+
+REQUEST_ID_HEADER = "saga_request"
+"""Carries the identifier of a saga request. Minos participants echo request headers in their replies, which lets
+the engine recognise the reply to the step it is waiting on."""
 
 
 class SagaRequest:
@@ -55,9 +59,9 @@ class SagaResponseStatus(IntEnum):
 class SagaResponse:
     """A participant's reply to a :class:`SagaRequest`.
 
-    ``uuid`` names the execution it answers and ``related_services`` the services that took part. ``request_id``
-    is the identifier of the request message it answers (Minos participants echo it), which lets the engine
-    ignore duplicated or late replies; replies without it are applied as 0.7.0 applies them.
+    ``uuid`` names the execution it answers and ``related_services`` the services that took part. The optional
+    ``request_id`` keyword is the identifier of the request it answers (read from the echoed ``saga_request``
+    header): it lets the engine ignore duplicated or late replies. Replies without it apply as in 0.7.0.
     """
 
     __slots__ = ("_content", "_related_services", "_status", "_uuid", "_request_id")
@@ -65,18 +69,17 @@ class SagaResponse:
     def __init__(
         self,
         content: Any = None,
-        related_services: Optional[set[str]] = None,
-        status: Optional[Union[int, SagaResponseStatus]] = None,
-        uuid: Optional[UUID] = None,
+        related_services: set[str] | None = None,
+        status: Union[int, SagaResponseStatus] | None = None,
+        uuid: UUID | None = None,
         *args,
-        request_id: Optional[UUID] = None,
         **kwargs,
     ):
         self._content = content
         self._related_services = set(related_services) if related_services is not None else set()
         self._status = SagaResponseStatus.SUCCESS if status is None else SagaResponseStatus.from_raw(status)
         self._uuid = uuid
-        self._request_id = request_id
+        self._request_id: UUID | None = kwargs.get("request_id")
 
     @classmethod
     def from_message(cls, message: BrokerMessage) -> SagaResponse:
@@ -84,7 +87,8 @@ class SagaResponse:
         headers = message.headers
         related_services = {name for name in headers.get("related_services", "").split(",") if name}
         uuid = UUID(headers["saga"]) if headers.get("saga") else None
-        return cls(message.content, related_services, message.status, uuid, request_id=message.identifier)
+        request_id = UUID(headers[REQUEST_ID_HEADER]) if headers.get(REQUEST_ID_HEADER) else None
+        return cls(message.content, related_services, message.status, uuid, request_id=request_id)
 
     async def content(self, **kwargs) -> Any:
         return self._content
@@ -102,11 +106,11 @@ class SagaResponse:
         return self._related_services
 
     @property
-    def uuid(self) -> Optional[UUID]:
+    def uuid(self) -> UUID | None:
         return self._uuid
 
     @property
-    def request_id(self) -> Optional[UUID]:
+    def request_id(self) -> UUID | None:
         return self._request_id
 
     def __eq__(self, other: Any) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any, Generic, Optional, TypeVar, Union
+from typing import Any, Generic, TypeVar, Union
 
 from minos.common import MinosImportException, classname, import_module
 
@@ -19,7 +19,7 @@ class SagaOperation(Generic[T]):
     Operations are stored by the import path of their callback, so callbacks must be module-level functions.
     """
 
-    def __init__(self, callback: T, parameters: Optional[Union[dict, SagaContext]] = None, **kwargs):
+    def __init__(self, callback: T, parameters: Union[dict, SagaContext] | None = None, **kwargs):
         if not callable(callback):
             raise SagaCallbackException(f"A saga callback must be callable. Obtained: {callback!r}")
         if parameters is None:
@@ -29,7 +29,7 @@ class SagaOperation(Generic[T]):
         if parameters is not None and not isinstance(parameters, SagaContext):
             parameters = SagaContext(**parameters) if parameters else None
         self.callback = callback
-        self.parameters: Optional[SagaContext] = parameters
+        self.parameters: SagaContext | None = parameters
 
     @property
     def parameterized(self) -> bool:
@@ -58,13 +58,15 @@ class SagaOperation(Generic[T]):
         return path
 
     @classmethod
-    def from_raw(cls, raw: Optional[Union[dict[str, Any], SagaOperation[T]]], **kwargs) -> Optional[SagaOperation[T]]:
+    def from_raw(cls, raw: Union[dict[str, Any], SagaOperation[T]] | None, **kwargs) -> SagaOperation[T] | None:
         if raw is None or isinstance(raw, SagaOperation):
             return raw
         try:
             path = raw["callback"]
         except (KeyError, TypeError):
-            raise SagaDefinitionFormatException(f"A raw operation must contain a 'callback' key. Obtained: {raw!r}")
+            raise SagaDefinitionFormatException(
+                f"A raw operation must contain a 'callback' key. Obtained: {raw!r}"
+            ) from None
         try:
             callback = import_module(path)
         except MinosImportException as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
-from typing import Any, Optional, TypeVar, Union
+from typing import Any, TypeVar, Union
 
 from ..exceptions import (
     AlreadyCommittedException,
@@ -24,7 +24,7 @@ class Saga:
     """A saga definition. Build it by chaining steps, then ``commit()`` it before executing it."""
 
     def __init__(
-        self, *args, steps: Optional[Iterable[SagaStep]] = None, committed: bool = False, commit: None = None, **kwargs
+        self, *args, steps: Iterable[SagaStep] | None = None, committed: bool = False, commit: None = None, **kwargs
     ):
         self.steps: list[SagaStep] = []
         self.committed = False
@@ -39,25 +39,25 @@ class Saga:
         self.committed = committed
 
     def local_step(
-        self, step: Optional[Union[LocalCallback, SagaOperation[LocalCallback], LocalSagaStep]] = None, **kwargs
+        self, step: Union[LocalCallback, SagaOperation[LocalCallback], LocalSagaStep] | None = None, **kwargs
     ) -> LocalSagaStep:
         """Append a local step (a new one, the given one, or one wrapping the given callback) and return it."""
         return self._add_step(self._build_step(LocalSagaStep, step, **kwargs))
 
     def remote_step(
-        self, step: Optional[Union[RequestCallBack, SagaOperation[RequestCallBack], RemoteSagaStep]] = None, **kwargs
+        self, step: Union[RequestCallBack, SagaOperation[RequestCallBack], RemoteSagaStep] | None = None, **kwargs
     ) -> RemoteSagaStep:
         """Append a remote step (a new one, the given one, or one whose request the given callback builds)."""
         return self._add_step(self._build_step(RemoteSagaStep, step, **kwargs))
 
     def step(
-        self, step: Optional[Union[RequestCallBack, SagaOperation[RequestCallBack], RemoteSagaStep]] = None, **kwargs
+        self, step: Union[RequestCallBack, SagaOperation[RequestCallBack], RemoteSagaStep] | None = None, **kwargs
     ) -> RemoteSagaStep:
         """Deprecated alias of :meth:`remote_step`."""
         warnings.warn("step() is deprecated; use remote_step() instead.", DeprecationWarning, stacklevel=2)
         return self.remote_step(step, **kwargs)
 
-    def conditional_step(self, step: Optional[ConditionalSagaStep] = None) -> ConditionalSagaStep:
+    def conditional_step(self, step: ConditionalSagaStep | None = None) -> ConditionalSagaStep:
         """Append a conditional step (a new one or the given one) and return it."""
         return self._add_step(self._build_step(ConditionalSagaStep, step))
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 if TYPE_CHECKING:
     from ..context import SagaContext
-    from ..messages import SagaRequest, SagaResponse
+    from ..messages import SagaRequest
 
 LocalCallback = Callable[..., Union[Optional["SagaContext"], Awaitable[Optional["SagaContext"]]]]
 RequestCallBack = Callable[..., Union["SagaRequest", Awaitable["SagaRequest"]]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from minos.common import MinosImportException, import_module
 
@@ -23,7 +23,7 @@ S = TypeVar("S", bound="SagaStep")
 class SagaStep(ABC):
     """A step of a :class:`Saga`. Its chaining methods validate it and then continue on its saga."""
 
-    def __init__(self, saga: Optional[Saga] = None, **kwargs):
+    def __init__(self, saga: Saga | None = None, **kwargs):
         self.saga = saga
 
     def local_step(self, *args, **kwargs) -> LocalSagaStep:
@@ -108,9 +108,9 @@ def as_operation(callback: Any, parameters: Any = None, **kwargs) -> SagaOperati
     return SagaOperation(callback, parameters, **kwargs)
 
 
-def optional_operation(callback: Any) -> Optional[SagaOperation]:
+def optional_operation(callback: Any) -> SagaOperation | None:
     return None if callback is None else as_operation(callback)
 
 
-def raw_or_none(operation: Optional[SagaOperation]) -> Optional[dict[str, Any]]:
+def raw_or_none(operation: SagaOperation | None) -> dict[str, Any] | None:
     return None if operation is None else operation.raw

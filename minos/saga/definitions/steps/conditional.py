@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from ...exceptions import (
     EmptySagaStepException,
@@ -100,8 +100,8 @@ class ConditionalSagaStep(SagaStep):
 
     def __init__(
         self,
-        if_then: Optional[Union[IfThenAlternative, Iterable[IfThenAlternative]]] = None,
-        else_then: Optional[ElseThenAlternative] = None,
+        if_then: Union[IfThenAlternative, Iterable[IfThenAlternative]] | None = None,
+        else_then: ElseThenAlternative | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)

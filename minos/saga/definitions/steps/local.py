@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from ...context import SagaContext
 from ...exceptions import MultipleOnExecuteException, MultipleOnFailureException, UndefinedOnExecuteException
@@ -17,21 +17,21 @@ class LocalSagaStep(SagaStep):
 
     def __init__(
         self,
-        on_execute: Optional[Union[LocalCallback, SagaOperation[LocalCallback]]] = None,
-        on_failure: Optional[Union[LocalCallback, SagaOperation[LocalCallback]]] = None,
+        on_execute: Union[LocalCallback, SagaOperation[LocalCallback]] | None = None,
+        on_failure: Union[LocalCallback, SagaOperation[LocalCallback]] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.on_execute_operation = optional_operation(on_execute)
         self.on_failure_operation = optional_operation(on_failure)
 
-    def on_execute(self, callback: LocalCallback, parameters: Optional[SagaContext] = None, **kwargs) -> LocalSagaStep:
+    def on_execute(self, callback: LocalCallback, parameters: SagaContext | None = None, **kwargs) -> LocalSagaStep:
         if self.on_execute_operation is not None:
             raise MultipleOnExecuteException()
         self.on_execute_operation = as_operation(callback, parameters, **kwargs)
         return self
 
-    def on_failure(self, callback: LocalCallback, parameters: Optional[SagaContext] = None, **kwargs) -> LocalSagaStep:
+    def on_failure(self, callback: LocalCallback, parameters: SagaContext | None = None, **kwargs) -> LocalSagaStep:
         if self.on_failure_operation is not None:
             raise MultipleOnFailureException()
         self.on_failure_operation = as_operation(callback, parameters, **kwargs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from ...context import SagaContext
 from ...exceptions import (
@@ -24,10 +24,10 @@ class RemoteSagaStep(SagaStep):
 
     def __init__(
         self,
-        on_execute: Optional[Union[RequestCallBack, SagaOperation[RequestCallBack]]] = None,
-        on_success: Optional[Union[ResponseCallBack, SagaOperation[ResponseCallBack]]] = None,
-        on_error: Optional[Union[ResponseCallBack, SagaOperation[ResponseCallBack]]] = None,
-        on_failure: Optional[Union[RequestCallBack, SagaOperation[RequestCallBack]]] = None,
+        on_execute: Union[RequestCallBack, SagaOperation[RequestCallBack]] | None = None,
+        on_success: Union[ResponseCallBack, SagaOperation[ResponseCallBack]] | None = None,
+        on_error: Union[ResponseCallBack, SagaOperation[ResponseCallBack]] | None = None,
+        on_failure: Union[RequestCallBack, SagaOperation[RequestCallBack]] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -36,33 +36,25 @@ class RemoteSagaStep(SagaStep):
         self.on_error_operation = optional_operation(on_error)
         self.on_failure_operation = optional_operation(on_failure)
 
-    def on_execute(
-        self, callback: RequestCallBack, parameters: Optional[SagaContext] = None, **kwargs
-    ) -> RemoteSagaStep:
+    def on_execute(self, callback: RequestCallBack, parameters: SagaContext | None = None, **kwargs) -> RemoteSagaStep:
         if self.on_execute_operation is not None:
             raise MultipleOnExecuteException()
         self.on_execute_operation = as_operation(callback, parameters, **kwargs)
         return self
 
-    def on_success(
-        self, callback: ResponseCallBack, parameters: Optional[SagaContext] = None, **kwargs
-    ) -> RemoteSagaStep:
+    def on_success(self, callback: ResponseCallBack, parameters: SagaContext | None = None, **kwargs) -> RemoteSagaStep:
         if self.on_success_operation is not None:
             raise MultipleOnSuccessException()
         self.on_success_operation = as_operation(callback, parameters, **kwargs)
         return self
 
-    def on_error(
-        self, callback: ResponseCallBack, parameters: Optional[SagaContext] = None, **kwargs
-    ) -> RemoteSagaStep:
+    def on_error(self, callback: ResponseCallBack, parameters: SagaContext | None = None, **kwargs) -> RemoteSagaStep:
         if self.on_error_operation is not None:
             raise MultipleOnErrorException()
         self.on_error_operation = as_operation(callback, parameters, **kwargs)
         return self
 
-    def on_failure(
-        self, callback: RequestCallBack, parameters: Optional[SagaContext] = None, **kwargs
-    ) -> RemoteSagaStep:
+    def on_failure(self, callback: RequestCallBack, parameters: SagaContext | None = None, **kwargs) -> RemoteSagaStep:
         if self.on_failure_operation is not None:
             raise MultipleOnFailureException()
         self.on_failure_operation = as_operation(callback, parameters, **kwargs)

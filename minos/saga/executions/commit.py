@@ -1,0 +1,77 @@
+"""The two-phase commit that closes a finished saga across every service it touched."""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from minos.common import Inject, NotProvidedException, PoolFactory
+from minos.networks import BrokerClientPool, BrokerMessageV1, BrokerMessageV1Payload, BrokerPublisher
+
+from .steps import ConditionalSagaStepExecution, SagaStepExecution
+
+logger = logging.getLogger(__name__)
+
+
+class TransactionCommitter:
+    """Reserves the saga's transaction on each ``(uuid, service)`` pair, then commits them all, or rejects them all
+    when any reservation is refused."""
+
+    @Inject()
+    def __init__(
+        self,
+        execution_uuid: UUID,
+        executed_steps: list[SagaStepExecution],
+        broker_publisher: BrokerPublisher,
+        broker_pool: BrokerClientPool | None = None,
+        pool_factory: PoolFactory | None = None,
+        **kwargs,
+    ):
+        if broker_pool is None and pool_factory is not None:
+            broker_pool = pool_factory.get_pool("broker")
+        self.execution_uuid = execution_uuid
+        self.executed_steps = executed_steps
+        self.broker_publisher = broker_publisher
+        self.broker_pool = broker_pool
+
+    @property
+    def transactions(self) -> list[tuple[UUID, str]]:
+        """Sorted unique ``(uuid, service)`` pairs; conditional steps contribute those of their inner saga."""
+        pairs: set[tuple[UUID, str]] = set()
+        pending = [(self.execution_uuid, self.executed_steps)]
+        while pending:
+            uuid, steps = pending.pop()
+            for step in steps:
+                if isinstance(step, ConditionalSagaStepExecution):
+                    if step.inner is not None:
+                        pending.append((step.inner.uuid, step.inner.executed_steps))
+                else:
+                    pairs.update((uuid, service) for service in step.related_services)
+        return sorted(pairs)
+
+    async def commit(self, **kwargs) -> None:
+        """Reserve on every participant and commit; if any refuses, reject everywhere and raise ``ValueError``."""
+        transactions = self.transactions
+        if not transactions:
+            return
+        if self.broker_pool is None:
+            raise NotProvidedException("A BrokerClientPool is needed to wait for the transaction reservations.")
+        async with self.broker_pool.acquire() as broker:
+            for uuid, service in transactions:
+                await broker.send(_message("Reserve", uuid, service))
+            replies = [message async for message in broker.receive_many(len(transactions), **kwargs)]
+
+        if not all(reply.ok for reply in replies):
+            await self.reject()
+            raise ValueError(f"Some participants refused to reserve the {self.execution_uuid} transaction.")
+        for uuid, service in transactions:
+            await self.broker_publisher.send(_message("Commit", uuid, service))
+
+    async def reject(self) -> None:
+        """Ask every participant to discard the saga's transaction."""
+        for uuid, service in self.transactions:
+            await self.broker_publisher.send(_message("Reject", uuid, service))
+
+
+def _message(action: str, uuid: UUID, service: str) -> BrokerMessageV1:
+    return BrokerMessageV1(f"_{action}{service.title()}Transaction", BrokerMessageV1Payload(uuid))

@@ -1,0 +1,60 @@
+"""Runs request callbacks and publishes the request they build."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from minos.networks import (
+    REQUEST_HEADERS_CONTEXT_VAR,
+    REQUEST_REPLY_TOPIC_CONTEXT_VAR,
+    BrokerMessageV1,
+    BrokerMessageV1Payload,
+    BrokerPublisher,
+)
+
+from ...context import SagaContext
+from ...definitions import RequestCallBack, SagaOperation
+from ...exceptions import SagaCallbackReturnTypeException
+from ...messages import REQUEST_ID_HEADER, SagaRequest
+from ...utils import get_service_name
+from .abc import Executor
+
+
+class RequestExecutor(Executor):
+    """Publishes ``SagaRequest.target`` with the incoming request's headers plus ``saga``, ``user`` and
+    ``transactions``, replying to ``REQUEST_REPLY_TOPIC_CONTEXT_VAR`` or ``{service}Reply``.
+
+    An optional ``request_id`` keyword identifies the message and travels in the ``saga_request`` header.
+    """
+
+    def __init__(self, *args, user: UUID | None, broker_publisher: BrokerPublisher, **kwargs):
+        self.request_id: UUID | None = kwargs.pop("request_id", None)
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.broker_publisher = broker_publisher
+
+    async def exec(self, operation: SagaOperation[RequestCallBack] | None, context: SagaContext) -> SagaContext:
+        if operation is None:
+            return context
+        request = await super().exec(operation, context.copy())
+        if not isinstance(request, SagaRequest):
+            raise SagaCallbackReturnTypeException(
+                f"A request callback must return a SagaRequest. {operation!r} returned {request!r}"
+            )
+        await self._publish(request)
+        return context
+
+    async def _publish(self, request: SagaRequest) -> None:
+        uuid = str(self.execution_uuid)
+        headers = dict(REQUEST_HEADERS_CONTEXT_VAR.get() or {})
+        headers["saga"] = uuid
+        if self.user is not None:
+            headers["user"] = str(self.user)
+        headers["transactions"] = f"{headers['transactions']},{uuid}" if headers.get("transactions") else uuid
+        if self.request_id is not None:
+            headers[REQUEST_ID_HEADER] = str(self.request_id)
+
+        reply_topic = REQUEST_REPLY_TOPIC_CONTEXT_VAR.get() or f"{get_service_name()}Reply"
+        payload = BrokerMessageV1Payload(content=await request.content(), headers=headers)
+        message = BrokerMessageV1(request.target, payload, reply_topic=reply_topic, identifier=self.request_id)
+        await self.broker_publisher.send(message)

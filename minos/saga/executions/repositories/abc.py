@@ -1,0 +1,66 @@
+"""Where saga executions are kept between steps."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Union
+from uuid import UUID
+
+from minos.common import SetupMixin
+
+from ...exceptions import SagaExecutionNotFoundException
+from ..saga import SagaExecution
+
+
+class SagaExecutionRepository(SetupMixin, ABC):
+    """Stores, loads and deletes executions by uuid. Implementers provide ``_store``, ``_load`` and ``_delete``;
+    ``_load`` raises ``SagaExecutionNotFoundException`` for an unknown uuid."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._locks: dict[UUID, asyncio.Lock] = {}
+
+    @asynccontextmanager
+    async def lock(self, uuid: UUID) -> AsyncIterator[None]:
+        """Serialise all work on one execution. This default only covers this process; repositories shared by
+        several processes override it with a lock those processes share."""
+        lock = self._locks.setdefault(uuid, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and not getattr(lock, "_waiters", None):
+                self._locks.pop(uuid, None)
+
+    async def store(self, execution: SagaExecution) -> None:
+        await self._store(execution)
+
+    async def _store(self, execution: SagaExecution) -> None:
+        raise NotImplementedError
+
+    async def load(self, uuid: Union[str, UUID]) -> SagaExecution:
+        return await self._load(_as_uuid(uuid))
+
+    @abstractmethod
+    async def _load(self, uuid: UUID) -> SagaExecution:
+        """The execution stored under ``uuid``."""
+
+    async def delete(self, uuid: Union[SagaExecution, str, UUID]) -> None:
+        if isinstance(uuid, SagaExecution):
+            uuid = uuid.uuid
+        await self._delete(_as_uuid(uuid))
+
+    async def _delete(self, uuid: UUID) -> None:
+        raise NotImplementedError
+
+
+def _as_uuid(uuid: Union[str, UUID]) -> UUID:
+    if isinstance(uuid, UUID):
+        return uuid
+    try:
+        return UUID(uuid)
+    except (TypeError, ValueError, AttributeError):
+        raise SagaExecutionNotFoundException(f"{uuid!r} is not a saga execution uuid.") from None

@@ -1,0 +1,4 @@
+from .factories import SagaExecutionDatabaseOperationFactory
+from .impl import DatabaseSagaExecutionRepository
+
+__all__ = ["DatabaseSagaExecutionRepository", "SagaExecutionDatabaseOperationFactory"]

@@ -1,0 +1,254 @@
+"""A running saga: its definition, context, executed steps and the step it is paused on."""
+
+from __future__ import annotations
+
+import logging
+import uuid as uuid_lib
+import warnings
+from typing import Any, Union
+from uuid import UUID
+
+from ..context import SagaContext
+from ..definitions import Saga
+from ..exceptions import (
+    SagaExecutionAlreadyExecutedException,
+    SagaExecutionFormatException,
+    SagaFailedCommitCallbackException,
+    SagaFailedExecutionStepException,
+    SagaPausedExecutionStepException,
+    SagaResponseMismatchException,
+    SagaRollbackExecutionException,
+    SagaRollbackExecutionStepException,
+)
+from ..messages import SagaResponse
+from .commit import TransactionCommitter
+from .status import SagaStatus
+from .steps import SagaStepExecution
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2
+"""Version of the raw documents this package writes. 0.7.0 documents carry none and load as version 1."""
+
+
+def uuid4() -> UUID:
+    """A new execution uuid; ``uuid.uuid4`` is looked up on each call so tests can patch either name."""
+    return uuid_lib.uuid4()
+
+
+class SagaExecution:
+    """Runs a committed :class:`Saga` step by step, pausing on remote steps until their reply arrives."""
+
+    def __init__(
+        self,
+        definition: Saga,
+        uuid: UUID,
+        context: SagaContext,
+        status: SagaStatus = SagaStatus.Created,
+        steps: list[SagaStepExecution] = None,
+        paused_step: SagaStepExecution = None,
+        already_rollback: bool = False,
+        user: UUID | None = None,
+        *args,
+        **kwargs,
+    ):
+        definition.validate()
+        self.definition = definition
+        self.uuid = uuid
+        self.context = context
+        self.status = status
+        self.executed_steps: list[SagaStepExecution] = list(steps) if steps is not None else []
+        self.paused_step = paused_step
+        self.already_rollback = already_rollback
+        self.user = user
+
+    @classmethod
+    def from_definition(
+        cls, definition: Saga, context: SagaContext | None = None, uuid: UUID | None = None, *args, **kwargs
+    ) -> SagaExecution:
+        """A new execution of ``definition`` (which must be committed) starting from ``context``."""
+        if uuid is None:
+            uuid = uuid4()
+        if context is None:
+            context = SagaContext()
+        return cls(definition, uuid, context, *args, **kwargs)
+
+    @classmethod
+    def from_saga(cls, definition: Saga, context: SagaContext | None = None, *args, **kwargs) -> SagaExecution:
+        """Deprecated alias of :meth:`from_definition`."""
+        warnings.warn("from_saga() is deprecated; use from_definition() instead.", DeprecationWarning, stacklevel=2)
+        return cls.from_definition(definition, context, *args, **kwargs)
+
+    @classmethod
+    def from_raw(cls, raw: Union[dict[str, Any], SagaExecution], **kwargs) -> SagaExecution:
+        """Load a raw document written by this package or by 0.7.0."""
+        if isinstance(raw, SagaExecution):
+            return raw
+        if not isinstance(raw, dict):
+            raise SagaExecutionFormatException(f"A raw saga execution must be a dict. Obtained: {raw!r}")
+        version = raw.get("version", 1)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise SagaExecutionFormatException(
+                f"The raw saga execution has format version {version!r}; this package reads up to {FORMAT_VERSION}."
+            )
+        try:
+            fields = dict(raw) | kwargs
+            fields.pop("version", None)
+            fields["definition"] = Saga.from_raw(fields["definition"])
+            fields["uuid"] = _as_uuid(fields["uuid"])
+            fields["status"] = SagaStatus.from_raw(fields["status"])
+            fields["context"] = _as_context(fields["context"])
+            fields["steps"] = [SagaStepExecution.from_raw(step) for step in fields.pop("executed_steps", ())]
+            if (paused_step := fields.get("paused_step")) is not None:
+                fields["paused_step"] = SagaStepExecution.from_raw(paused_step)
+            if (user := fields.get("user")) is not None:
+                fields["user"] = _as_uuid(user)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SagaExecutionFormatException(f"The raw saga execution is not valid: {exc!r}") from exc
+        return cls(**fields)
+
+    async def execute(
+        self, response: SagaResponse | None = None, *args, autocommit: bool = True, **kwargs
+    ) -> SagaContext:
+        """Run the paused step with ``response`` (if any), then the pending steps, and return the context.
+
+        Raises ``SagaPausedExecutionStepException`` when a remote step waits for its reply, and
+        ``SagaFailedExecutionStepException`` after compensating the executed steps when a step fails.
+        """
+        if self.status == SagaStatus.Finished or (self.status == SagaStatus.Errored and response is None):
+            raise SagaExecutionAlreadyExecutedException(
+                f"The {self.uuid} execution cannot be executed because it is {self.status.raw}."
+            )
+        if self.status == SagaStatus.Errored:
+            return self.context  # a late reply for an execution that already failed
+        if response is not None:
+            self._check_response(response)
+
+        self.status = SagaStatus.Running
+        if self.paused_step is not None:
+            await self._execute_step(self.paused_step, response, autocommit, **kwargs)
+            self.paused_step = None
+        for definition in self.definition.steps[len(self.executed_steps) :]:
+            await self._execute_step(SagaStepExecution.from_definition(definition), None, autocommit, **kwargs)
+
+        self.status = SagaStatus.Finished
+        if autocommit:
+            await self.commit(**kwargs)
+        return self.context
+
+    def _check_response(self, response: SagaResponse) -> None:
+        if response.uuid is not None and response.uuid != self.uuid:
+            raise SagaResponseMismatchException(
+                f"The response answers the {response.uuid} execution, not the {self.uuid} one."
+            )
+        if self.status != SagaStatus.Paused:
+            raise SagaResponseMismatchException(f"The {self.uuid} execution is {self.status.raw}, not paused.")
+        if not self.awaits(response):
+            raise SagaResponseMismatchException(
+                f"The response answers the {response.request_id} request, not the one the {self.uuid} execution "
+                "is waiting on (a duplicated or late reply)."
+            )
+
+    def awaits(self, response: SagaResponse) -> bool:
+        """Whether the execution is paused on the request ``response`` answers."""
+        return self.status == SagaStatus.Paused and self.paused_step is not None and self.paused_step.awaits(response)
+
+    async def _execute_step(
+        self, step: SagaStepExecution, response: SagaResponse | None, autocommit: bool, **kwargs
+    ) -> None:
+        try:
+            self.context = await step.execute(self.context, response=response, **self._step_kwargs(kwargs))
+        except SagaPausedExecutionStepException:
+            self.paused_step = step
+            self.status = SagaStatus.Paused
+            raise
+        except SagaFailedExecutionStepException:
+            self.paused_step = None
+            await self.rollback(autoreject=autocommit, **kwargs)
+            self.status = SagaStatus.Errored
+            raise
+        self.executed_steps.append(step)
+
+    def _step_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return kwargs | {"execution_uuid": self.uuid, "user": self.user}
+
+    async def rollback(self, *args, autoreject: bool = True, **kwargs) -> None:
+        """Compensate the executed steps, newest first; failed compensations are logged and the rest still run."""
+        if self.already_rollback:
+            raise SagaRollbackExecutionException("The execution rollback was already performed.")
+        failures = []
+        for step in reversed(self.executed_steps):
+            try:
+                self.context = await step.rollback(self.context, **self._step_kwargs(kwargs))
+            except SagaRollbackExecutionStepException as exc:
+                logger.warning("Compensation of %r in the %s execution failed: %s", step, self.uuid, exc)
+                failures.append(exc)
+        if autoreject:
+            await self.reject(**kwargs)
+        self.already_rollback = True
+        if failures:
+            raise SagaRollbackExecutionException(f"The execution failed during the rollback process: {failures!r}")
+
+    async def commit(self, *args, **kwargs) -> None:
+        """Two-phase commit of a finished execution; a refusal compensates it and leaves it errored."""
+        if self.status != SagaStatus.Finished:
+            raise ValueError(f"Only finished executions can be committed. The {self.uuid} one is {self.status.raw}.")
+        committer = TransactionCommitter(self.uuid, self.executed_steps, **kwargs)
+        try:
+            await committer.commit()
+        except Exception as exc:
+            logger.warning("The commit of the %s execution failed: %r", self.uuid, exc)
+            await self.rollback(autoreject=False, **kwargs)
+            self.status = SagaStatus.Errored
+            raise SagaFailedCommitCallbackException(exc) from exc
+
+    async def reject(self, *args, **kwargs) -> None:
+        """Ask every participant to discard this execution's transaction."""
+        await TransactionCommitter(self.uuid, self.executed_steps, **kwargs).reject()
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        return {
+            "definition": self.definition.raw,
+            "uuid": str(self.uuid),
+            "status": self.status.raw,
+            "executed_steps": [step.raw for step in self.executed_steps],
+            "paused_step": None if self.paused_step is None else self.paused_step.raw,
+            "context": self.context.avro_str,
+            "already_rollback": self.already_rollback,
+            "user": None if self.user is None else str(self.user),
+            "version": FORMAT_VERSION,
+        }
+
+    def __eq__(self, other: Any) -> bool:
+        return type(self) is type(other) and tuple(self) == tuple(other)
+
+    def __iter__(self):
+        yield from (
+            self.definition,
+            self.uuid,
+            self.context,
+            self.status,
+            self.executed_steps,
+            self.paused_step,
+            self.already_rollback,
+            self.user,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(uuid={self.uuid!r}, status={self.status!r}, "
+            f"executed_steps={len(self.executed_steps)}, paused_step={self.paused_step!r}, user={self.user!r})"
+        )
+
+
+def _as_uuid(value: Union[str, UUID]) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
+
+
+def _as_context(value: Union[str, SagaContext, dict[str, Any]]) -> SagaContext:
+    if isinstance(value, SagaContext):
+        return value
+    if isinstance(value, str):
+        return SagaContext.from_avro_str(value)
+    return SagaContext(**value)

@@ -1,0 +1,102 @@
+"""The base of every step execution: the runtime state of one step of a saga execution."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, Union
+
+from minos.common import MinosImportException, import_module
+
+from ...definitions import ConditionalSagaStep, LocalSagaStep, RemoteSagaStep, SagaStep
+from ...exceptions import SagaExecutionFormatException
+from ...utils import get_service_name
+from ..status import SagaStepStatus
+
+if TYPE_CHECKING:
+    from ...context import SagaContext
+    from ...messages import SagaResponse
+
+
+class SagaStepExecution(ABC):
+    """Executes and compensates one step. ``related_services`` are the services it touched (this one included)."""
+
+    def __init__(
+        self,
+        definition: SagaStep,
+        related_services: set[str] | None = None,
+        status: SagaStepStatus = SagaStepStatus.Created,
+        already_rollback: bool = False,
+    ):
+        if related_services is None:
+            related_services = {get_service_name()}
+        self.definition = definition
+        self.related_services = set(related_services)
+        self.status = status
+        self.already_rollback = already_rollback
+
+    @staticmethod
+    def from_definition(step: SagaStep) -> SagaStepExecution:
+        """A new execution of the ``step`` definition, of the class that matches its kind."""
+        from .conditional import ConditionalSagaStepExecution
+        from .local import LocalSagaStepExecution
+        from .remote import RemoteSagaStepExecution
+
+        for definition_cls, execution_cls in (
+            (LocalSagaStep, LocalSagaStepExecution),
+            (RemoteSagaStep, RemoteSagaStepExecution),
+            (ConditionalSagaStep, ConditionalSagaStepExecution),
+        ):
+            if isinstance(step, definition_cls):
+                return execution_cls(step)
+        raise TypeError(f"There is no step execution for {step!r}.")
+
+    @classmethod
+    def from_raw(cls, raw: Union[dict[str, Any], SagaStepExecution], **kwargs) -> SagaStepExecution:
+        if isinstance(raw, SagaStepExecution):
+            return raw
+        try:
+            fields = dict(raw) | kwargs
+            path = fields.pop("cls")
+            fields["definition"] = SagaStep.from_raw(fields["definition"])
+            fields["status"] = SagaStepStatus.from_raw(fields["status"])
+            fields["related_services"] = set(fields["related_services"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SagaExecutionFormatException(f"The raw step execution is not valid ({exc!r}): {raw!r}") from exc
+        try:
+            step_cls = import_module(path)
+        except MinosImportException as exc:
+            raise SagaExecutionFormatException(f"The {path!r} step execution class cannot be imported.") from exc
+        if not isinstance(step_cls, type) or not issubclass(step_cls, cls):
+            raise SagaExecutionFormatException(f"{path!r} is not a {cls.__name__} subclass.")
+        return step_cls(**fields)
+
+    @abstractmethod
+    async def execute(self, context: SagaContext, *args, **kwargs) -> SagaContext:
+        """Run the step on ``context`` and return the new context."""
+
+    @abstractmethod
+    async def rollback(self, context: SagaContext, *args, **kwargs) -> SagaContext:
+        """Compensate the step and return the new context."""
+
+    def awaits(self, response: SagaResponse) -> bool:
+        """Whether this paused step is the one ``response`` answers."""
+        return True
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        return {
+            "cls": f"{type(self).__module__}.{type(self).__qualname__}",
+            "definition": self.definition.raw,
+            "status": self.status.raw,
+            "related_services": sorted(self.related_services),
+            "already_rollback": self.already_rollback,
+        }
+
+    def __eq__(self, other: Any) -> bool:
+        return type(self) is type(other) and self.raw == other.raw
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(definition={self.definition!r}, status={self.status!r}, "
+            f"related_services={self.related_services!r}, already_rollback={self.already_rollback!r})"
+        )

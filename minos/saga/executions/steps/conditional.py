@@ -1,0 +1,91 @@
+"""Executes a conditional step as an inner saga execution sharing the outer uuid and user."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Union
+from uuid import UUID
+
+from ...context import SagaContext
+from ...definitions import ConditionalSagaStep, Saga
+from ...exceptions import (
+    SagaFailedExecutionException,
+    SagaFailedExecutionStepException,
+    SagaPausedExecutionStepException,
+    SagaRollbackExecutionException,
+    SagaRollbackExecutionStepException,
+)
+from ..executors import Executor
+from ..status import SagaStepStatus
+from .abc import SagaStepExecution
+
+if TYPE_CHECKING:
+    from ...messages import SagaResponse
+    from ..saga import SagaExecution
+
+
+class ConditionalSagaStepExecution(SagaStepExecution):
+    """Picks the first ``if_then`` alternative whose condition holds (else ``else_then``) and runs its saga as
+    ``inner``; pauses, resumes and compensates through it. With no alternative taken the step just finishes."""
+
+    definition: ConditionalSagaStep
+
+    def __init__(self, *args, inner: Union[SagaExecution, dict[str, Any]] | None = None, **kwargs):
+        from ..saga import SagaExecution
+
+        super().__init__(*args, **kwargs)
+        if isinstance(inner, dict):
+            inner = SagaExecution.from_raw(inner)
+        self.inner = inner
+
+    async def execute(self, context: SagaContext, *args, **kwargs) -> SagaContext:
+        from ..saga import SagaExecution
+
+        response: SagaResponse | None = kwargs.pop("response", None)
+        execution_uuid: UUID = kwargs.pop("execution_uuid", None)
+        user: UUID | None = kwargs.pop("user", None)
+        if self.inner is None:
+            definition = await self._select(context, execution_uuid)
+            if definition is None:
+                self.status = SagaStepStatus.Finished
+                return context
+            self.inner = SagaExecution(definition, execution_uuid, context, user=user)
+
+        self.status = SagaStepStatus.RunningOnExecute
+        try:
+            context = await self.inner.execute(response, autocommit=False, **kwargs)
+        except SagaPausedExecutionStepException:
+            self.status = SagaStepStatus.PausedByOnExecute
+            raise
+        except SagaFailedExecutionException as exc:
+            self.status = SagaStepStatus.ErroredOnExecute
+            raise SagaFailedExecutionStepException(exc.exception) from exc
+        self.status = SagaStepStatus.Finished
+        return context
+
+    async def _select(self, context: SagaContext, execution_uuid: UUID) -> Saga | None:
+        executor = Executor(execution_uuid)
+        for alternative in self.definition.if_then_alternatives:
+            if await executor.exec(alternative.condition, context.copy()):
+                return alternative.saga
+        if self.definition.else_then_alternative is not None:
+            return self.definition.else_then_alternative.saga
+        return None
+
+    async def rollback(self, context: SagaContext, *args, **kwargs) -> SagaContext:
+        if self.already_rollback:
+            raise SagaRollbackExecutionStepException("The step was already compensated.")
+        if self.inner is not None:
+            try:
+                await self.inner.rollback(autoreject=False, **kwargs)
+            except SagaRollbackExecutionException as exc:
+                self.status = SagaStepStatus.ErroredOnFailure
+                raise SagaRollbackExecutionStepException(f"The inner saga compensation failed: {exc}") from exc
+        self.already_rollback = True
+        return context
+
+    def awaits(self, response: SagaResponse) -> bool:
+        return self.inner is not None and self.inner.awaits(response)
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        return super().raw | {"inner": None if self.inner is None else self.inner.raw}

@@ -1,0 +1,41 @@
+"""Executes a local step."""
+
+from __future__ import annotations
+
+from ...context import SagaContext
+from ...definitions import LocalSagaStep
+from ...exceptions import SagaFailedExecutionStepException, SagaRollbackExecutionStepException
+from ..executors import LocalExecutor
+from ..status import SagaStepStatus
+from .abc import SagaStepExecution
+
+
+class LocalSagaStepExecution(SagaStepExecution):
+    """Runs ``on_execute`` on a copy of the context; a failure leaves the context as it was."""
+
+    definition: LocalSagaStep
+
+    async def execute(self, context: SagaContext, *args, **kwargs) -> SagaContext:
+        self.status = SagaStepStatus.RunningOnExecute
+        try:
+            context = await LocalExecutor(kwargs.get("execution_uuid")).exec(
+                self.definition.on_execute_operation, context
+            )
+        except Exception as exc:
+            self.status = SagaStepStatus.ErroredOnExecute
+            raise SagaFailedExecutionStepException(exc) from exc
+        self.status = SagaStepStatus.Finished
+        return context
+
+    async def rollback(self, context: SagaContext, *args, **kwargs) -> SagaContext:
+        if self.already_rollback:
+            raise SagaRollbackExecutionStepException("The step was already compensated.")
+        try:
+            context = await LocalExecutor(kwargs.get("execution_uuid")).exec(
+                self.definition.on_failure_operation, context
+            )
+        except Exception as exc:
+            self.status = SagaStepStatus.ErroredOnFailure
+            raise SagaRollbackExecutionStepException(f"The step compensation failed: {exc!r}") from exc
+        self.already_rollback = True
+        return context

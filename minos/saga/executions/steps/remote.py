@@ -1,0 +1,123 @@
+"""Executes a remote step: publish the request and pause, then apply the reply."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+from minos.common import Inject
+from minos.networks import BrokerPublisher
+
+from ...context import SagaContext
+from ...definitions import RemoteSagaStep, SagaOperation
+from ...exceptions import (
+    SagaFailedExecutionStepException,
+    SagaPausedExecutionStepException,
+    SagaResponseException,
+    SagaRollbackExecutionStepException,
+)
+from ...messages import SagaResponse, SagaResponseStatus
+from ..executors import RequestExecutor, ResponseExecutor
+from ..status import SagaStepStatus
+from .abc import SagaStepExecution
+
+
+class RemoteSagaStepExecution(SagaStepExecution):
+    """A 200 reply runs ``on_success``, a 400 runs ``on_error`` and a 500 fails the step. When a reply callback
+    fails, the request it answered is compensated (``on_failure``) before the step fails.
+
+    ``request_id`` identifies the request the step is waiting on; a reply carrying another one is not for it.
+    """
+
+    definition: RemoteSagaStep
+
+    def __init__(self, *args, request_id: UUID | str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request_id = UUID(str(request_id)) if request_id is not None else None
+
+    async def execute(self, context: SagaContext, response: SagaResponse | None = None, *args, **kwargs) -> SagaContext:
+        if response is None:
+            await self._send_request(context, **kwargs)
+        return await self._apply_response(context, response, **kwargs)
+
+    async def _send_request(self, context: SagaContext, **kwargs) -> None:
+        self.status = SagaStepStatus.RunningOnExecute
+        request_id = uuid4()
+        try:
+            await self._publish(self.definition.on_execute_operation, context, request_id=request_id, **kwargs)
+        except Exception as exc:
+            self.status = SagaStepStatus.ErroredOnExecute
+            raise SagaFailedExecutionStepException(exc) from exc
+        self.request_id = request_id
+        self.status = SagaStepStatus.PausedByOnExecute
+        raise SagaPausedExecutionStepException()
+
+    async def _apply_response(
+        self, context: SagaContext, response: SagaResponse, *, execution_uuid: UUID = None, **kwargs
+    ) -> SagaContext:
+        self.related_services |= response.related_services
+        if response.status == SagaResponseStatus.SYSTEM_ERROR:
+            self.status = SagaStepStatus.ErroredByOnExecute
+            failure = SagaResponseException(f"Failed with {int(response.status)} status: {await response.content()}")
+            raise SagaFailedExecutionStepException(failure)
+
+        if response.ok:
+            operation, running, errored = (
+                self.definition.on_success_operation,
+                SagaStepStatus.RunningOnSuccess,
+                SagaStepStatus.ErroredOnSuccess,
+            )
+        else:
+            operation, running, errored = (
+                self.definition.on_error_operation,
+                SagaStepStatus.RunningOnError,
+                SagaStepStatus.ErroredOnError,
+            )
+        self.status = running
+        try:
+            context = await ResponseExecutor(execution_uuid).exec(operation, context, response)
+        except Exception as exc:
+            self.status = errored
+            await self.rollback(context, execution_uuid=execution_uuid, **kwargs)
+            raise SagaFailedExecutionStepException(exc) from exc
+        self.status = SagaStepStatus.Finished
+        return context
+
+    async def rollback(self, context: SagaContext, *args, **kwargs) -> SagaContext:
+        if self.already_rollback:
+            raise SagaRollbackExecutionStepException("The step was already compensated.")
+        try:
+            await self._publish(self.definition.on_failure_operation, context, request_id=uuid4(), **kwargs)
+        except Exception as exc:
+            self.status = SagaStepStatus.ErroredOnFailure
+            raise SagaRollbackExecutionStepException(f"The step compensation failed: {exc!r}") from exc
+        self.already_rollback = True
+        return context
+
+    @staticmethod
+    async def _publish(
+        operation: SagaOperation | None,
+        context: SagaContext,
+        *,
+        execution_uuid: UUID = None,
+        user: UUID | None = None,
+        broker_publisher: BrokerPublisher | None = None,
+        request_id: UUID,
+        **kwargs,
+    ) -> None:
+        if operation is None:
+            return
+        if broker_publisher is None:
+            broker_publisher = Inject.resolve(BrokerPublisher)
+        executor = RequestExecutor(execution_uuid, user=user, broker_publisher=broker_publisher, request_id=request_id)
+        await executor.exec(operation, context)
+
+    def awaits(self, response: SagaResponse) -> bool:
+        return self.request_id is None or response.request_id is None or response.request_id == self.request_id
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        raw = super().raw
+        if self.request_id is not None:
+            raw["request_id"] = str(self.request_id)
+        return raw

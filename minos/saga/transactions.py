@@ -1,0 +1,31 @@
+"""Joins user callbacks to the saga's ``minos.aggregate`` transaction, when that optional package is in use.
+
+With ``minos-microservice-aggregate`` installed and its transaction repository injected, each callback runs inside
+``TransactionEntry(uuid=<execution uuid>, autocommit=False)``, so the aggregate changes it makes are reserved,
+committed or rejected together with the saga. Without it, callbacks run plainly.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import Any
+from uuid import UUID
+
+from minos.common import Inject, NotProvidedException
+
+try:
+    from minos.aggregate import TransactionEntry, TransactionRepository
+except ImportError:  # the optional integration is not installed
+    TransactionEntry = None
+    TransactionRepository = None
+
+
+def transaction_scope(uuid: UUID) -> AbstractAsyncContextManager[Any]:
+    """The scope a callback of the ``uuid`` execution runs in."""
+    if TransactionEntry is None:
+        return nullcontext()
+    try:
+        repository = Inject.resolve(TransactionRepository)
+    except NotProvidedException:
+        return nullcontext()
+    return TransactionEntry(uuid=uuid, autocommit=False, transaction_repository=repository)
