@@ -1,7 +1,7 @@
 """Conformance of ``minos.saga`` with the public API of the published 0.7.0 package.
 
-The reference is ``spec/api-manifest-0.7.0.json`` from the shared directory (``$MINOS_SAGA_SHARED``,
-else ``<repo>/../shared``): for every public name its defining module, bases, public members (kind,
+The reference is ``tests/fixtures/api-manifest-0.7.0.json`` (a copy of the project's shared spec): for every
+public name its defining module, bases, public members (kind,
 async-ness, signature), enum members and abstract methods. Annotations are not compared, as their
 string form differs between implementations; parameter names, kinds, order and defaults are.
 """
@@ -10,7 +10,6 @@ import enum
 import importlib
 import inspect
 import json
-import os
 from inspect import Parameter
 from pathlib import Path
 from typing import Any
@@ -18,16 +17,9 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MANIFEST_RELATIVE_PATH = Path("spec") / "api-manifest-0.7.0.json"
 
 
-def _shared_dir() -> Path:
-    if env := os.environ.get("MINOS_SAGA_SHARED"):
-        return Path(env)
-    return REPO_ROOT.parent / "shared"
-
-
-MANIFEST_PATH = _shared_dir() / MANIFEST_RELATIVE_PATH
+MANIFEST_PATH = REPO_ROOT / "tests" / "fixtures" / "api-manifest-0.7.0.json"
 MANIFEST: dict[str, dict[str, Any]] = json.loads(MANIFEST_PATH.read_text()) if MANIFEST_PATH.is_file() else {}
 
 
@@ -192,7 +184,7 @@ def _check_class(cls: type, spec: dict[str, Any], errors: list[str]) -> None:
 
 
 def test_manifest_is_available():
-    assert MANIFEST_PATH.is_file(), f"API manifest not found at {MANIFEST_PATH} (set MINOS_SAGA_SHARED)"
+    assert MANIFEST_PATH.is_file(), f"API manifest not found at {MANIFEST_PATH}"
     assert len(MANIFEST) == 56
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Union
 
 from minos.common import MinosImportException, import_module
@@ -93,7 +94,10 @@ class SagaStepExecution(ABC):
         }
 
     def __eq__(self, other: Any) -> bool:
-        return type(self) is type(other) and self.raw == other.raw
+        return type(self) is type(other) and tuple(self) == tuple(other)
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from (self.definition, self.status, self.related_services, self.already_rollback)
 
     def __repr__(self) -> str:
         return (

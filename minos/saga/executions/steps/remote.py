@@ -115,6 +115,10 @@ class RemoteSagaStepExecution(SagaStepExecution):
     def awaits(self, response: SagaResponse) -> bool:
         return self.request_id is None or response.request_id is None or response.request_id == self.request_id
 
+    def __iter__(self) -> Iterator[Any]:
+        yield from super().__iter__()
+        yield self.request_id
+
     @property
     def raw(self) -> dict[str, Any]:
         raw = super().raw

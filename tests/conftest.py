@@ -1,0 +1,50 @@
+"""Shared wiring: a Minos config named ``order``, an in-memory broker, and the compat documents of 0.7.0."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from minos.common import Config, DependencyInjector, PoolFactory
+from minos.networks import InMemoryBrokerPublisher, InMemoryBrokerSubscriberBuilder
+
+TESTS_DIR = Path(__file__).resolve().parent
+CONFIG_FILE_PATH = TESTS_DIR / "config.yml"
+COMPAT_DIR = TESTS_DIR / "fixtures" / "compat"
+
+sys.path.insert(0, str(COMPAT_DIR))  # the compat documents name their callbacks ``saga_compat_callbacks.<fn>``
+
+
+def load_compat(name: str) -> Any:
+    return json.loads((COMPAT_DIR / name).read_text())
+
+
+@pytest.fixture
+def config() -> Config:
+    return Config(CONFIG_FILE_PATH)
+
+
+@pytest.fixture
+async def injector(config: Config) -> AsyncIterator[DependencyInjector]:
+    """Config, pool factory (broker pool), in-memory broker publisher and subscriber builder, injected and set up."""
+    import minos.saga
+
+    pool_factory = PoolFactory.from_config(config)
+    injector = DependencyInjector(
+        config, [pool_factory, InMemoryBrokerPublisher(), InMemoryBrokerSubscriberBuilder()]
+    )
+    await injector.wire_and_setup_injections(modules=[minos.saga, sys.modules[__name__]])
+    try:
+        yield injector
+    finally:
+        await injector.unwire_and_destroy_injections()
+
+
+@pytest.fixture
+def broker_publisher(injector: DependencyInjector) -> InMemoryBrokerPublisher:
+    return injector.broker_publisher
