@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Union
 from uuid import UUID
 
@@ -85,6 +86,10 @@ class ConditionalSagaStepExecution(SagaStepExecution):
 
     def awaits(self, response: SagaResponse) -> bool:
         return self.inner is not None and self.inner.awaits(response)
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from super().__iter__()
+        yield self.inner
 
     @property
     def raw(self) -> dict[str, Any]:
