@@ -12,6 +12,7 @@ from .definitions import (
     Saga,
     SagaOperation,
     SagaStep,
+    saga_to_mermaid,
 )
 from .exceptions import (
     AlreadyCommittedException,
@@ -97,6 +98,7 @@ __all__ = [
     "RequestExecutor",
     "ResponseExecutor",
     "Saga",
+    "saga_to_mermaid",
     "SagaCallbackException",
     "SagaCallbackReturnTypeException",
     "SagaContext",

@@ -1,3 +1,4 @@
+from .diagrams import saga_to_mermaid
 from .operations import SagaOperation
 from .saga import Saga
 from .steps import (
@@ -23,4 +24,5 @@ __all__ = [
     "Saga",
     "SagaOperation",
     "SagaStep",
+    "saga_to_mermaid",
 ]
