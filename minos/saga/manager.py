@@ -11,6 +11,7 @@ from uuid import UUID
 from minos.common import Config, Inject, Injectable, NotProvidedException, PoolFactory, SetupMixin, import_module
 from minos.networks import (
     REQUEST_HEADERS_CONTEXT_VAR,
+    REQUEST_REPLY_TOPIC_CONTEXT_VAR,
     REQUEST_USER_CONTEXT_VAR,
     BrokerClient,
     BrokerClientPool,
@@ -167,13 +168,17 @@ class SagaManager(SetupMixin):
         self, execution: SagaExecution, response: SagaResponse | None, autocommit: bool, **kwargs
     ) -> None:
         async with self.broker_pool.acquire() as broker:
-            while True:
-                try:
-                    await execution.execute(response, autocommit=autocommit, **kwargs)
-                    return
-                except SagaPausedExecutionStepException:
-                    await self.storage.store(execution)
-                    response = await self._wait_reply(broker, execution)
+            token = REQUEST_REPLY_TOPIC_CONTEXT_VAR.set(broker.topic)  # the replies come back to this client
+            try:
+                while True:
+                    try:
+                        await execution.execute(response, autocommit=autocommit, **kwargs)
+                        return
+                    except SagaPausedExecutionStepException:
+                        await self.storage.store(execution)
+                        response = await self._wait_reply(broker, execution)
+            finally:
+                REQUEST_REPLY_TOPIC_CONTEXT_VAR.reset(token)
 
     @staticmethod
     async def _wait_reply(broker: BrokerClient, execution: SagaExecution) -> SagaResponse:
