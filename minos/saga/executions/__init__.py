@@ -3,6 +3,7 @@ from .executors import Executor, LocalExecutor, RequestExecutor, ResponseExecuto
 from .repositories import (
     DatabaseSagaExecutionRepository,
     InMemorySagaExecutionRepository,
+    PostgreSqlSagaExecutionRepository,
     SagaExecutionDatabaseOperationFactory,
     SagaExecutionRepository,
     SagaExecutionSummary,
@@ -23,6 +24,7 @@ __all__ = [
     "InMemorySagaExecutionRepository",
     "LocalExecutor",
     "LocalSagaStepExecution",
+    "PostgreSqlSagaExecutionRepository",
     "RemoteSagaStepExecution",
     "RequestExecutor",
     "ResponseExecutor",
