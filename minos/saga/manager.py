@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from contextlib import suppress
-from typing import Any, Union
+from typing import Any, Optional, Union
 from uuid import UUID
 
 from minos.common import Config, Inject, Injectable, NotProvidedException, PoolFactory, SetupMixin, import_module
@@ -46,8 +46,9 @@ class SagaManager(SetupMixin):
     def __init__(
         self,
         storage: SagaExecutionRepository,
-        broker_pool: BrokerClientPool | None = None,
-        pool_factory: PoolFactory | None = None,
+        # ``Optional``, not ``X | None``: minos' ``Inject`` only resolves ``typing.Union`` annotations.
+        broker_pool: Optional[BrokerClientPool] = None,  # noqa: UP045
+        pool_factory: Optional[PoolFactory] = None,  # noqa: UP045
         **kwargs,
     ):
         super().__init__(**kwargs)

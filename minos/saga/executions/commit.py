@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Optional
 from uuid import UUID
 
 from minos.common import Inject, NotProvidedException, PoolFactory
-from minos.networks import BrokerClientPool, BrokerMessageV1, BrokerMessageV1Payload, BrokerPublisher
+from minos.networks import BrokerClientPool, BrokerMessageV1, BrokerPublisher
 
+from .broker_messages import build_message
 from .steps import ConditionalSagaStepExecution, SagaStepExecution
 
 logger = logging.getLogger(__name__)
@@ -23,8 +25,9 @@ class TransactionCommitter:
         execution_uuid: UUID,
         executed_steps: list[SagaStepExecution],
         broker_publisher: BrokerPublisher,
-        broker_pool: BrokerClientPool | None = None,
-        pool_factory: PoolFactory | None = None,
+        # ``Optional``, not ``X | None``: minos' ``Inject`` only resolves ``typing.Union`` annotations.
+        broker_pool: Optional[BrokerClientPool] = None,  # noqa: UP045
+        pool_factory: Optional[PoolFactory] = None,  # noqa: UP045
         **kwargs,
     ):
         if broker_pool is None and pool_factory is not None:
@@ -74,4 +77,4 @@ class TransactionCommitter:
 
 
 def _message(action: str, uuid: UUID, service: str) -> BrokerMessageV1:
-    return BrokerMessageV1(f"_{action}{service.title()}Transaction", BrokerMessageV1Payload(uuid))
+    return build_message(f"_{action}{service.title()}Transaction", uuid)

@@ -1,0 +1,177 @@
+"""Module-level callbacks (definitions are stored by import path) and a broker responder for the tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+from minos.networks import (
+    BrokerClientPool,
+    BrokerMessage,
+    BrokerMessageV1,
+    BrokerMessageV1Payload,
+    InMemoryBrokerPublisher,
+)
+from minos.networks import BrokerMessageV1Status as Status
+
+from minos.saga import SagaContext, SagaRequest, SagaResponse
+
+
+def add_order(context: SagaContext) -> SagaContext:
+    context["order"] = "created"
+    return context
+
+
+def delete_order(context: SagaContext) -> SagaContext:
+    context["order"] = "deleted"
+    return context
+
+
+def add_amount(context: SagaContext, amount: int = 1) -> SagaContext:
+    context["amount"] = context.get("amount", 0) + amount
+    return context
+
+
+async def async_mark(context: SagaContext) -> SagaContext:
+    context["async"] = True
+    return context
+
+
+def mutate_then_fail(context: SagaContext) -> SagaContext:
+    context["order"] = "broken"
+    raise ValueError("local failure")
+
+
+def fail_local(context: SagaContext) -> SagaContext:
+    raise ValueError("compensation failure")
+
+
+def return_none(context: SagaContext) -> None:
+    context["ignored"] = True
+
+
+def return_int(context: SagaContext) -> int:
+    return 42
+
+
+def send_create_ticket(context: SagaContext) -> SagaRequest:
+    return SagaRequest("CreateTicket", {"order": context.get("order")})
+
+
+def send_delete_ticket(context: SagaContext) -> SagaRequest:
+    return SagaRequest("DeleteTicket", {"order": context.get("order")})
+
+
+def send_create_payment(context: SagaContext) -> SagaRequest:
+    return SagaRequest("CreatePayment", {"amount": context.get("amount")})
+
+
+def send_delete_payment(context: SagaContext) -> SagaRequest:
+    return SagaRequest("DeletePayment")
+
+
+def send_wrong_type(context: SagaContext) -> str:
+    return "not a request"
+
+
+def send_failing(context: SagaContext) -> SagaRequest:
+    raise ValueError("request failure")
+
+
+async def handle_ticket(context: SagaContext, response: SagaResponse) -> SagaContext:
+    context["ticket"] = await response.content()
+    return context
+
+
+async def handle_payment(context: SagaContext, response: SagaResponse) -> SagaContext:
+    context["payment"] = await response.content()
+    return context
+
+
+async def handle_error(context: SagaContext, response: SagaResponse) -> SagaContext:
+    context["error"] = await response.content()
+    return context
+
+
+def handle_raising(context: SagaContext, response: SagaResponse) -> SagaContext:
+    raise ValueError("reply failure")
+
+
+def handle_returning_exception(context: SagaContext, response: SagaResponse) -> Exception:
+    return ValueError("returned failure")
+
+
+def handle_wrong_type(context: SagaContext, response: SagaResponse) -> str:
+    return "not a context"
+
+
+def is_big(context: SagaContext) -> bool:
+    return context.get("amount", 0) > 10
+
+
+async def is_medium(context: SagaContext) -> bool:
+    return context.get("amount", 0) > 5
+
+
+def always(context: SagaContext) -> bool:
+    return True
+
+
+Reply = Callable[[BrokerMessage], Any]
+
+
+def reply_message(request: BrokerMessage, content: Any = None, status: int = 200, **headers: str) -> BrokerMessage:
+    """The reply a Minos participant sends: the request headers echoed, on the request's reply topic."""
+    payload = BrokerMessageV1Payload(content, headers=dict(request.headers) | headers, status=Status(status))
+    return BrokerMessageV1(request.reply_topic, payload)
+
+
+@asynccontextmanager
+async def responder(
+    publisher: InMemoryBrokerPublisher,
+    pool: BrokerClientPool,
+    answer: Callable[[BrokerMessage], tuple[int, Any] | None],
+) -> AsyncIterator[list[BrokerMessage]]:
+    """Answer the messages published from now on whose reply topic is a client of ``pool`` in use.
+
+    ``answer(message)`` returns ``(status, content)``, or None to leave the message unanswered. Yields the answered
+    requests.
+    """
+    answered: list[BrokerMessage] = []
+    seen = len(publisher.messages)
+
+    async def _loop() -> None:
+        nonlocal seen
+        while True:
+            await asyncio.sleep(0)
+            while seen < len(publisher.messages):
+                message = publisher.messages[seen]
+                if (result := answer(message)) is None:
+                    seen += 1
+                    continue
+                client = {client.topic: client for client in pool._used}.get(message.reply_topic)
+                if client is None:
+                    await asyncio.sleep(0.001)  # the client may not be acquired yet: retry
+                    break
+                seen += 1
+                status, content = result
+                answered.append(message)
+                client.subscriber.add_message(reply_message(message, content, status))
+
+    task = asyncio.create_task(_loop())
+    try:
+        yield answered
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+
+def answer_all(status: int = 200, content: Any = "ok") -> Callable[[BrokerMessage], tuple[int, Any]]:
+    return lambda message: (status, content)
+
+
+def answer_reserves(status: int = 200) -> Callable[[BrokerMessage], tuple[int, Any] | None]:
+    return lambda message: (status, None) if message.topic.startswith("_Reserve") else None
