@@ -16,6 +16,8 @@ from uuid import UUID
 
 from minos.common import BucketModel, Field
 
+from . import context_avro
+
 _IMMUTABLE_SCALARS = (str, int, float, bool, type(None), UUID, datetime, date, time, timedelta, bytes)
 
 
@@ -72,6 +74,19 @@ class SagaContext(BucketModel, MutableMapping):
 
     def __copy__(self) -> SagaContext:
         return self._from_values(dict(self._values))
+
+    @property
+    def avro_str(self) -> str:
+        """The avro form stored in raw documents, written directly for plain values (see ``context_avro``)."""
+        encoded = context_avro.encode(self._values)
+        return encoded if encoded is not None else super().avro_str
+
+    @classmethod
+    def from_avro_str(cls, raw: str, **kwargs) -> SagaContext:
+        values = context_avro.decode(raw)
+        if values is None:
+            return super().from_avro_str(raw, **kwargs)
+        return cls._from_values(values)
 
     @property
     def fields(self) -> dict[str, Field]:

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from minos.networks import (
-    REQUEST_HEADERS_CONTEXT_VAR,
-    REQUEST_REPLY_TOPIC_CONTEXT_VAR,
-    BrokerMessageV1,
-    BrokerMessageV1Payload,
-    BrokerPublisher,
-)
+from minos.networks import REQUEST_HEADERS_CONTEXT_VAR, REQUEST_REPLY_TOPIC_CONTEXT_VAR, BrokerPublisher
 
 from ...context import SagaContext
 from ...definitions import RequestCallBack, SagaOperation
 from ...exceptions import SagaCallbackReturnTypeException
 from ...messages import REQUEST_ID_HEADER, SagaRequest
 from ...utils import get_service_name
+from ..broker_messages import build_message
 from .abc import Executor
 
 
@@ -55,6 +50,5 @@ class RequestExecutor(Executor):
             headers[REQUEST_ID_HEADER] = str(self.request_id)
 
         reply_topic = REQUEST_REPLY_TOPIC_CONTEXT_VAR.get() or f"{get_service_name()}Reply"
-        payload = BrokerMessageV1Payload(content=await request.content(), headers=headers)
-        message = BrokerMessageV1(request.target, payload, reply_topic=reply_topic, identifier=self.request_id)
+        message = build_message(request.target, await request.content(), headers, reply_topic, self.request_id)
         await self.broker_publisher.send(message)
