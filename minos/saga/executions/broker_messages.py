@@ -9,7 +9,7 @@ result is an ordinary ``BrokerMessageV1``: equal to, and serialised like, one bu
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Optional
+from typing import Any
 from uuid import UUID, uuid4
 
 from minos.common import Field, Model
@@ -36,9 +36,9 @@ def _build(model_cls: type[Model], **values: Any) -> Any:
 def build_message(
     topic: str,
     content: Any,
-    headers: Optional[dict[str, str]] = None,
-    reply_topic: Optional[str] = None,
-    identifier: Optional[UUID] = None,
+    headers: dict[str, str] | None = None,
+    reply_topic: str | None = None,
+    identifier: UUID | None = None,
 ) -> BrokerMessageV1:
     """A unicast ``BrokerMessageV1`` with a successful payload."""
     payload = _build(
