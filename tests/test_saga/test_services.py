@@ -1,0 +1,55 @@
+"""SagaService: the reply route and the resumption of executions with replies."""
+
+from __future__ import annotations
+
+import pytest
+from minos.networks import BrokerCommandEnrouteDecorator, BrokerRequest
+
+from minos.saga import (
+    InMemorySagaExecutionRepository,
+    Saga,
+    SagaManager,
+    SagaResponseStatusException,
+    SagaService,
+    SagaStatus,
+)
+from tests.test_saga.utils import handle_ticket, mutate_then_fail, reply_message, send_create_ticket
+
+
+@pytest.fixture
+async def manager(injector, broker_pool) -> SagaManager:
+    manager = SagaManager(storage=InMemorySagaExecutionRepository(), broker_pool=broker_pool)
+    await manager.setup()
+    yield manager
+    await manager.destroy()
+
+
+def definition() -> Saga:
+    return Saga().remote_step(send_create_ticket).on_success(handle_ticket).local_step(mutate_then_fail).commit()
+
+
+def test_get_enroute(config):
+    assert SagaService.__get_enroute__(config) == {"__reply__": {BrokerCommandEnrouteDecorator("orderReply")}}
+
+
+def test_manager_injected(injector, manager):
+    assert SagaService(saga_manager=manager).saga_manager is manager
+
+
+async def test_reply_resumes_on_disk_without_raising(manager, broker_publisher):
+    execution = await manager.run(definition(), pause_on_disk=True, autocommit=False)
+    service = SagaService(saga_manager=manager)
+    request = BrokerRequest(reply_message(broker_publisher.messages[-1], "t1"))
+    assert await service.__reply__(request) is None  # the failing local step is stored, not raised
+    stored = await manager.storage.load(execution.uuid)
+    assert stored.status == SagaStatus.Errored
+    assert len(stored.executed_steps) == 1
+
+
+async def test_reply_with_bad_status_raises_and_leaves_storage(manager, broker_publisher):
+    execution = await manager.run(definition(), pause_on_disk=True, autocommit=False)
+    message = reply_message(broker_publisher.messages[-1], "x")
+    message.payload.status = 600
+    with pytest.raises(SagaResponseStatusException):
+        await SagaService(saga_manager=manager).__reply__(BrokerRequest(message))
+    assert (await manager.storage.load(execution.uuid)).status == SagaStatus.Paused

@@ -1,0 +1,124 @@
+"""The optional minos.aggregate integration: callbacks join the saga's transaction, or run plainly without it."""
+
+from __future__ import annotations
+
+import sys
+from uuid import uuid4
+
+import pytest
+from minos.aggregate import (
+    TRANSACTION_CONTEXT_VAR,
+    InMemoryEventRepository,
+    InMemorySnapshotRepository,
+    InMemoryTransactionRepository,
+    TransactionEntry,
+)
+from minos.common import DependencyInjector, Lock, LockPool, PoolFactory
+from minos.networks import (
+    REQUEST_HEADERS_CONTEXT_VAR,
+    BrokerClientPool,
+    BrokerMessageV1,
+    BrokerMessageV1Payload,
+    BrokerRequest,
+    InMemoryBrokerPublisher,
+    InMemoryBrokerSubscriberBuilder,
+)
+
+import minos.saga
+from minos.saga import Saga, SagaContext, SagaExecution, transactional_command
+
+SEEN: list = []
+
+
+def record_transaction(context: SagaContext) -> SagaContext:
+    SEEN.append(TRANSACTION_CONTEXT_VAR.get())
+    return context
+
+
+class FakeLock(Lock):
+    def __init__(self, key="fake", *args, **kwargs):
+        super().__init__(key, *args, **kwargs)
+
+    async def acquire(self): ...
+
+    async def release(self): ...
+
+
+class FakeLockPool(LockPool):
+    async def _create_instance(self):
+        return FakeLock()
+
+    async def _destroy_instance(self, instance): ...
+
+
+@pytest.fixture
+async def aggregate_injector(config):
+    SEEN.clear()
+    pool_factory = PoolFactory.from_config(config, default_classes={"broker": BrokerClientPool, "lock": FakeLockPool})
+    publisher = InMemoryBrokerPublisher()
+    transactions = InMemoryTransactionRepository(lock_pool=pool_factory.get_pool("lock"))
+    events = InMemoryEventRepository(
+        broker_publisher=publisher, transaction_repository=transactions, lock_pool=pool_factory.get_pool("lock")
+    )
+    snapshots = InMemorySnapshotRepository(event_repository=events, transaction_repository=transactions)
+    injector = DependencyInjector(
+        config, [pool_factory, publisher, InMemoryBrokerSubscriberBuilder(), transactions, events, snapshots]
+    )
+    await injector.wire_and_setup_injections(modules=[minos.saga, sys.modules[__name__]])
+    try:
+        yield injector
+    finally:
+        await injector.unwire_and_destroy_injections()
+
+
+async def test_callback_runs_inside_execution_transaction(aggregate_injector):
+    execution = SagaExecution.from_definition(Saga().local_step(record_transaction).commit())
+    await execution.execute(autocommit=False)
+    [entry] = SEEN
+    assert isinstance(entry, TransactionEntry)
+    assert entry.uuid == execution.uuid
+    assert TRANSACTION_CONTEXT_VAR.get() is None
+
+
+async def test_without_aggregate_runs_plainly(aggregate_injector, monkeypatch):
+    monkeypatch.setattr("minos.saga.transactions.TransactionEntry", None)
+    execution = SagaExecution.from_definition(Saga().local_step(record_transaction).commit())
+    await execution.execute(autocommit=False)
+    assert SEEN == [None]
+
+
+async def test_without_transaction_repository_runs_plainly(injector):
+    SEEN.clear()
+    execution = SagaExecution.from_definition(Saga().local_step(record_transaction).commit())
+    await execution.execute(autocommit=False)
+    assert SEEN == [None]
+
+
+async def test_transactional_command_nests_entries(aggregate_injector):
+    outer, inner_uuid = uuid4(), uuid4()
+    headers = {"transactions": f"{outer},{inner_uuid}"}
+    token = REQUEST_HEADERS_CONTEXT_VAR.set(headers)
+    try:
+
+        async def inner(request):
+            SEEN.append(TRANSACTION_CONTEXT_VAR.get())
+
+        message = BrokerMessageV1("Do", BrokerMessageV1Payload(None, headers={"transactions": headers["transactions"]}))
+        await transactional_command(BrokerRequest(message), inner)
+    finally:
+        REQUEST_HEADERS_CONTEXT_VAR.reset(token)
+    [entry] = SEEN
+    assert entry.uuid == inner_uuid
+    assert entry.destination_uuid == outer
+    assert headers == {"transactions": str(outer), "related_services": "order"}
+
+
+async def test_transactional_command_without_aggregate(aggregate_injector, monkeypatch):
+    monkeypatch.setattr("minos.saga.transactions.TransactionEntry", None)
+
+    async def inner(request):
+        SEEN.append(TRANSACTION_CONTEXT_VAR.get())
+
+    message = BrokerMessageV1("Do", BrokerMessageV1Payload(None, headers={"transactions": str(uuid4())}))
+    await transactional_command(BrokerRequest(message), inner)
+    assert SEEN == [None]
