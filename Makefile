@@ -1,6 +1,6 @@
 .PHONY: install test lint format demo bench docs
 
-SOURCES := $(wildcard minos tests benchmarks)  # benchmarks/ may not exist yet
+SOURCES := $(wildcard minos tests benchmarks demo)  # benchmarks/ may not exist yet
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install uv

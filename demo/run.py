@@ -1,0 +1,224 @@
+"""Three Minos services in one process: ``order`` runs sagas, ``stock`` and ``payment`` take part in them.
+
+    uv run python demo/run.py             # sagas kept in a directory of JSON files
+    uv run python demo/run.py --postgres  # sagas kept by PostgreSqlSagaExecutionRepository (PG* env vars)
+
+Exits 0 only if every saga ends the expected way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # make ``demo`` importable when run as a script
+warnings.filterwarnings("ignore", category=UserWarning, module="aiomisc.*")  # pkg_resources deprecation noise
+
+from minos.common import DependencyInjector, PoolFactory  # noqa: E402
+
+import minos.saga  # noqa: E402
+from demo.bus import Bus, MinosService, RoutingPublisher, load_config, subscriber_builder  # noqa: E402
+from demo.sagas import CREATE_ORDER, ORDERS  # noqa: E402
+from demo.services import OrderLedger, PaymentService, StockService, TransactionService  # noqa: E402
+from demo.storage import FileSagaExecutionRepository  # noqa: E402
+from minos.saga import (  # noqa: E402
+    SagaContext,
+    SagaExecutionNotFoundException,
+    SagaExecutionRepository,
+    SagaManager,
+    SagaService,
+    SagaStatus,
+    transactional_command,
+)
+
+TIMEOUT = 5.0
+
+
+def title(text: str) -> None:
+    print(f"\n━━ {text} " + "━" * max(0, 74 - len(text)))
+
+
+async def wait_until(predicate: Callable[[], bool], what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+class Orchestrator:
+    """The order service: a SagaManager over a repository, and SagaService answering ``orderReply``."""
+
+    def __init__(self, storage: SagaExecutionRepository, bus: Bus, config, injector: DependencyInjector):
+        self.storage = storage
+        self.manager = SagaManager(storage=storage, broker_pool=injector.pool_factory.get_pool("broker"))
+        self.service = MinosService(
+            "order", [SagaService(saga_manager=self.manager), TransactionService(OrderLedger())], bus, config
+        )
+
+    async def start(self) -> None:
+        await self.manager.setup()
+        await self.service.start()
+
+    async def stop(self) -> None:
+        await self.service.stop()
+        await self.manager.destroy()
+
+    async def place(self, order_id: int, customer: str, tier: str, item: str, quantity: int, amount: int):
+        context = SagaContext(order_id=order_id, customer=customer, tier=tier, item=item, quantity=quantity)
+        context["amount"] = amount
+        print(f"    order #{order_id}: {customer} ({tier}) buys {quantity} × {item} for {amount} €")
+        # Runs until the first remote step, stores the paused execution and returns; SagaService resumes it.
+        return await self.manager.run(CREATE_ORDER, context, pause_on_disk=True, autocommit=True)
+
+    async def settled(self, execution_uuid) -> SagaStatus:
+        """Wait until the execution finished (deleted from storage) or errored; return which."""
+        status: list[SagaStatus] = []
+
+        async def probe() -> None:
+            try:
+                execution = await self.storage.load(execution_uuid)
+            except SagaExecutionNotFoundException:
+                status.append(SagaStatus.Finished)
+                return
+            if execution.status == SagaStatus.Errored:
+                status.append(SagaStatus.Errored)
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMEOUT
+        while not status:
+            if loop.time() > deadline:
+                raise TimeoutError(f"the {execution_uuid} saga did not settle")
+            await probe()
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # let the last commit/reject/compensation messages be handled
+        return status[0]
+
+
+def make_storage(args: argparse.Namespace, directory: Path) -> SagaExecutionRepository:
+    if not args.postgres:
+        return FileSagaExecutionRepository(directory)
+    try:
+        from minos.saga import PostgreSqlSagaExecutionRepository
+    except ImportError:
+        sys.exit("--postgres: minos.saga.PostgreSqlSagaExecutionRepository is not available in this checkout yet.")
+    return PostgreSqlSagaExecutionRepository(
+        os.environ.get("PGDATABASE", "postgres"),
+        host=os.environ.get("PGHOST", "localhost"),
+        port=int(os.environ.get("PGPORT", "5432")),
+        user=os.environ.get("PGUSER", "postgres"),
+        password=os.environ.get("PGPASSWORD", "postgres"),
+    )
+
+
+async def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.CRITICAL)  # replies to compensations are logged as "late": keep quiet
+    bus = Bus()
+    config = load_config()
+    injector = DependencyInjector(
+        config, [PoolFactory.from_config(config), RoutingPublisher(bus), subscriber_builder(bus)]
+    )
+    await injector.wire_and_setup_injections(modules=[minos.saga, sys.modules[__name__]])
+    directory = Path(tempfile.mkdtemp(prefix="minos-saga-demo-"))
+
+    stock = StockService({"book": 10, "lamp": 3})
+    payment = PaymentService({"alice": 200, "bob": 20, "carol": 900, "dave": 100})
+    participants = {
+        "stock": MinosService("stock", [stock, TransactionService(stock)], bus, config, [transactional_command]),
+        "payment": MinosService(
+            "payment", [payment, TransactionService(payment)], bus, config, [transactional_command]
+        ),
+    }
+    for service in participants.values():
+        await service.start()
+    orchestrator = Orchestrator(make_storage(args, directory), bus, config, injector)
+    await orchestrator.start()
+    storage_name = "PostgreSQL" if args.postgres else f"JSON files in {directory}"
+    print(f"order, stock and payment are up; sagas are stored as {storage_name}")
+
+    outcomes: list[tuple[str, SagaStatus, SagaStatus, bool]] = []  # (label, expected, obtained, side effects ok)
+
+    async def scenario(label: str, expected: SagaStatus, check: Callable[[], bool], **order) -> None:
+        execution = await orchestrator.place(**order)
+        obtained = await orchestrator.settled(execution.uuid)
+        ok = check()
+        outcomes.append((label, expected, obtained, ok))
+        mark = "✔" if obtained == expected and ok else "✘"
+        print(f"    {mark} order #{order['order_id']} is {ORDERS[order['order_id']]['status']}, saga {obtained.raw}")
+
+    try:
+        title("1. Happy path: hold stock → fraud check → charge → confirm → two-phase commit")
+        await scenario(
+            "happy path",
+            SagaStatus.Finished,
+            lambda: (ORDERS[1]["status"], stock.on_hand["book"], payment.balances["alice"]) == ("confirmed", 8, 140),
+            order_id=1, customer="alice", tier="regular", item="book", quantity=2, amount=60,
+        )  # fmt: skip
+
+        title("2. Payment refused: the stock hold and the order are compensated")
+        await scenario(
+            "payment refused",
+            SagaStatus.Errored,
+            lambda: ORDERS[2]["status"] == "cancelled" and stock.available("lamp") == 3 and stock.on_hand["lamp"] == 3,
+            order_id=2, customer="bob", tier="regular", item="lamp", quantity=1, amount=45,
+        )  # fmt: skip
+
+        title("3. Conditional step: a premium customer skips the fraud check")
+        await scenario(
+            "premium branch",
+            SagaStatus.Finished,
+            lambda: ORDERS[3]["status"] == "confirmed" and payment.balances["carol"] == 300,
+            order_id=3, customer="carol", tier="premium", item="lamp", quantity=2, amount=600,
+        )  # fmt: skip
+
+        title("4. Restart: the saga waits on disk while the orchestrator restarts, then resumes")
+        await participants["stock"].stop()
+        print("    (the stock service is down for a moment)")
+        execution = await orchestrator.place(
+            order_id=4, customer="dave", tier="regular", item="book", quantity=1, amount=30
+        )
+        stored = await orchestrator.storage.load(execution.uuid)
+        print(f"    stored execution {stored.uuid}: status {stored.status.raw}, paused on step ", end="")
+        print(f"{stored.paused_step.definition.on_execute_operation.callback.__name__}")
+        print("    stopping the order service (SagaManager, SagaService, repository)...")
+        await orchestrator.stop()
+        del orchestrator
+        orchestrator = Orchestrator(make_storage(args, directory), bus, config, injector)
+        await orchestrator.start()
+        print("    a new order service is up, reading the same storage; the stock service comes back:")
+        await participants["stock"].start()
+        obtained = await orchestrator.settled(execution.uuid)
+        ok = ORDERS[4]["status"] == "confirmed" and stock.on_hand["book"] == 7
+        outcomes.append(("resumed after restart", SagaStatus.Finished, obtained, ok))
+        print(
+            f"    {'✔' if ok and obtained == SagaStatus.Finished else '✘'} order #4 is {ORDERS[4]['status']}, ", end=""
+        )
+        print(f"saga {obtained.raw}")
+    finally:
+        await orchestrator.stop()
+        for service in participants.values():
+            await service.stop()
+        await injector.unwire_and_destroy_injections()
+
+    title("Summary")
+    for label, expected, obtained, ok in outcomes:
+        good = expected == obtained and ok
+        print(f"    {'✔' if good else '✘'} {label}: expected {expected.raw}, got {obtained.raw}")
+    finished = sum(obtained == SagaStatus.Finished for _, _, obtained, _ in outcomes)
+    compensated = sum(obtained == SagaStatus.Errored for _, _, obtained, _ in outcomes)
+    print(f"{finished} sagas finished, {compensated} compensated")
+    return 0 if all(expected == obtained and ok for _, expected, obtained, ok in outcomes) else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--postgres", action="store_true", help="store sagas with PostgreSqlSagaExecutionRepository")
+    sys.exit(asyncio.run(main(parser.parse_args())))
