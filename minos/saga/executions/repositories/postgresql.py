@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
@@ -20,6 +21,8 @@ from ..saga import SagaExecution
 from ..status import SagaStatus
 from .abc import SagaExecutionRepository
 from .listing import SagaExecutionSummary
+
+logger = logging.getLogger(__name__)
 
 _KEY_NAMESPACE = b"minos.saga.execution:"
 _SCHEMA_LOCK_KEY = int.from_bytes(hashlib.blake2b(b"minos.saga.schema", digest_size=8).digest(), "big", signed=True)
@@ -208,6 +211,10 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository):
             if not connection.closed:  # else the server released the lock with the session
                 async with connection.cursor() as cursor:
                     await cursor.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        except (psycopg2.Error, OSError) as exc:
+            # The session is gone (or unusable): closing it makes sure the server releases the lock.
+            connection.close()
+            logger.warning("Could not release the saga execution lock %s cleanly: %r", key, exc)
         except BaseException:
             connection.close()  # never hand a connection that may still hold the lock back to the pool
             raise
