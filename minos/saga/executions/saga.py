@@ -94,13 +94,14 @@ class SagaExecution:
         try:
             fields = dict(raw) | kwargs
             fields.pop("version", None)
-            fields["definition"] = Saga.from_raw(fields["definition"])
+            definition = fields["definition"] = Saga.from_raw(fields["definition"])
+            step_from_raw = _StepExecutionReader(raw["definition"], definition)
             fields["uuid"] = _as_uuid(fields["uuid"])
             fields["status"] = SagaStatus.from_raw(fields["status"])
             fields["context"] = _as_context(fields["context"])
-            fields["steps"] = [SagaStepExecution.from_raw(step) for step in fields.pop("executed_steps", ())]
+            fields["steps"] = [step_from_raw(step) for step in fields.pop("executed_steps", ())]
             if (paused_step := fields.get("paused_step")) is not None:
-                fields["paused_step"] = SagaStepExecution.from_raw(paused_step)
+                fields["paused_step"] = step_from_raw(paused_step)
             if (user := fields.get("user")) is not None:
                 fields["user"] = _as_uuid(user)
         except (KeyError, TypeError, ValueError) as exc:
@@ -252,3 +253,20 @@ def _as_context(value: Union[str, SagaContext, dict[str, Any]]) -> SagaContext:
     if isinstance(value, str):
         return SagaContext.from_avro_str(value)
     return SagaContext(**value)
+
+
+class _StepExecutionReader:
+    """Reads the step executions of a raw document in order. A step execution embeds its step's definition, which
+    the saga definition already holds: when the two raw forms match, the parsed step is reused, not parsed again."""
+
+    def __init__(self, raw_definition: Any, definition: Saga):
+        raw_steps = raw_definition.get("steps", ()) if isinstance(raw_definition, dict) else ()
+        self._known = list(zip(raw_steps, definition.steps, strict=False))
+        self._position = 0
+
+    def __call__(self, raw: Any) -> SagaStepExecution:
+        known = self._known[self._position] if self._position < len(self._known) else None
+        self._position += 1
+        if known is not None and isinstance(raw, dict) and raw.get("definition") == known[0]:
+            return SagaStepExecution.from_raw(raw, definition=known[1])
+        return SagaStepExecution.from_raw(raw)
