@@ -26,4 +26,5 @@ bench:
 	uv run python benchmarks/run.py
 
 docs:
-	uv run --group docs mkdocs build --strict
+	uv run python demo/diagrams.py
+	NO_MKDOCS_2_WARNING=1 uv run --group docs mkdocs build --strict

@@ -1,0 +1,68 @@
+"""Write ``docs/demo.md``: the demo's saga definitions rendered with ``saga_to_mermaid``.
+
+uv run python demo/diagrams.py   # run by ``make docs``
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+warnings.filterwarnings("ignore", category=UserWarning, module="aiomisc.*")
+
+from minos.saga import saga_to_mermaid  # noqa: E402
+
+from demo.sagas import CREATE_ORDER, FRAUD_CHECK  # noqa: E402
+
+PAGE = """# The demo's sagas
+
+`make demo` runs three services in one process: **order** orchestrates, **stock** and **payment** take part.
+The diagrams below are generated from the definitions in `demo/sagas.py` by
+[`saga_to_mermaid`](api.md#minos.saga.definitions.saga_to_mermaid) every time `make docs` runs.
+
+Solid arrows are the normal flow; a dashed arrow leaves every step that has a compensation (`on_failure`),
+and dashed arrows then go *back* through the compensations in the order `rollback()` runs them.
+
+## `CREATE_ORDER`
+
+Hold the stock, check for fraud unless the customer is premium (a conditional step), charge, confirm.
+
+```mermaid
+{create_order}```
+
+## `FRAUD_CHECK` (the `else_then` branch on its own)
+
+```mermaid
+{fraud_check}```
+
+## What the demo shows
+
+1. **Happy path**: every step succeeds, the saga finishes and the two-phase commit makes the stock hold and the
+   pending charge final (`_Reserve…`, `_Commit…Transaction`).
+2. **Payment refused**: `ChargePayment` answers 400, `payment_refused` returns an exception, the saga rolls back:
+   `release_stock` is sent to stock, `cancel_order` runs locally, and every participant gets `_Reject…Transaction`.
+3. **Conditional branch**: a premium customer takes the `if_then(is_premium, ...)` branch and skips the fraud check.
+4. **Restart**: with the stock service down, the saga pauses on `reserve_stock` and is stored; the order service
+   is stopped and a new `SagaManager` over a new repository object reading the same storage takes over; when stock
+   comes back, its reply reaches the new `SagaService`, which loads the execution and finishes it.
+
+It ends with `3 sagas finished, 1 compensated` and exits 1 if any outcome differs from the expected one.
+Run it against PostgreSQL with `uv run python demo/run.py --postgres` (connection from the usual `PG*` variables).
+"""
+
+
+def main() -> None:
+    target = ROOT / "docs" / "demo.md"
+    target.write_text(
+        PAGE.replace("{create_order}", saga_to_mermaid(CREATE_ORDER)).replace(
+            "{fraud_check}", saga_to_mermaid(FRAUD_CHECK)
+        )
+    )
+    print(f"wrote {target.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
