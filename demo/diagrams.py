@@ -13,9 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore", category=UserWarning, module="aiomisc.*")
 
-from minos.saga import saga_to_mermaid  # noqa: E402
-
 from demo.sagas import CREATE_ORDER, FRAUD_CHECK  # noqa: E402
+from minos.saga import saga_to_mermaid  # noqa: E402
 
 PAGE = """# The demo's sagas
 
