@@ -1,0 +1,116 @@
+"""Step definitions: callbacks, validation, chaining and conditional alternatives."""
+
+from __future__ import annotations
+
+import pytest
+
+from minos.saga import (
+    ConditionalSagaStep,
+    EmptySagaStepException,
+    LocalSagaStep,
+    MultipleElseThenException,
+    MultipleOnErrorException,
+    MultipleOnExecuteException,
+    MultipleOnFailureException,
+    MultipleOnSuccessException,
+    RemoteSagaStep,
+    Saga,
+    SagaCallbackException,
+    SagaNotDefinedException,
+    SagaStep,
+    SagaStepException,
+    UndefinedOnExecuteException,
+)
+from tests.test_saga.utils import (
+    add_order,
+    delete_order,
+    handle_error,
+    handle_ticket,
+    is_big,
+    send_create_ticket,
+    send_delete_ticket,
+)
+
+
+def test_remote_multiple_callbacks():
+    step = RemoteSagaStep(send_create_ticket).on_success(handle_ticket).on_error(handle_error)
+    step.on_failure(send_delete_ticket)
+    for method, exc in [
+        (step.on_execute, MultipleOnExecuteException),
+        (step.on_success, MultipleOnSuccessException),
+        (step.on_error, MultipleOnErrorException),
+        (step.on_failure, MultipleOnFailureException),
+    ]:
+        with pytest.raises(exc):
+            method(handle_ticket)
+
+
+def test_local_multiple_callbacks():
+    step = LocalSagaStep(add_order).on_failure(delete_order)
+    with pytest.raises(MultipleOnExecuteException):
+        step.on_execute(add_order)
+    with pytest.raises(MultipleOnFailureException):
+        step.on_failure(add_order)
+
+
+def test_non_callable_callback():
+    with pytest.raises(SagaCallbackException):
+        RemoteSagaStep().on_execute(42)
+    with pytest.raises(SagaCallbackException):
+        LocalSagaStep().on_failure("x")
+
+
+def test_validation_on_chaining():
+    with pytest.raises(UndefinedOnExecuteException):
+        Saga().remote_step().local_step(add_order)
+    with pytest.raises(UndefinedOnExecuteException):
+        Saga().local_step().commit()
+    with pytest.raises(EmptySagaStepException):
+        Saga().conditional_step().commit()
+    with pytest.raises(SagaNotDefinedException):
+        LocalSagaStep(add_order).local_step(add_order)
+
+
+def test_step_chaining_delegates():
+    saga = Saga().local_step(add_order).remote_step(send_create_ticket).commit()
+    assert isinstance(saga, Saga) and len(saga.steps) == 2
+
+
+def test_conditional():
+    inner = Saga().local_step(add_order).commit()
+    step = ConditionalSagaStep().if_then(is_big, inner).if_then(is_big, inner).else_then(inner)
+    assert len(step.if_then_alternatives) == 2
+    with pytest.raises(MultipleElseThenException):
+        step.else_then(inner)
+    with pytest.raises(SagaStepException):
+        ConditionalSagaStep().if_then(is_big, "not a saga")
+    step.validate()
+
+
+def test_conditional_invalid_inner():
+    step = ConditionalSagaStep().if_then(is_big, Saga().local_step(add_order).saga)
+    from minos.saga import SagaNotCommittedException
+
+    with pytest.raises(SagaNotCommittedException):
+        step.validate()
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        LocalSagaStep(add_order, delete_order),
+        RemoteSagaStep(send_create_ticket, handle_ticket, handle_error, send_delete_ticket),
+        ConditionalSagaStep().if_then(is_big, Saga().local_step(add_order).commit()),
+        ConditionalSagaStep().else_then(Saga().local_step(add_order).commit()),
+    ],
+)
+def test_raw_round_trip(step):
+    assert SagaStep.from_raw(step.raw) == step
+    assert type(step).from_raw(step.raw) == step
+
+
+def test_raw_wrong_base():
+    from minos.saga import SagaDefinitionFormatException
+
+    with pytest.raises(SagaDefinitionFormatException):
+        LocalSagaStep.from_raw(RemoteSagaStep(send_create_ticket).raw)
