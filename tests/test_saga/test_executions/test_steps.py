@@ -1,0 +1,77 @@
+"""Step executions: kind selection, statuses, raw documents and compensation guards."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+
+from minos.saga import (
+    ConditionalSagaStep,
+    ConditionalSagaStepExecution,
+    LocalSagaStep,
+    LocalSagaStepExecution,
+    RemoteSagaStep,
+    RemoteSagaStepExecution,
+    Saga,
+    SagaContext,
+    SagaExecutionFormatException,
+    SagaPausedExecutionStepException,
+    SagaRollbackExecutionStepException,
+    SagaStepExecution,
+    SagaStepStatus,
+)
+from tests.test_saga.utils import add_order, delete_order, is_big, send_create_ticket, send_delete_ticket
+
+pytestmark = pytest.mark.usefixtures("injector")
+
+
+def test_from_definition_kinds():
+    assert type(SagaStepExecution.from_definition(LocalSagaStep(add_order))) is LocalSagaStepExecution
+    assert type(SagaStepExecution.from_definition(RemoteSagaStep(send_create_ticket))) is RemoteSagaStepExecution
+    conditional = ConditionalSagaStep().if_then(is_big, Saga().local_step(add_order).commit())
+    assert type(SagaStepExecution.from_definition(conditional)) is ConditionalSagaStepExecution
+
+
+def test_defaults():
+    step = LocalSagaStepExecution(LocalSagaStep(add_order))
+    assert step.status == SagaStepStatus.Created
+    assert step.related_services == {"order"}
+    assert step.already_rollback is False
+
+
+def test_raw():
+    step = LocalSagaStepExecution(LocalSagaStep(add_order), {"order"}, SagaStepStatus.Finished)
+    raw = step.raw
+    assert raw["cls"] == "minos.saga.executions.steps.local.LocalSagaStepExecution"
+    assert raw["status"] == "finished" and raw["related_services"] == ["order"]
+    assert SagaStepExecution.from_raw(raw) == step
+
+
+def test_from_raw_missing_key_and_unknown_class():
+    raw = LocalSagaStepExecution(LocalSagaStep(add_order)).raw
+    with pytest.raises(SagaExecutionFormatException):
+        SagaStepExecution.from_raw({k: v for k, v in raw.items() if k != "status"})
+    with pytest.raises(SagaExecutionFormatException):
+        SagaStepExecution.from_raw(raw | {"cls": "tests.nowhere.Step"})
+    with pytest.raises(SagaExecutionFormatException):
+        SagaStepExecution.from_raw(raw | {"cls": "builtins.dict"})
+
+
+async def test_local_rollback_twice():
+    step = LocalSagaStepExecution(LocalSagaStep(add_order, delete_order))
+    context = await step.execute(SagaContext(), execution_uuid=uuid4())
+    assert await step.rollback(context, execution_uuid=uuid4()) == SagaContext(order="deleted")
+    with pytest.raises(SagaRollbackExecutionStepException):
+        await step.rollback(context)
+
+
+async def test_remote_pause_and_rollback(broker_publisher):
+    step = RemoteSagaStepExecution(RemoteSagaStep(send_create_ticket, on_failure=send_delete_ticket))
+    with pytest.raises(SagaPausedExecutionStepException):
+        await step.execute(SagaContext(), execution_uuid=uuid4())
+    assert step.status == SagaStepStatus.PausedByOnExecute
+    await step.rollback(SagaContext())
+    assert [message.topic for message in broker_publisher.messages] == ["CreateTicket", "DeleteTicket"]
+    with pytest.raises(SagaRollbackExecutionStepException):
+        await step.rollback(SagaContext())
