@@ -54,7 +54,7 @@ class SagaContext(BucketModel, MutableMapping):
 
     def __init__(self, **kwargs: Any):
         fields = kwargs.get("fields")
-        if len(kwargs) == 1 and _is_field_mapping(fields):
+        if len(kwargs) == 1 and isinstance(fields, dict) and _is_field_mapping(fields):
             # Called by minos' model machinery (``from_avro_str``, ``BucketModel.empty``) with built fields.
             kwargs = {name: field.value for name, field in fields.items()}
         object.__setattr__(self, "_values", kwargs)

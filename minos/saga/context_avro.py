@@ -105,4 +105,4 @@ def decode(raw: str) -> dict[str, Any] | None:
         ):
             return None
         values = list(records)
-    return values[0] if len(values) == 1 else None
+    return values[0] if len(values) == 1 and isinstance(values[0], dict) else None

@@ -10,7 +10,7 @@ class SagaException(MinosException):
 
     default_message = "The saga failed."
 
-    def __init__(self, message: str = None):
+    def __init__(self, message: str | None = None):
         super().__init__(message if message is not None else self.default_message)
 
 
@@ -113,7 +113,7 @@ class SagaRollbackExecutionException(SagaExecutionException):
 class SagaFailedExecutionException(SagaExecutionException):
     """An execution failed because of ``exception``, which is kept for the caller."""
 
-    def __init__(self, exception: Exception, message: str = None):
+    def __init__(self, exception: Exception, message: str | None = None):
         self.exception = exception
         if message is None:
             message = f"There was a failure while executing the saga: {exception!r}"
@@ -131,7 +131,7 @@ class SagaPausedExecutionStepException(SagaStepExecutionException):
 class SagaFailedExecutionStepException(SagaStepExecutionException, SagaFailedExecutionException):
     """A step failed because of ``exception``."""
 
-    def __init__(self, exception: Exception, message: str = None):
+    def __init__(self, exception: Exception, message: str | None = None):
         if message is None:
             message = f"There was a failure while executing the step: {exception!r}"
         SagaFailedExecutionException.__init__(self, exception, message)

@@ -19,7 +19,11 @@ from minos.networks import (
 
 from .context import SagaContext
 from .definitions import Saga
-from .exceptions import SagaFailedExecutionException, SagaPausedExecutionStepException
+from .exceptions import (
+    SagaFailedExecutionException,
+    SagaPausedExecutionStepException,
+    SagaResponseMismatchException,
+)
 from .executions import (
     DatabaseSagaExecutionRepository,
     SagaExecution,
@@ -94,17 +98,18 @@ class SagaManager(SetupMixin):
         options = dict(autocommit=autocommit, pause_on_disk=pause_on_disk, raise_on_error=raise_on_error) | kwargs
         if response is not None:
             execution = await self._resume(response, **options)
-        else:
+        elif definition is not None:
             execution = SagaExecution.from_definition(definition, context=context, user=self._user(user))
             async with self.storage.lock(execution.uuid):
                 await self._run(execution, None, **options)
-        if execution is not None:
-            self._report_related_services(execution)
-        if return_execution or execution is None:
-            return execution
-        return execution.uuid
+        else:
+            raise ValueError("A saga definition (to start) or a response (to resume) is required.")
+        self._report_related_services(execution)
+        return execution if return_execution else execution.uuid
 
-    async def _resume(self, response: SagaResponse, **options) -> SagaExecution | None:
+    async def _resume(self, response: SagaResponse, **options) -> SagaExecution:
+        if response.uuid is None:
+            raise SagaResponseMismatchException("The response does not name the execution it answers.")
         async with self.storage.lock(response.uuid):
             execution = await self.storage.load(response.uuid)
             if not execution.awaits(response):

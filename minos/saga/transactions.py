@@ -20,9 +20,9 @@ except ImportError:  # the optional integration is not installed
     TransactionRepository = None
 
 
-def transaction_scope(uuid: UUID) -> AbstractAsyncContextManager[Any]:
-    """The scope a callback of the ``uuid`` execution runs in."""
-    if TransactionEntry is None:
+def transaction_scope(uuid: UUID | None) -> AbstractAsyncContextManager[Any]:
+    """The scope a callback of the ``uuid`` execution runs in (callbacks run outside any execution run plainly)."""
+    if TransactionEntry is None or uuid is None:
         return nullcontext()
     try:
         repository = Inject.resolve(TransactionRepository)

@@ -39,7 +39,7 @@ class SagaOperation(Generic[T]):
     @property
     def raw(self) -> dict[str, Any]:
         raw: dict[str, Any] = {"callback": self._callback_path}
-        if self.parameterized:
+        if self.parameters is not None:
             raw["parameters"] = self.parameters.avro_str
         return raw
 

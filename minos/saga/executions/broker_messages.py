@@ -17,12 +17,12 @@ from minos.networks import BrokerMessageV1, BrokerMessageV1Payload, BrokerMessag
 
 
 @cache
-def _declared_types(model_cls: type[Model]) -> dict[str, Any]:
+def _declared_types(model_cls: Any) -> dict[str, Any]:
     return dict(model_cls._type_hints())
 
 
-def _build(model_cls: type[Model], **values: Any) -> Any:
-    model = model_cls.__new__(model_cls)
+def _build(model_cls: Any, **values: Any) -> Any:
+    model = object.__new__(model_cls)
     fields = {}
     for name, type_ in _declared_types(model_cls).items():
         field = Field.__new__(Field)

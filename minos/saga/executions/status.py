@@ -5,19 +5,8 @@ from __future__ import annotations
 from enum import Enum
 
 
-def _raw(self: Enum) -> str:
-    return self.value
-
-
-def _from_raw(cls: type[Enum], raw: str) -> Enum:
-    return cls(raw)
-
-
 class SagaStatus(Enum):
     """Where a saga execution stands."""
-
-    raw = property(_raw)
-    from_raw = classmethod(_from_raw)
 
     Created = "created"
     Running = "running"
@@ -25,12 +14,17 @@ class SagaStatus(Enum):
     Finished = "finished"
     Errored = "errored"
 
+    @property
+    def raw(self) -> str:
+        return self.value
+
+    @classmethod
+    def from_raw(cls, raw: str) -> SagaStatus:
+        return cls(raw)
+
 
 class SagaStepStatus(Enum):
     """Where a step execution stands."""
-
-    raw = property(_raw)
-    from_raw = classmethod(_from_raw)
 
     Created = "created"
     RunningOnExecute = "running-on-execute"
@@ -46,3 +40,11 @@ class SagaStepStatus(Enum):
     RunningOnError = "running-on-error"
     ErroredOnError = "errored-on-error"
     Finished = "finished"
+
+    @property
+    def raw(self) -> str:
+        return self.value
+
+    @classmethod
+    def from_raw(cls, raw: str) -> SagaStepStatus:
+        return cls(raw)

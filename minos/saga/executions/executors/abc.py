@@ -14,7 +14,7 @@ from ...transactions import transaction_scope
 class Executor:
     """Calls operations as ``callback(*args, **parameters)``, awaiting async callbacks."""
 
-    def __init__(self, execution_uuid: UUID, *args, **kwargs):
+    def __init__(self, execution_uuid: UUID | None, *args, **kwargs):
         self.execution_uuid = execution_uuid
 
     async def exec(self, operation: SagaOperation, *args, **kwargs) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID, uuid4
 
 from minos.common import Inject
@@ -38,10 +38,10 @@ class RemoteSagaStepExecution(SagaStepExecution):
 
     async def execute(self, context: SagaContext, response: SagaResponse | None = None, *args, **kwargs) -> SagaContext:
         if response is None:
-            await self._send_request(context, **kwargs)
+            await self._send_request(context, **kwargs)  # always raises: paused or failed
         return await self._apply_response(context, response, **kwargs)
 
-    async def _send_request(self, context: SagaContext, **kwargs) -> None:
+    async def _send_request(self, context: SagaContext, **kwargs) -> NoReturn:
         self.status = SagaStepStatus.RunningOnExecute
         request_id = uuid4()
         try:
@@ -54,7 +54,7 @@ class RemoteSagaStepExecution(SagaStepExecution):
         raise SagaPausedExecutionStepException()
 
     async def _apply_response(
-        self, context: SagaContext, response: SagaResponse, *, execution_uuid: UUID = None, **kwargs
+        self, context: SagaContext, response: SagaResponse, *, execution_uuid: UUID | None = None, **kwargs
     ) -> SagaContext:
         self.related_services |= response.related_services
         if response.status == SagaResponseStatus.SYSTEM_ERROR:
@@ -100,7 +100,7 @@ class RemoteSagaStepExecution(SagaStepExecution):
         operation: SagaOperation | None,
         context: SagaContext,
         *,
-        execution_uuid: UUID = None,
+        execution_uuid: UUID | None = None,
         user: UUID | None = None,
         broker_publisher: BrokerPublisher | None = None,
         request_id: UUID,
