@@ -24,6 +24,8 @@ demo:
 
 bench:
 	uv run python benchmarks/run.py
+	.ci/postgres.sh
+	uv run python benchmarks/postgresql.py
 
 docs:
 	uv run python demo/diagrams.py

@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import aiopg
@@ -231,7 +232,8 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository):
     ) -> list[SagaExecutionSummary]:
         """Stored executions, oldest update first, optionally filtered by status and last update (read from the
         columns, without loading documents)."""
-        conditions, parameters = [], []
+        conditions: list[str] = []
+        parameters: list[Any] = []
         if status is not None:
             conditions.append("status = %s")
             parameters.append(SagaStatus(status).value)
@@ -280,7 +282,6 @@ class _Queries:
                 updated_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
                 version BIGINT NOT NULL DEFAULT 1
             );
-            CREATE INDEX IF NOT EXISTS {table}_updated_at_idx ON {table} (updated_at, uuid);
             CREATE INDEX IF NOT EXISTS {table}_status_updated_at_idx ON {table} (status, updated_at, uuid);
         """
         self.store = f"""

@@ -1,0 +1,269 @@
+"""PostgreSqlSagaExecutionRepository benchmarks, against a real server.
+
+    uv run python benchmarks/postgresql.py [--ops N] [--sagas N]
+
+(a) Raw floor: a plain aiopg upsert + select of a paused execution's JSON document (on a table with the same
+    columns and index), against the repository's ``store`` + ``load`` of the same execution (which also serialises
+    and rebuilds the ``SagaExecution``). Reports ops/s of both and the overhead ratio (target <= 1.5x).
+(b) Resumes per second: 4 SagaManagers, each on its own repository (separate pools), N paused sagas, every reply
+    delivered twice concurrently to two different managers. Verifies that no step ran twice.
+
+Settings from PGHOST/PGPORT/PGUSER/PGPASSWORD (defaults localhost/5432/postgres/postgres; ``.ci/postgres.sh``
+starts a local server). Uses a fresh database, dropped at the end. Exit status 1 if a step ran twice (or never).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter
+from pathlib import Path
+from uuid import uuid4
+
+warnings.simplefilter("ignore")
+logging.getLogger("minos").setLevel(logging.ERROR)  # duplicated replies are logged as ignored: expected here
+
+import aiopg  # noqa: E402
+import psycopg2  # noqa: E402
+import yaml  # noqa: E402
+from minos.common import Config, DependencyInjector, PoolFactory  # noqa: E402
+from minos.networks import (  # noqa: E402
+    BrokerMessageV1,
+    BrokerMessageV1Payload,
+    InMemoryBrokerPublisher,
+    InMemoryBrokerSubscriberBuilder,
+)
+
+from minos.saga import (  # noqa: E402
+    PostgreSqlSagaExecutionRepository,
+    Saga,
+    SagaContext,
+    SagaManager,
+    SagaRequest,
+    SagaResponse,
+    SagaStatus,
+)
+
+PG = {
+    "host": os.environ.get("PGHOST", "localhost"),
+    "port": int(os.environ.get("PGPORT", "5432")),
+    "user": os.environ.get("PGUSER", "postgres"),
+    "password": os.environ.get("PGPASSWORD", "postgres"),
+}
+TARGET_OVERHEAD = 1.5
+MANAGERS = 4
+ROUNDS = 10
+
+SUCCESSES: Counter[str] = Counter()
+
+
+def reserve(context: SagaContext) -> SagaRequest:
+    return SagaRequest("ReserveStock", {"key": context["key"]})
+
+
+def reserved(context: SagaContext, response) -> SagaContext:
+    SUCCESSES[context["key"]] += 1
+    context["reserved"] = True
+    return context
+
+
+def charge(context: SagaContext) -> SagaRequest:
+    return SagaRequest("ChargePayment", {"key": context["key"]})
+
+
+def charged(context: SagaContext, response) -> SagaContext:
+    return context
+
+
+SAGA = Saga().remote_step(reserve).on_success(reserved).remote_step(charge).on_success(charged).commit()
+
+
+def admin(statement: str) -> None:
+    connection = psycopg2.connect(dbname="postgres", connect_timeout=3, **PG)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        connection.close()
+
+
+async def wire() -> DependencyInjector:
+    data = {
+        "version": 2,
+        "name": "order",
+        "databases": {"default": {"client": "minos.common.testing.MockedDatabaseClient"}},
+        "pools": {"broker": "minos.networks.BrokerClientPool"},
+    }
+    path = Path(tempfile.mkdtemp()) / "config.yml"
+    path.write_text(yaml.safe_dump(data))
+    config = Config(path)
+    injector = DependencyInjector(
+        config, [PoolFactory.from_config(config), InMemoryBrokerPublisher(), InMemoryBrokerSubscriberBuilder()]
+    )
+    await injector.wire_and_setup_injections(modules=[sys.modules["minos.saga"], sys.modules[__name__]])
+    return injector
+
+
+async def floor_vs_repository(database: str, ops: int, publisher: InMemoryBrokerPublisher) -> dict:
+    repository = PostgreSqlSagaExecutionRepository(database, maxsize=1, table_name="floor_repository", **PG)
+    manager = SagaManager(storage=repository)
+    await manager.setup()
+    try:
+        execution = await manager.run(SAGA, SagaContext(key="floor", amount=3.5), pause_on_disk=True)
+        assert execution.status == SagaStatus.Paused
+        raw = execution.raw
+        document = json.dumps(raw)
+
+        pool = await aiopg.create_pool(dbname=database, minsize=1, maxsize=1, **PG)
+        try:
+            async with pool.acquire() as connection, connection.cursor() as cursor:
+                await cursor.execute(
+                    "CREATE TABLE floor (uuid UUID PRIMARY KEY, status TEXT NOT NULL, user_uuid UUID NULL, "
+                    "document JSONB NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(), "
+                    "updated_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(), version BIGINT NOT NULL DEFAULT 1);"
+                    "CREATE INDEX floor_status_updated_at_idx ON floor (status, updated_at, uuid)"
+                )
+            upsert = (
+                "INSERT INTO floor (uuid, status, user_uuid, document) VALUES (%s, %s, %s, %s::jsonb) "
+                "ON CONFLICT (uuid) DO UPDATE SET status = EXCLUDED.status, user_uuid = EXCLUDED.user_uuid, "
+                "document = EXCLUDED.document, updated_at = clock_timestamp(), version = floor.version + 1"
+            )
+            select = "SELECT document FROM floor WHERE uuid = %s"
+            uuid = str(execution.uuid)
+
+            async def floor_op() -> None:
+                async with pool.acquire() as connection, connection.cursor() as cursor:
+                    await cursor.execute(upsert, (uuid, raw["status"], None, document))
+                async with pool.acquire() as connection, connection.cursor() as cursor:
+                    await cursor.execute(select, (uuid,))
+                    assert (await cursor.fetchone())[0]["uuid"] == uuid
+
+            async def repository_op() -> None:
+                await repository.store(execution)
+                assert (await repository.load(execution.uuid)).uuid == execution.uuid
+
+            # Alternate short batches of both and keep each side's median: the machine may be shared.
+            batch = max(50, ops // ROUNDS)
+            rates: dict[str, list[float]] = {"floor": [], "repository": []}
+            for _ in range(50):
+                await floor_op()
+                await repository_op()
+            for round_ in range(ROUNDS):
+                order = [("floor", floor_op), ("repository", repository_op)]
+                for name, op in order if round_ % 2 == 0 else order[::-1]:
+                    started = time.perf_counter()
+                    for _ in range(batch):
+                        await op()
+                    rates[name].append(batch / (time.perf_counter() - started))
+            results = {name: statistics.median(values) for name, values in rates.items()}
+        finally:
+            pool.close()
+            await pool.wait_closed()
+    finally:
+        await manager.destroy()
+    return {
+        "floor_ops_per_s": results["floor"],
+        "repository_ops_per_s": results["repository"],
+        "overhead": results["floor"] / results["repository"],
+        "document_bytes": len(document),
+    }
+
+
+async def resumes(database: str, sagas: int, publisher: InMemoryBrokerPublisher) -> dict:
+    managers = [SagaManager(storage=PostgreSqlSagaExecutionRepository(database, maxsize=8, **PG)) for _ in range(4)]
+    for manager in managers:
+        await manager.setup()
+    try:
+        keys, replies = [], []
+        for index in range(sagas):
+            key = uuid4().hex
+            await managers[index % MANAGERS].run(SAGA, SagaContext(key=key), pause_on_disk=True)
+            request = publisher.messages[-1]
+            message = BrokerMessageV1(
+                topic=request.reply_topic,
+                payload=BrokerMessageV1Payload({"ok": True}, headers=request.headers, status=200),
+                identifier=request.identifier,
+            )
+            keys.append(key)
+            replies.append(SagaResponse.from_message(message))
+
+        async def deliver(index: int, response: SagaResponse) -> None:
+            first, second = random.sample(managers, 2)
+            options = dict(response=response, pause_on_disk=True, raise_on_error=False)
+            await asyncio.gather(first.run(**options), second.run(**options))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(deliver(index, response) for index, response in enumerate(replies)))
+        elapsed = time.perf_counter() - started
+
+        twice = sum(1 for key in keys if SUCCESSES[key] > 1)
+        never = sum(1 for key in keys if SUCCESSES[key] == 0)
+        summaries = []
+        for offset in range(0, sagas + 1000, 1000):
+            summaries += await managers[0].storage.list(status=SagaStatus.Paused, limit=1000, offset=offset)
+        return {
+            "sagas": sagas,
+            "deliveries": 2 * sagas,
+            "elapsed_s": elapsed,
+            "resumes_per_s": sagas / elapsed,
+            "deliveries_per_s": 2 * sagas / elapsed,
+            "ran_twice": twice,
+            "never_ran": never,
+            "paused_on_second_step": len(summaries),
+        }
+    finally:
+        for manager in managers:
+            await manager.destroy()
+
+
+async def main(ops: int, sagas: int) -> int:
+    database = f"minos_saga_bench_{uuid4().hex[:12]}"
+    admin(f"CREATE DATABASE {database}")
+    injector = await wire()
+    try:
+        publisher = injector.broker_publisher
+        floor = await floor_vs_repository(database, ops, publisher)
+        race = await resumes(database, sagas, publisher)
+    finally:
+        await injector.unwire_and_destroy_injections()
+        admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+    print(f"PostgreSQL at {PG['host']}:{PG['port']}, database {database} (dropped)")
+    print(
+        f"(a) store+load of a paused execution ({floor['document_bytes']} B JSON), sequential, "
+        f"median of {ROUNDS} alternating batches of {max(50, ops // ROUNDS)} ops (same table schema and index):"
+    )
+    print(f"    plain aiopg upsert+select: {floor['floor_ops_per_s']:8.0f} ops/s")
+    print(f"    repository store+load:     {floor['repository_ops_per_s']:8.0f} ops/s")
+    verdict = "meets" if floor["overhead"] <= TARGET_OVERHEAD else "MISSES"
+    print(f"    overhead: {floor['overhead']:.2f}x ({verdict} the <= {TARGET_OVERHEAD}x target)")
+    print(f"(b) {MANAGERS} SagaManagers on separate pools, {sagas} paused sagas, each reply delivered twice:")
+    print(
+        f"    {race['resumes_per_s']:.0f} resumes/s ({race['deliveries_per_s']:.0f} deliveries/s, "
+        f"{race['elapsed_s']:.2f} s)"
+    )
+    ok = race["ran_twice"] == 0 and race["never_ran"] == 0 and race["paused_on_second_step"] == sagas
+    print(
+        f"    steps run twice: {race['ran_twice']}, never run: {race['never_ran']}, "
+        f"paused on the next step: {race['paused_on_second_step']}/{sagas} -> "
+        + ("no step ran twice" if ok else "FAILED")
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=2000)
+    parser.add_argument("--sagas", type=int, default=1000)
+    arguments = parser.parse_args()
+    sys.exit(asyncio.run(main(arguments.ops, arguments.sagas)))
