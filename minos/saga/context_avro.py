@@ -11,8 +11,10 @@ uuids, aware datetimes, lists, string-keyed dicts); for those this module writes
 from __future__ import annotations
 
 import io
+import json
 from base64 import b64decode, b64encode
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -93,16 +95,21 @@ def _is_plain(schema: Any) -> bool:
     return False
 
 
+@lru_cache(maxsize=1024)
+def _is_plain_record(schema_json: str) -> bool:
+    schema = json.loads(schema_json)
+    return (
+        isinstance(schema, dict)
+        and schema.get("type") == "record"
+        and all(_is_plain(field["type"]) for field in schema["fields"])
+    )
+
+
 def decode(raw: str) -> dict[str, Any] | None:
     """The values of a context's avro string, or ``None`` when it holds shapes that need minos' decoder."""
     with io.BytesIO(b64decode(raw.encode())) as buffer:
         records = reader(buffer)
-        schema = records.writer_schema
-        if not (
-            isinstance(schema, dict)
-            and schema.get("type") == "record"
-            and all(_is_plain(field["type"]) for field in schema["fields"])
-        ):
+        if not _is_plain_record(records.metadata["avro.schema"]):
             return None
         values = list(records)
     return values[0] if len(values) == 1 and isinstance(values[0], dict) else None

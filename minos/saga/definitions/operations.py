@@ -30,6 +30,7 @@ class SagaOperation(Generic[T]):
             parameters = SagaContext(**parameters) if parameters else None
         self.callback = callback
         self.parameters: SagaContext | None = parameters
+        self._encoded_parameters: tuple[dict[str, Any], str] | None = None
 
     @property
     def parameterized(self) -> bool:
@@ -40,8 +41,15 @@ class SagaOperation(Generic[T]):
     def raw(self) -> dict[str, Any]:
         raw: dict[str, Any] = {"callback": self._callback_path}
         if self.parameters is not None:
-            raw["parameters"] = self.parameters.avro_str
+            raw["parameters"] = self._parameters_avro_str(self.parameters)
         return raw
+
+    def _parameters_avro_str(self, parameters: SagaContext) -> str:
+        """The avro form of the parameters, encoded again only when they changed: documents of the same
+        definition then carry the same string, and storing an execution does not re-encode its definition."""
+        if self._encoded_parameters is None or self._encoded_parameters[0] != dict(parameters):
+            self._encoded_parameters = (dict(parameters.copy()), parameters.avro_str)
+        return self._encoded_parameters[1]
 
     @cached_property
     def _callback_path(self) -> str:
@@ -72,9 +80,12 @@ class SagaOperation(Generic[T]):
         except MinosImportException as exc:
             raise SagaDefinitionFormatException(f"The {path!r} callback cannot be imported: {exc}") from exc
         parameters = raw.get("parameters")
-        if isinstance(parameters, str):
-            parameters = SagaContext.from_avro_str(parameters)
-        return cls(callback, parameters, **kwargs)
+        if not isinstance(parameters, str):
+            return cls(callback, parameters, **kwargs)
+        operation = cls(callback, SagaContext.from_avro_str(parameters), **kwargs)
+        if operation.parameters is not None and not kwargs:
+            operation._encoded_parameters = (dict(operation.parameters.copy()), parameters)
+        return operation
 
     def __eq__(self, other: Any) -> bool:
         return (

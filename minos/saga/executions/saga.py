@@ -94,7 +94,7 @@ class SagaExecution:
         try:
             fields = dict(raw) | kwargs
             fields.pop("version", None)
-            definition = fields["definition"] = Saga.from_raw(fields["definition"])
+            definition = fields["definition"] = _definition_from_raw(fields["definition"])
             step_from_raw = _StepExecutionReader(raw["definition"], definition)
             fields["uuid"] = _as_uuid(fields["uuid"])
             fields["status"] = SagaStatus.from_raw(fields["status"])
@@ -241,6 +241,23 @@ class SagaExecution:
             f"{type(self).__name__}(uuid={self.uuid!r}, status={self.status!r}, "
             f"executed_steps={len(self.executed_steps)}, paused_step={self.paused_step!r}, user={self.user!r})"
         )
+
+
+_DEFINITIONS: dict[str, Saga] = {}
+_DEFINITIONS_LIMIT = 256
+
+
+def _definition_from_raw(raw: Any) -> Saga:
+    """Parse a raw saga definition, reusing the parse of an identical document: the executions of one saga
+    carry the same definition, and loading them should not rebuild it each time."""
+    if not isinstance(raw, dict):
+        return Saga.from_raw(raw)
+    key = repr(raw)
+    if (definition := _DEFINITIONS.get(key)) is None:
+        definition = _DEFINITIONS[key] = Saga.from_raw(raw)
+        if len(_DEFINITIONS) > _DEFINITIONS_LIMIT:
+            del _DEFINITIONS[next(iter(_DEFINITIONS))]
+    return definition
 
 
 def _as_uuid(value: Union[str, UUID]) -> UUID:
