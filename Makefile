@@ -23,9 +23,8 @@ demo:
 	uv run python demo/run.py
 
 bench:
-	uv run python benchmarks/run.py
 	.ci/postgres.sh
-	uv run python benchmarks/postgresql.py
+	uv run python benchmarks/run.py; status=$$?; uv run python benchmarks/postgresql.py && exit $$status
 
 docs:
 	uv run python demo/diagrams.py

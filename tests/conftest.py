@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from minos.common import Config, DependencyInjector, PoolFactory
 from minos.networks import InMemoryBrokerPublisher, InMemoryBrokerSubscriberBuilder
 
@@ -35,9 +34,7 @@ async def injector(config: Config) -> AsyncIterator[DependencyInjector]:
     import minos.saga
 
     pool_factory = PoolFactory.from_config(config)
-    injector = DependencyInjector(
-        config, [pool_factory, InMemoryBrokerPublisher(), InMemoryBrokerSubscriberBuilder()]
-    )
+    injector = DependencyInjector(config, [pool_factory, InMemoryBrokerPublisher(), InMemoryBrokerSubscriberBuilder()])
     await injector.wire_and_setup_injections(modules=[minos.saga, sys.modules[__name__]])
     try:
         yield injector

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from minos.common import Config, Inject
 from minos.networks import BrokerRequest, EnrouteDecorator, enroute
 
+from .exceptions import SagaExecutionNotFoundException
 from .manager import SagaManager
 from .messages import SagaResponse
+
+logger = logging.getLogger(__name__)
 
 
 class SagaService:
@@ -23,4 +28,10 @@ class SagaService:
 
     async def __reply__(self, request: BrokerRequest) -> None:
         response = SagaResponse.from_message(request.raw)
-        await self.saga_manager.run(response=response, pause_on_disk=True, raise_on_error=False, return_execution=False)
+        try:
+            await self.saga_manager.run(
+                response=response, pause_on_disk=True, raise_on_error=False, return_execution=False
+            )
+        except SagaExecutionNotFoundException:
+            # Finished executions are deleted: this is a duplicated or late reply for one of them.
+            logger.warning("Ignored a reply for the %s saga execution, which is not stored.", response.uuid)

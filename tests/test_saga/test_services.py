@@ -8,6 +8,7 @@ from minos.networks import BrokerCommandEnrouteDecorator, BrokerRequest
 from minos.saga import (
     InMemorySagaExecutionRepository,
     Saga,
+    SagaExecutionNotFoundException,
     SagaManager,
     SagaResponseStatusException,
     SagaService,
@@ -53,3 +54,18 @@ async def test_reply_with_bad_status_raises_and_leaves_storage(manager, broker_p
     with pytest.raises(SagaResponseStatusException):
         await SagaService(saga_manager=manager).__reply__(BrokerRequest(message))
     assert (await manager.storage.load(execution.uuid)).status == SagaStatus.Paused
+
+
+async def test_duplicated_reply_of_a_finished_execution_is_ignored(manager, broker_publisher, reserves_ok):
+    execution = await manager.run(
+        Saga().remote_step(send_create_ticket).on_success(handle_ticket).commit(), pause_on_disk=True, autocommit=False
+    )
+    request = BrokerRequest(
+        reply_message(next(m for m in broker_publisher.messages if m.topic == "CreateTicket"), "t1")
+    )
+    service = SagaService(saga_manager=manager)
+    await service.__reply__(request)
+    with pytest.raises(SagaExecutionNotFoundException):
+        await manager.storage.load(execution.uuid)  # finished, hence deleted
+
+    assert await service.__reply__(request) is None
