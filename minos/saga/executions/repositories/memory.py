@@ -16,7 +16,7 @@ from .listing import SagaExecutionSummary
 class InMemorySagaExecutionRepository(SagaExecutionRepository):
     """Keeps raw documents (not live objects), so a loaded execution never shares state with a stored one."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._documents: dict[UUID, tuple[dict[str, Any], datetime]] = {}
 
