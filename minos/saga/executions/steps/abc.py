@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Union
 
 from minos.common import MinosImportException, import_module
 
 from ...definitions import ConditionalSagaStep, LocalSagaStep, RemoteSagaStep, SagaStep
-from ...exceptions import SagaExecutionFormatException
+from ...exceptions import SagaExecutionFormatException, SagaRollbackExecutionStepException
 from ...utils import get_service_name
 from ..status import SagaStepStatus
 
@@ -78,6 +78,18 @@ class SagaStepExecution(ABC):
     @abstractmethod
     async def rollback(self, context: SagaContext, *args, **kwargs) -> SagaContext:
         """Compensate the step and return the new context."""
+
+    async def _compensate_once(self, compensate: Callable[[], Awaitable[SagaContext]]) -> SagaContext:
+        """Run a step's compensation at most once, turning its failure into a step rollback error."""
+        if self.already_rollback:
+            raise SagaRollbackExecutionStepException("The step was already compensated.")
+        try:
+            context = await compensate()
+        except Exception as exc:
+            self.status = SagaStepStatus.ErroredOnFailure
+            raise SagaRollbackExecutionStepException(f"The step compensation failed: {exc!r}") from exc
+        self.already_rollback = True
+        return context
 
     def awaits(self, response: SagaResponse) -> bool:
         """Whether this paused step is the one ``response`` answers."""

@@ -12,8 +12,6 @@ from ...exceptions import (
     SagaFailedExecutionException,
     SagaFailedExecutionStepException,
     SagaPausedExecutionStepException,
-    SagaRollbackExecutionException,
-    SagaRollbackExecutionStepException,
 )
 from ..executors import Executor
 from ..status import SagaStepStatus
@@ -73,15 +71,11 @@ class ConditionalSagaStepExecution(SagaStepExecution):
         return None
 
     async def rollback(self, context: SagaContext, *args, **kwargs) -> SagaContext:
-        if self.already_rollback:
-            raise SagaRollbackExecutionStepException("The step was already compensated.")
+        return await self._compensate_once(lambda: self._rollback_inner(context, **kwargs))
+
+    async def _rollback_inner(self, context: SagaContext, **kwargs) -> SagaContext:
         if self.inner is not None:
-            try:
-                await self.inner.rollback(autoreject=False, **kwargs)
-            except SagaRollbackExecutionException as exc:
-                self.status = SagaStepStatus.ErroredOnFailure
-                raise SagaRollbackExecutionStepException(f"The inner saga compensation failed: {exc}") from exc
-        self.already_rollback = True
+            await self.inner.rollback(autoreject=False, **kwargs)  # the outer execution rejects for both
         return context
 
     def awaits(self, response: SagaResponse) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...context import SagaContext
 from ...definitions import LocalSagaStep
-from ...exceptions import SagaFailedExecutionStepException, SagaRollbackExecutionStepException
+from ...exceptions import SagaFailedExecutionStepException
 from ..executors import LocalExecutor
 from ..status import SagaStepStatus
 from .abc import SagaStepExecution
@@ -28,14 +28,5 @@ class LocalSagaStepExecution(SagaStepExecution):
         return context
 
     async def rollback(self, context: SagaContext, *args, **kwargs) -> SagaContext:
-        if self.already_rollback:
-            raise SagaRollbackExecutionStepException("The step was already compensated.")
-        try:
-            context = await LocalExecutor(kwargs.get("execution_uuid")).exec(
-                self.definition.on_failure_operation, context
-            )
-        except Exception as exc:
-            self.status = SagaStepStatus.ErroredOnFailure
-            raise SagaRollbackExecutionStepException(f"The step compensation failed: {exc!r}") from exc
-        self.already_rollback = True
-        return context
+        executor = LocalExecutor(kwargs.get("execution_uuid"))
+        return await self._compensate_once(lambda: executor.exec(self.definition.on_failure_operation, context))

@@ -15,7 +15,6 @@ from ...exceptions import (
     SagaFailedExecutionStepException,
     SagaPausedExecutionStepException,
     SagaResponseException,
-    SagaRollbackExecutionStepException,
 )
 from ...messages import SagaResponse, SagaResponseStatus
 from ..executors import RequestExecutor, ResponseExecutor
@@ -85,15 +84,9 @@ class RemoteSagaStepExecution(SagaStepExecution):
         return context
 
     async def rollback(self, context: SagaContext, *args, **kwargs) -> SagaContext:
-        if self.already_rollback:
-            raise SagaRollbackExecutionStepException("The step was already compensated.")
-        try:
-            await self._publish(self.definition.on_failure_operation, context, request_id=uuid4(), **kwargs)
-        except Exception as exc:
-            self.status = SagaStepStatus.ErroredOnFailure
-            raise SagaRollbackExecutionStepException(f"The step compensation failed: {exc!r}") from exc
-        self.already_rollback = True
-        return context
+        return await self._compensate_once(
+            lambda: self._publish(self.definition.on_failure_operation, context, request_id=uuid4(), **kwargs)
+        )
 
     @staticmethod
     async def _publish(
@@ -105,13 +98,13 @@ class RemoteSagaStepExecution(SagaStepExecution):
         broker_publisher: BrokerPublisher | None = None,
         request_id: UUID,
         **kwargs,
-    ) -> None:
+    ) -> SagaContext:
         if operation is None:
-            return
+            return context
         if broker_publisher is None:
             broker_publisher = Inject.resolve(BrokerPublisher)
         executor = RequestExecutor(execution_uuid, user=user, broker_publisher=broker_publisher, request_id=request_id)
-        await executor.exec(operation, context)
+        return await executor.exec(operation, context)
 
     def awaits(self, response: SagaResponse) -> bool:
         return self.request_id is None or response.request_id is None or response.request_id == self.request_id
