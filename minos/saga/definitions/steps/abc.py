@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Union
 
 from minos.common import MinosImportException, import_module
 
@@ -40,6 +40,14 @@ class SagaStep(ABC):
 
     def commit(self, *args, **kwargs) -> Saga:
         return self._owning_saga().commit(*args, **kwargs)
+
+    def _set_operation(self, name: str, already_set: type[Exception], callback: Any, parameters: Any, **kwargs) -> Self:
+        """Set the ``{name}_operation`` callback once; a second one raises ``already_set``."""
+        attribute = f"{name}_operation"
+        if getattr(self, attribute) is not None:
+            raise already_set()
+        setattr(self, attribute, as_operation(callback, parameters, **kwargs))
+        return self
 
     def _owning_saga(self) -> Saga:
         self.validate()

@@ -9,7 +9,7 @@ from ...context import SagaContext
 from ...exceptions import MultipleOnExecuteException, MultipleOnFailureException, UndefinedOnExecuteException
 from ..operations import SagaOperation
 from ..types import LocalCallback
-from .abc import SagaStep, as_operation, optional_operation, raw_or_none, require_keys
+from .abc import SagaStep, optional_operation, raw_or_none, require_keys
 
 
 class LocalSagaStep(SagaStep):
@@ -26,16 +26,10 @@ class LocalSagaStep(SagaStep):
         self.on_failure_operation = optional_operation(on_failure)
 
     def on_execute(self, callback: LocalCallback, parameters: SagaContext | None = None, **kwargs) -> LocalSagaStep:
-        if self.on_execute_operation is not None:
-            raise MultipleOnExecuteException()
-        self.on_execute_operation = as_operation(callback, parameters, **kwargs)
-        return self
+        return self._set_operation("on_execute", MultipleOnExecuteException, callback, parameters, **kwargs)
 
     def on_failure(self, callback: LocalCallback, parameters: SagaContext | None = None, **kwargs) -> LocalSagaStep:
-        if self.on_failure_operation is not None:
-            raise MultipleOnFailureException()
-        self.on_failure_operation = as_operation(callback, parameters, **kwargs)
-        return self
+        return self._set_operation("on_failure", MultipleOnFailureException, callback, parameters, **kwargs)
 
     def validate(self) -> None:
         if self.on_execute_operation is None:

@@ -15,7 +15,7 @@ from ...exceptions import (
 )
 from ..operations import SagaOperation
 from ..types import RequestCallBack, ResponseCallBack
-from .abc import SagaStep, as_operation, optional_operation, raw_or_none, require_keys
+from .abc import SagaStep, optional_operation, raw_or_none, require_keys
 
 
 class RemoteSagaStep(SagaStep):
@@ -37,28 +37,16 @@ class RemoteSagaStep(SagaStep):
         self.on_failure_operation = optional_operation(on_failure)
 
     def on_execute(self, callback: RequestCallBack, parameters: SagaContext | None = None, **kwargs) -> RemoteSagaStep:
-        if self.on_execute_operation is not None:
-            raise MultipleOnExecuteException()
-        self.on_execute_operation = as_operation(callback, parameters, **kwargs)
-        return self
+        return self._set_operation("on_execute", MultipleOnExecuteException, callback, parameters, **kwargs)
 
     def on_success(self, callback: ResponseCallBack, parameters: SagaContext | None = None, **kwargs) -> RemoteSagaStep:
-        if self.on_success_operation is not None:
-            raise MultipleOnSuccessException()
-        self.on_success_operation = as_operation(callback, parameters, **kwargs)
-        return self
+        return self._set_operation("on_success", MultipleOnSuccessException, callback, parameters, **kwargs)
 
     def on_error(self, callback: ResponseCallBack, parameters: SagaContext | None = None, **kwargs) -> RemoteSagaStep:
-        if self.on_error_operation is not None:
-            raise MultipleOnErrorException()
-        self.on_error_operation = as_operation(callback, parameters, **kwargs)
-        return self
+        return self._set_operation("on_error", MultipleOnErrorException, callback, parameters, **kwargs)
 
     def on_failure(self, callback: RequestCallBack, parameters: SagaContext | None = None, **kwargs) -> RemoteSagaStep:
-        if self.on_failure_operation is not None:
-            raise MultipleOnFailureException()
-        self.on_failure_operation = as_operation(callback, parameters, **kwargs)
-        return self
+        return self._set_operation("on_failure", MultipleOnFailureException, callback, parameters, **kwargs)
 
     def validate(self) -> None:
         if self.on_execute_operation is None:
