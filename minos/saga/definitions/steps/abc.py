@@ -6,9 +6,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Self, TypeVar, Union
 
-from minos.common import MinosImportException, import_module
-
 from ...exceptions import SagaDefinitionFormatException, SagaNotDefinedException
+from ...utils import import_subclass
 
 if TYPE_CHECKING:
     from ..operations import SagaOperation
@@ -68,12 +67,7 @@ class SagaStep(ABC):
             raise SagaDefinitionFormatException(f"A raw step must be a dict with a 'cls' key. Obtained: {raw!r}")
         fields = dict(raw)
         path = fields.pop("cls")
-        try:
-            step_cls = import_module(path)
-        except MinosImportException as exc:
-            raise SagaDefinitionFormatException(f"The {path!r} step class cannot be imported: {exc}") from exc
-        if not isinstance(step_cls, type) or not issubclass(step_cls, cls):
-            raise SagaDefinitionFormatException(f"{path!r} is not a {cls.__name__} subclass.")
+        step_cls = import_subclass(path, cls, SagaDefinitionFormatException)
         return step_cls._from_raw(fields, **kwargs)
 
     @classmethod

@@ -6,11 +6,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Union
 
-from minos.common import MinosImportException, import_module
-
 from ...definitions import ConditionalSagaStep, LocalSagaStep, RemoteSagaStep, SagaStep
 from ...exceptions import SagaExecutionFormatException, SagaRollbackExecutionStepException
-from ...utils import get_service_name
+from ...utils import get_service_name, import_subclass
 from ..status import SagaStepStatus
 
 if TYPE_CHECKING:
@@ -63,12 +61,7 @@ class SagaStepExecution(ABC):
             fields["related_services"] = set(fields["related_services"])
         except (KeyError, TypeError, ValueError) as exc:
             raise SagaExecutionFormatException(f"The raw step execution is not valid ({exc!r}): {raw!r}") from exc
-        try:
-            step_cls = import_module(path)
-        except MinosImportException as exc:
-            raise SagaExecutionFormatException(f"The {path!r} step execution class cannot be imported.") from exc
-        if not isinstance(step_cls, type) or not issubclass(step_cls, cls):
-            raise SagaExecutionFormatException(f"{path!r} is not a {cls.__name__} subclass.")
+        step_cls = import_subclass(path, cls, SagaExecutionFormatException)
         return step_cls(**fields)
 
     @abstractmethod
