@@ -18,11 +18,12 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid4
 
-from fastavro import parse_schema, reader, writer
+from fastavro import parse_schema, reader, schemaless_writer, writer
 
 _INT32 = range(-(2**31), 2**31)
 _SIMPLE = {"null", "boolean", "int", "long", "double", "string"}
 _LOGICAL = {("string", "uuid"), ("long", "timestamp-micros")}
+_SYNC_SIZE = 16  # an avro container ends its header, and each block, with this many sync bytes
 
 
 class _Unsupported(Exception):
@@ -68,16 +69,42 @@ def _union(values: Any) -> Any:
     return options
 
 
+@lru_cache(maxsize=1024)
+def _container(fields_json: str) -> tuple[Any, bytes]:
+    """The parsed schema and the container header (ending in its sync marker) of one context shape.
+
+    Minos names each record ``minos.saga.context.<random>.SagaContext``; any name of that form reads back, so one
+    name (and one header) serves every context of the same shape."""
+    schema = {"type": "record", "name": f"minos.saga.context.{uuid4()}.SagaContext", "fields": json.loads(fields_json)}
+    parsed = parse_schema(schema)
+    with io.BytesIO() as buffer:
+        writer(buffer, parsed, [])  # with no records, fastavro writes only the header
+        return parsed, buffer.getvalue()
+
+
+def _long(value: int) -> bytes:
+    """Avro's zig-zag varint encoding of a long."""
+    value = (value << 1) ^ (value >> 63)
+    encoded = bytearray()
+    while value > 0x7F:
+        encoded.append((value & 0x7F) | 0x80)
+        value >>= 7
+    encoded.append(value)
+    return bytes(encoded)
+
+
 def encode(values: dict[str, Any]) -> str | None:
     """The avro string of a context with these ``values``, or ``None`` when they need minos' encoder."""
     try:
         fields = [{"name": name, "type": _schema_of(value)} for name, value in values.items()]
     except _Unsupported:
         return None
-    schema = {"type": "record", "name": f"minos.saga.context.{uuid4()}.SagaContext", "fields": fields}
+    schema, header = _container(json.dumps(fields))
     with io.BytesIO() as buffer:
-        writer(buffer, parse_schema(schema), [values])
-        return b64encode(buffer.getvalue()).decode()
+        schemaless_writer(buffer, schema, values)
+        record = buffer.getvalue()
+    block = _long(1) + _long(len(record)) + record + header[-_SYNC_SIZE:]
+    return b64encode(header + block).decode()
 
 
 def _is_plain(schema: Any) -> bool:

@@ -1,0 +1,85 @@
+"""The fast avro path of plain contexts writes and reads minos' own format, and steps aside for anything else."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime
+from uuid import uuid4
+
+import pytest
+from fastavro import schemaless_writer
+from minos.common import Model
+
+from minos.saga import SagaContext, context_avro
+from tests.conftest import load_compat
+
+PLAIN = {
+    "order_id": 42,
+    "customer": uuid4(),
+    "items": [{"sku": "A-1", "qty": 2}, {"sku": "B-7", "qty": 1}],
+    "total": 99.5,
+    "created_at": datetime(2022, 5, 17, 9, 31, 28, tzinfo=UTC),
+    "note": None,
+    "flags": [1, "a", None],
+    "empty_list": [],
+    "empty_dict": {},
+    "negative": -5,
+    "list_or_map": [[1], {"a": 1}],
+    "text": "x" * 1000,
+}
+
+
+def minos_decode(raw: str) -> SagaContext:
+    """Decode with minos' generic model machinery, bypassing the fast path."""
+    return Model.from_avro_str.__func__(SagaContext, raw)
+
+
+@pytest.mark.parametrize("document", load_compat("executions-0.7.0.json"), ids=lambda document: document["name"])
+def test_reads_what_0_7_0_wrote(document):
+    raw = document["raw"]["context"]
+    fast = context_avro.decode(raw)
+    assert fast is not None
+    assert SagaContext(**fast) == minos_decode(raw)
+    assert {key: type(value) for key, value in fast.items()} == {
+        key: type(value) for key, value in minos_decode(raw).items()
+    }
+
+
+def test_minos_reads_what_it_writes():
+    raw = context_avro.encode(PLAIN)
+    assert raw is not None
+    assert minos_decode(raw) == SagaContext(**PLAIN)
+    assert context_avro.decode(raw) == PLAIN
+
+
+def test_documents_of_one_shape_share_a_header_but_not_data():
+    first = context_avro.encode({"a": 1})
+    second = context_avro.encode({"a": 2})
+    assert first != second
+    assert context_avro.decode(first) == {"a": 1} and context_avro.decode(second) == {"a": 2}
+
+
+def test_ints_beyond_32_bits_are_longs():
+    raw = context_avro.encode({"big": 2**40})
+    assert context_avro.decode(raw) == {"big": 2**40}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [date(2022, 5, 17), datetime(2022, 5, 17), (1, 2), {1: "a"}, {"a": [date(2022, 5, 17)]}, [{"a": 1}, {"b": "x"}]],
+    ids=["date", "naive-datetime", "tuple", "int-keys", "nested-date", "two-map-shapes"],
+)
+def test_other_values_step_aside(value):
+    assert context_avro.encode({"value": value}) is None
+
+
+def test_contexts_of_other_values_use_minos_encoder():
+    context = SagaContext(day=date(2022, 5, 17))
+    assert SagaContext.from_avro_str(context.avro_str) == context
+
+
+@pytest.mark.parametrize("value", [0, 1, -1, 63, 64, -64, -65, 127, 128, 2**31, -(2**31), 2**62])
+def test_long_encoding_matches_fastavro(value):
+    buffer = io.BytesIO()
+    schemaless_writer(buffer, "long", value)
+    assert context_avro._long(value) == buffer.getvalue()
