@@ -1,4 +1,4 @@
-.PHONY: install test lint format demo bench docs
+.PHONY: install test lint format demo bench parity docs
 
 SOURCES := $(wildcard minos tests benchmarks demo)  # benchmarks/ may not exist yet
 
@@ -25,6 +25,9 @@ demo:
 bench:
 	.ci/postgres.sh
 	uv run python benchmarks/run.py; status=$$?; uv run python benchmarks/postgresql.py && exit $$status
+
+parity:
+	uv run python benchmarks/parity.py
 
 docs:
 	uv run python demo/diagrams.py

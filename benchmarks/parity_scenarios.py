@@ -1,0 +1,272 @@
+"""Saga scenarios run verbatim on 0.7.0 and on this package by ``parity.py``; prints a JSON summary of each.
+
+Everything a user can observe is recorded: what each ``execute`` call raised, the execution's status, context,
+executed and paused steps (class, status, rollback flag, related services, inner executions) and every published
+message (topic, content, headers, reply topic). Values random by nature (execution uuids, and the ``saga_request``
+correlation header this package adds) are masked.
+"""
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, os.environ.get("BENCH_WIRING_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "tools"))
+logging.disable(logging.CRITICAL)
+
+import upstream_wiring  # noqa: E402
+
+from minos.saga import Saga, SagaContext, SagaExecution, SagaRequest, SagaResponse  # noqa: E402
+
+
+def add(context, key, value):
+    context[key] = value
+    return context
+
+
+def add_a(context):
+    return add(context, "a", 1)
+
+
+def add_b(context):
+    return add(context, "b", 2)
+
+
+def add_c(context):
+    return add(context, "c", 3)
+
+
+def compensate_a(context):
+    return add(context, "compensated_a", True)
+
+
+def compensate_b(context):
+    return add(context, "compensated_b", True)
+
+
+def fail(context):
+    context["dirty"] = True
+    raise ValueError("boom")
+
+
+def with_parameter(context, value):
+    return add(context, "value", value)
+
+
+async def async_local(context):
+    return add(context, "async", True)
+
+
+def request(context):
+    return SagaRequest("Do", {"x": context["x"]})
+
+
+def request_2(context):
+    return SagaRequest("Do2", {"x": context["x"]})
+
+
+def failing_request(context):
+    raise RuntimeError("cannot build the request")
+
+
+def undo(context):
+    return SagaRequest("Undo", {"x": context["x"]})
+
+
+async def async_request(context):
+    return SagaRequest("Async", None)
+
+
+async def on_success(context, response):
+    return add(context, "ok", await response.content())
+
+
+async def on_error(context, response):
+    return add(context, "error", await response.content())
+
+
+async def returns_exception(context, response):
+    return ValueError("bad reply")
+
+
+async def raises(context, response):
+    raise ValueError("refused")
+
+
+def is_big(context):
+    return context["x"] > 5
+
+
+def summarize(execution) -> dict[str, Any]:
+    def step(step_execution) -> dict[str, Any]:
+        summary = {
+            "cls": type(step_execution).__name__,
+            "status": step_execution.status.value,
+            "already_rollback": step_execution.already_rollback,
+            "related_services": sorted(step_execution.related_services),
+        }
+        if getattr(step_execution, "inner", None) is not None:
+            summary["inner"] = summarize(step_execution.inner)
+        return summary
+
+    return {
+        "status": execution.status.value,
+        "already_rollback": execution.already_rollback,
+        "context": {key: repr(value) for key, value in execution.context.items()},
+        "executed_steps": [step(executed) for executed in execution.executed_steps],
+        "paused_step": None if execution.paused_step is None else step(execution.paused_step),
+    }
+
+
+def published(publisher) -> list[dict[str, Any]]:
+    masked = {"saga": "<uuid>", "transactions": "<uuid>"}
+    summaries = [
+        {
+            "topic": message.topic,
+            "content": "<uuid>" if isinstance(message.content, uuid.UUID) else repr(message.content),
+            "headers": {key: masked.get(key, value) for key, value in message.headers.items() if key != "saga_request"},
+            "reply_topic": message.reply_topic,
+        }
+        for message in publisher.messages
+    ]
+    publisher.messages.clear()
+    return summaries
+
+
+async def scenario(name, saga, context, replies, publisher, autocommit=False) -> dict[str, Any]:
+    execution = SagaExecution.from_definition(saga, SagaContext(**context))
+    outcomes = []
+    for reply in [None, *replies]:
+        response = None if reply is None else SagaResponse(reply[1], {"svc"}, reply[0], execution.uuid)
+        try:
+            await execution.execute(response, autocommit=autocommit)
+            outcomes.append("returned")
+        except Exception as exc:
+            cause = getattr(exc, "exception", None)
+            outcomes.append(type(exc).__name__ + ("" if cause is None else f"/{type(cause).__name__}"))
+    return {"name": name, "outcomes": outcomes, "execution": summarize(execution), "published": published(publisher)}
+
+
+def remote_saga():
+    return (
+        Saga()
+        .local_step(add_a)
+        .on_failure(compensate_a)
+        .remote_step(request)
+        .on_success(on_success)
+        .on_error(on_error)
+        .on_failure(undo)
+        .local_step(add_b)
+        .commit()
+    )
+
+
+def conditional_saga():
+    big = Saga().remote_step(request).on_success(on_success).on_failure(undo).commit()
+    small = Saga().local_step(add_b).commit()
+    return Saga().local_step(add_a).conditional_step().if_then(is_big, big).else_then(small).local_step(add_c).commit()
+
+
+async def main() -> None:
+    publisher = (await upstream_wiring.wire()).broker_publisher
+    two_remotes = (
+        Saga()
+        .remote_step(request)
+        .on_success(on_success)
+        .on_failure(undo)
+        .remote_step(request_2)
+        .on_success(on_success)
+        .on_failure(undo)
+        .local_step(fail)
+        .commit()
+    )
+    big_then_fail = Saga().remote_step(request).on_success(on_success).on_failure(undo).commit()
+    failing_inner = Saga().local_step(add_b).on_failure(compensate_b).local_step(fail).commit()
+    cases = [
+        ("local-ok", Saga().local_step(add_a).on_failure(compensate_a).local_step(add_b).commit(), {"x": 1}, []),
+        (
+            "local-fail",
+            Saga()
+            .local_step(add_a)
+            .on_failure(compensate_a)
+            .local_step(add_b)
+            .on_failure(compensate_b)
+            .local_step(fail)
+            .commit(),
+            {"x": 1},
+            [],
+        ),
+        ("remote-200", remote_saga(), {"x": 1}, [(200, {"r": 1})]),
+        ("remote-400", remote_saga(), {"x": 1}, [(400, {"r": 1})]),
+        ("remote-500", remote_saga(), {"x": 1}, [(500, "down")]),
+        (
+            "remote-400-raises",
+            Saga().remote_step(request).on_error(raises).on_failure(undo).commit(),
+            {"x": 1},
+            [(400, "no")],
+        ),
+        (
+            "remote-200-returns-exception",
+            Saga().remote_step(request).on_success(returns_exception).on_failure(undo).commit(),
+            {"x": 1},
+            [(200, "no")],
+        ),
+        ("remote-400-no-handler", Saga().remote_step(request).on_success(on_success).commit(), {"x": 1}, [(400, "no")]),
+        (
+            "remote-request-fails",
+            Saga().local_step(add_a).on_failure(compensate_a).remote_step(failing_request).commit(),
+            {"x": 1},
+            [],
+        ),
+        ("two-remotes-then-fail", two_remotes, {"x": 1}, [(200, 1), (200, 2)]),
+        ("conditional-if", conditional_saga(), {"x": 10}, [(200, "y")]),
+        ("conditional-else", conditional_saga(), {"x": 1}, []),
+        (
+            "conditional-then-fail",
+            Saga()
+            .local_step(add_a)
+            .on_failure(compensate_a)
+            .conditional_step()
+            .if_then(is_big, big_then_fail)
+            .local_step(fail)
+            .commit(),
+            {"x": 10},
+            [(200, "y")],
+        ),
+        (
+            "conditional-no-match",
+            Saga().conditional_step().if_then(is_big, Saga().local_step(add_b).commit()).local_step(add_c).commit(),
+            {"x": 1},
+            [],
+        ),
+        (
+            "conditional-inner-fails",
+            Saga()
+            .local_step(add_a)
+            .on_failure(compensate_a)
+            .conditional_step()
+            .if_then(is_big, failing_inner)
+            .commit(),
+            {"x": 10},
+            [],
+        ),
+        ("parameters", Saga().local_step(with_parameter, value=3).commit(), {"x": 1}, []),
+        (
+            "async-callbacks",
+            Saga().local_step(async_local).remote_step(async_request).on_success(on_success).commit(),
+            {"x": 1},
+            [(200, 5)],
+        ),
+    ]
+    results = [await scenario(name, saga, context, replies, publisher) for name, saga, context, replies in cases]
+    failing = Saga().local_step(add_a).on_failure(compensate_a).local_step(fail).commit()
+    results.append(await scenario("local-fail-autocommit", failing, {"x": 1}, [], publisher, autocommit=True))
+    print(json.dumps(results, indent=1, sort_keys=True))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
