@@ -8,7 +8,7 @@ from uuid import UUID
 
 from minos.networks import BrokerMessage
 
-from .exceptions import SagaResponseStatusException
+from .exceptions import SagaResponseException, SagaResponseStatusException
 
 REQUEST_ID_HEADER = "saga_request"
 """Carries the identifier of a saga request. Minos participants echo request headers in their replies, which lets
@@ -86,8 +86,7 @@ class SagaResponse:
         """Read a reply from the broker: the ``saga`` header names the execution, ``related_services`` is a list."""
         headers = message.headers
         related_services = {name for name in headers.get("related_services", "").split(",") if name}
-        uuid = UUID(headers["saga"]) if headers.get("saga") else None
-        request_id = UUID(headers[REQUEST_ID_HEADER]) if headers.get(REQUEST_ID_HEADER) else None
+        uuid, request_id = _uuid_header(headers, "saga"), _uuid_header(headers, REQUEST_ID_HEADER)
         return cls(message.content, related_services, message.status, uuid, request_id=request_id)
 
     async def content(self, **kwargs) -> Any:
@@ -118,3 +117,14 @@ class SagaResponse:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._content!r}, {self._related_services!r}, {self._status!r}, {self._uuid!r})"
+
+
+def _uuid_header(headers: dict[str, str], name: str) -> UUID | None:
+    if not (value := headers.get(name)):
+        return None
+    try:
+        return UUID(value)
+    except ValueError:
+        raise SagaResponseException(
+            f"The {name!r} header of a saga reply must be a uuid. Obtained: {value!r}"
+        ) from None

@@ -7,7 +7,13 @@ from uuid import uuid4
 import pytest
 from minos.networks import BrokerMessageV1, BrokerMessageV1Payload, BrokerMessageV1Status
 
-from minos.saga import SagaRequest, SagaResponse, SagaResponseStatus, SagaResponseStatusException
+from minos.saga import (
+    SagaRequest,
+    SagaResponse,
+    SagaResponseException,
+    SagaResponseStatus,
+    SagaResponseStatusException,
+)
 
 
 async def test_request():
@@ -57,6 +63,19 @@ async def test_from_message():
 def test_from_message_without_headers():
     response = SagaResponse.from_message(BrokerMessageV1("orderReply", BrokerMessageV1Payload("c")))
     assert response.uuid is None and response.related_services == set()
+
+
+def test_from_message_reads_the_request_correlation():
+    request_id = uuid4()
+    message = BrokerMessageV1("orderReply", BrokerMessageV1Payload("c", headers={"saga_request": str(request_id)}))
+    assert SagaResponse.from_message(message).request_id == request_id
+
+
+@pytest.mark.parametrize("header", ["saga", "saga_request"])
+def test_from_message_with_a_malformed_uuid_header(header):
+    message = BrokerMessageV1("orderReply", BrokerMessageV1Payload("c", headers={header: "not-a-uuid"}))
+    with pytest.raises(SagaResponseException, match=header):
+        SagaResponse.from_message(message)
 
 
 def test_equality():
