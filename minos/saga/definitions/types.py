@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 if TYPE_CHECKING:
     from ..context import SagaContext
@@ -13,4 +13,3 @@ LocalCallback = Callable[..., Union[Optional["SagaContext"], Awaitable[Optional[
 RequestCallBack = Callable[..., Union["SagaRequest", Awaitable["SagaRequest"]]]
 ResponseCallBack = Callable[..., Union[Exception, "SagaContext", Awaitable[Union[Exception, "SagaContext"]]]]
 ConditionCallback = Callable[..., Union[bool, Awaitable[bool]]]
-RawDocument = dict[str, Any]
