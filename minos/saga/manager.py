@@ -23,6 +23,7 @@ from .exceptions import (
     SagaFailedExecutionException,
     SagaPausedExecutionStepException,
     SagaResponseMismatchException,
+    SagaRollbackExecutionException,
 )
 from .executions import (
     DatabaseSagaExecutionRepository,
@@ -152,7 +153,7 @@ class SagaManager(SetupMixin):
                 await self._run_until_paused(execution, response, autocommit, **kwargs)
             else:
                 await self._run_waiting_replies(execution, response, autocommit, **kwargs)
-        except SagaFailedExecutionException as exc:
+        except (SagaFailedExecutionException, SagaRollbackExecutionException) as exc:
             await self.storage.store(execution)
             if raise_on_error:
                 raise

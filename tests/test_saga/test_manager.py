@@ -27,13 +27,16 @@ from minos.saga import (
     SagaManager,
     SagaResponse,
     SagaResponseStatusException,
+    SagaRollbackExecutionException,
     SagaStatus,
+    SagaStepStatus,
 )
 from tests.test_saga.conftest import topics
 from tests.test_saga.utils import (
     add_amount,
     add_order,
     delete_order,
+    fail_local,
     handle_payment,
     handle_ticket,
     mutate_then_fail,
@@ -263,6 +266,16 @@ async def test_failed_execution_is_stored_and_raised(manager, storage, broker_pu
     [summary] = await storage.list()
     assert summary.status == SagaStatus.Errored
     assert (await storage.load(summary.uuid)).context == SagaContext(amount=2)
+
+
+async def test_failed_compensation_is_stored_and_raised(manager, storage, broker_publisher):
+    definition = Saga().local_step(add_amount).on_failure(fail_local).local_step(mutate_then_fail).commit()
+    with pytest.raises(SagaRollbackExecutionException):
+        await manager.run(definition, SagaContext(amount=1))
+    [summary] = await storage.list()
+    stored = await storage.load(summary.uuid)
+    assert stored.status == SagaStatus.Errored and stored.already_rollback
+    assert stored.executed_steps[0].status == SagaStepStatus.ErroredOnFailure
 
 
 async def test_raise_on_error_false(manager, storage, broker_publisher):

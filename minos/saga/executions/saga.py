@@ -165,8 +165,8 @@ class SagaExecution:
             raise
         except SagaFailedExecutionStepException:
             self.paused_step = None
+            self.status = SagaStatus.Errored  # even when a compensation fails below (0.7.0 left it running)
             await self.rollback(autoreject=autocommit, **kwargs)
-            self.status = SagaStatus.Errored
             raise
         self.executed_steps.append(step)
 
