@@ -19,8 +19,30 @@ sys.path.insert(0, os.environ.get("BENCH_WIRING_DIR") or str(Path(__file__).reso
 logging.disable(logging.CRITICAL)
 
 import upstream_wiring  # noqa: E402
+from minos.networks import REQUEST_HEADERS_CONTEXT_VAR  # noqa: E402
 
-from minos.saga import Saga, SagaContext, SagaExecution, SagaRequest, SagaResponse  # noqa: E402
+from minos.saga import Saga, SagaContext, SagaExecution, SagaManager, SagaRequest, SagaResponse  # noqa: E402
+from minos.saga.executions.repositories import SagaExecutionRepository  # noqa: E402
+
+
+class RecordingRepository(SagaExecutionRepository):
+    """Keeps raw documents in memory and records each call the manager makes."""
+
+    def __init__(self):
+        super().__init__()
+        self.documents, self.calls = {}, []
+
+    async def _store(self, execution):
+        self.calls.append(f"store {execution.status.value}")
+        self.documents[execution.uuid] = execution.raw
+
+    async def _load(self, uuid):
+        self.calls.append("load")
+        return SagaExecution.from_raw(self.documents[uuid])
+
+    async def _delete(self, uuid):
+        self.calls.append("delete")
+        self.documents.pop(uuid, None)
 
 
 def add(context, key, value):
@@ -151,6 +173,35 @@ async def scenario(name, saga, context, replies, publisher, autocommit=False) ->
     return {"name": name, "outcomes": outcomes, "execution": summarize(execution), "published": published(publisher)}
 
 
+async def manager_scenario(name, saga, replies, injector, raise_on_error=True) -> dict[str, Any]:
+    """Start ``saga`` with a ``SagaManager`` pausing on disk, then feed it ``replies`` as a reply handler would."""
+    storage = RecordingRepository()
+    manager = SagaManager(storage=storage, broker_pool=injector.pool_factory.get_pool("broker"))
+    headers = {"related_services": "caller"}
+    token = REQUEST_HEADERS_CONTEXT_VAR.set(headers)
+    outcomes, execution = [], None
+    try:
+        for reply in [None, *replies]:
+            try:
+                if reply is None:
+                    execution = await manager.run(
+                        saga, SagaContext(x=1), pause_on_disk=True, autocommit=False, raise_on_error=raise_on_error
+                    )
+                else:
+                    response = SagaResponse(reply[1], {"svc"}, reply[0], execution.uuid)
+                    execution = await manager.run(
+                        response=response, pause_on_disk=True, autocommit=False, raise_on_error=raise_on_error
+                    )
+                outcomes.append(execution.status.value)
+            except Exception as exc:
+                outcomes.append(type(exc).__name__)
+    finally:
+        REQUEST_HEADERS_CONTEXT_VAR.reset(token)
+    published(injector.broker_publisher)
+    related_services = sorted(headers["related_services"].split(","))  # 0.7.0 joins a set: its order is arbitrary
+    return {"name": name, "outcomes": outcomes, "storage": storage.calls, "related_services": related_services}
+
+
 def remote_saga():
     return (
         Saga()
@@ -172,7 +223,8 @@ def conditional_saga():
 
 
 async def main() -> None:
-    publisher = (await upstream_wiring.wire()).broker_publisher
+    injector = await upstream_wiring.wire()
+    publisher = injector.broker_publisher
     two_remotes = (
         Saga()
         .remote_step(request)
@@ -265,6 +317,13 @@ async def main() -> None:
     results = [await scenario(name, saga, context, replies, publisher) for name, saga, context, replies in cases]
     failing = Saga().local_step(add_a).on_failure(compensate_a).local_step(fail).commit()
     results.append(await scenario("local-fail-autocommit", failing, {"x": 1}, [], publisher, autocommit=True))
+    results.append(await manager_scenario("manager-remote-200", remote_saga(), [(200, "y")], injector))
+    results.append(await manager_scenario("manager-remote-500", remote_saga(), [(500, "down")], injector))
+    results.append(
+        await manager_scenario("manager-remote-500-no-raise", remote_saga(), [(500, "down")], injector, False)
+    )
+    results.append(await manager_scenario("manager-two-remotes", two_remotes, [(200, 1), (200, 2)], injector))
+    results.append(await manager_scenario("manager-local-only", Saga().local_step(add_a).commit(), [], injector))
     print(json.dumps(results, indent=1, sort_keys=True))
 
 
