@@ -11,7 +11,6 @@ from uuid import UUID
 from minos.common import Config, Inject, Injectable, NotProvidedException, PoolFactory, SetupMixin, import_module
 from minos.networks import (
     REQUEST_HEADERS_CONTEXT_VAR,
-    REQUEST_REPLY_TOPIC_CONTEXT_VAR,
     REQUEST_USER_CONTEXT_VAR,
     BrokerClient,
     BrokerClientPool,
@@ -174,18 +173,14 @@ class SagaManager(SetupMixin):
     async def _run_waiting_replies(
         self, execution: SagaExecution, response: SagaResponse | None, autocommit: bool, **kwargs
     ) -> None:
-        async with self.broker_pool.acquire() as broker:
-            token = REQUEST_REPLY_TOPIC_CONTEXT_VAR.set(broker.topic)  # the replies come back to this client
-            try:
-                while True:
-                    try:
-                        await execution.execute(response, autocommit=autocommit, **kwargs)
-                        return
-                    except SagaPausedExecutionStepException:
-                        await self.storage.store(execution)
-                        response = await self._wait_reply(broker, execution)
-            finally:
-                REQUEST_REPLY_TOPIC_CONTEXT_VAR.reset(token)
+        async with self.broker_pool.acquire() as broker:  # sets REQUEST_REPLY_TOPIC_CONTEXT_VAR to its topic
+            while True:
+                try:
+                    await execution.execute(response, autocommit=autocommit, **kwargs)
+                    return
+                except SagaPausedExecutionStepException:
+                    await self.storage.store(execution)
+                    response = await self._wait_reply(broker, execution)
 
     @staticmethod
     async def _wait_reply(broker: BrokerClient, execution: SagaExecution) -> SagaResponse:
