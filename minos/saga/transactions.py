@@ -7,7 +7,8 @@ committed or rejected together with the saga. Without it, callbacks run plainly.
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from uuid import UUID
 
@@ -23,9 +24,15 @@ except ImportError:  # the optional integration is not installed
 def transaction_scope(uuid: UUID | None) -> AbstractAsyncContextManager[Any]:
     """The scope a callback of the ``uuid`` execution runs in (callbacks run outside any execution run plainly)."""
     if TransactionEntry is None or uuid is None:
-        return nullcontext()
+        return _no_scope()
     try:
         repository = Inject.resolve(TransactionRepository)
     except NotProvidedException:
-        return nullcontext()
+        return _no_scope()
     return TransactionEntry(uuid=uuid, autocommit=False, transaction_repository=repository)
+
+
+@asynccontextmanager
+async def _no_scope() -> AsyncIterator[None]:
+    # ``contextlib.nullcontext`` is an async context manager only from Python 3.10 on.
+    yield

@@ -12,7 +12,7 @@ import inspect
 import json
 from inspect import Parameter
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
@@ -28,7 +28,7 @@ MANIFEST: dict[str, dict[str, Any]] = json.loads(MANIFEST_PATH.read_text()) if M
 _CLOSING = {"(": ")", "[": "]", "{": "}", "<": ">"}
 
 # (name, kind, repr of the default or None)
-ParamSpec = tuple[str, Any, str | None]
+ParamSpec = tuple[str, Any, Optional[str]]
 
 
 def _split_top_level(text: str, separator: str, maxsplit: int = -1) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from uuid import uuid4
 
 import pytest
@@ -49,7 +49,7 @@ def test_copy_is_independent():
 
 def test_avro_round_trip():
     uuid = uuid4()
-    when = datetime(2021, 1, 1, tzinfo=UTC)
+    when = datetime(2021, 1, 1, tzinfo=timezone.utc)
     context = SagaContext(
         number=1, real=1.5, text="t", none=None, items=[1, 2], mapping={"a": 1}, uuid=uuid, when=when, flag=True
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timezone
 from uuid import uuid4
 
 import pytest
@@ -18,7 +18,7 @@ PLAIN = {
     "customer": uuid4(),
     "items": [{"sku": "A-1", "qty": 2}, {"sku": "B-7", "qty": 1}],
     "total": 99.5,
-    "created_at": datetime(2022, 5, 17, 9, 31, 28, tzinfo=UTC),
+    "created_at": datetime(2022, 5, 17, 9, 31, 28, tzinfo=timezone.utc),
     "note": None,
     "flags": [1, "a", None],
     "empty_list": [],

@@ -64,7 +64,7 @@ async def aggregate_injector(config):
     injector = DependencyInjector(
         config, [pool_factory, publisher, InMemoryBrokerSubscriberBuilder(), transactions, events, snapshots]
     )
-    await injector.wire_and_setup_injections(modules=[minos.saga, sys.modules[__name__]])
+    await injector.wire_and_setup_injections(modules=[minos.saga])
     try:
         yield injector
     finally:

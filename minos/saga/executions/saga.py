@@ -278,7 +278,7 @@ class _StepExecutionReader:
 
     def __init__(self, raw_definition: Any, definition: Saga):
         raw_steps = raw_definition.get("steps", ()) if isinstance(raw_definition, dict) else ()
-        self._known = list(zip(raw_steps, definition.steps, strict=False))
+        self._known = list(zip(raw_steps, definition.steps))
         self._position = 0
 
     def __call__(self, raw: Any) -> SagaStepExecution:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Self, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from ...exceptions import SagaDefinitionFormatException, SagaNotDefinedException
 from ...utils import import_subclass
@@ -40,7 +40,7 @@ class SagaStep(ABC):
     def commit(self, *args, **kwargs) -> Saga:
         return self._owning_saga().commit(*args, **kwargs)
 
-    def _set_operation(self, name: str, already_set: type[Exception], callback: Any, parameters: Any, **kwargs) -> Self:
+    def _set_operation(self: S, name: str, already_set: type[Exception], callback: Any, parameters: Any, **kwargs) -> S:
         """Set the ``{name}_operation`` callback once; a second one raises ``already_set``."""
         attribute = f"{name}_operation"
         if getattr(self, attribute) is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
@@ -21,7 +21,7 @@ class InMemorySagaExecutionRepository(SagaExecutionRepository):
         self._documents: dict[UUID, tuple[dict[str, Any], datetime]] = {}
 
     async def _store(self, execution: SagaExecution) -> None:
-        self._documents[execution.uuid] = (execution.raw, datetime.now(UTC))
+        self._documents[execution.uuid] = (execution.raw, datetime.now(timezone.utc))
 
     async def _load(self, uuid: UUID) -> SagaExecution:
         try:

@@ -130,7 +130,7 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository):
     async def _create_pool(self, **options) -> aiopg.Pool:
         try:
             return await asyncio.wait_for(aiopg.create_pool(self.dsn, **options), self.connect_timeout + 1)
-        except (TimeoutError, psycopg2.Error, OSError) as exc:
+        except (asyncio.TimeoutError, psycopg2.Error, OSError) as exc:
             raise ConnectionException(
                 f"Could not connect to PostgreSQL at {self.host}:{self.port} (database {self.database!r}): {exc!r}"
             ) from exc

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import suppress
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from unittest.mock import PropertyMock, patch
 from uuid import UUID, uuid4
@@ -170,7 +170,7 @@ async def test_list_filters_and_paging(repository, injector):
     assert len(executions) >= 6
     for execution in executions:
         await repository.store(execution)
-    middle = datetime.now(UTC)
+    middle = datetime.now(timezone.utc)
     await repository.store(executions[0])  # now the most recently updated
 
     everything = await repository.list()
@@ -377,5 +377,9 @@ async def test_lock_released_when_lock_holder_connection_dies(managers):
                 "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND database = "
                 "(SELECT oid FROM pg_database WHERE datname = current_database()) AND pid <> pg_backend_pid()"
             )
-        async with asyncio.timeout(5), second.storage.lock(uuid):
-            pass
+        await asyncio.wait_for(_enter_and_leave(second.storage.lock(uuid)), 5)
+
+
+async def _enter_and_leave(context) -> None:
+    async with context:
+        pass
