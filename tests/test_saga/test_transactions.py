@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from uuid import uuid4
 
 import pytest
