@@ -1,6 +1,9 @@
 """Orchestration sagas for Minos microservices."""
 
-__version__ = "0.7.1"
+from importlib.metadata import version as _distribution_version
+from typing import TYPE_CHECKING, Any
+
+__version__ = _distribution_version("minos-microservice-saga")
 
 from .context import SagaContext
 from .definitions import (
@@ -54,7 +57,6 @@ from .executions import (
     InMemorySagaExecutionRepository,
     LocalExecutor,
     LocalSagaStepExecution,
-    PostgreSqlSagaExecutionRepository,
     RemoteSagaStepExecution,
     RequestExecutor,
     ResponseExecutor,
@@ -72,6 +74,9 @@ from .messages import SagaRequest, SagaResponse, SagaResponseStatus
 from .middleware import transactional_command
 from .services import SagaService
 from .utils import get_service_name
+
+if TYPE_CHECKING:
+    from .executions.repositories.postgresql import PostgreSqlSagaExecutionRepository
 
 __all__ = [
     "AlreadyCommittedException",
@@ -141,3 +146,12 @@ __all__ = [
     "TransactionCommitter",
     "UndefinedOnExecuteException",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The PostgreSQL adapter loads aiopg and psycopg2: import it only when someone asks for it.
+    if name == "PostgreSqlSagaExecutionRepository":
+        from .executions.repositories.postgresql import PostgreSqlSagaExecutionRepository
+
+        return PostgreSqlSagaExecutionRepository
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,16 @@ from contextlib import suppress
 from typing import Any, Optional, Union
 from uuid import UUID
 
-from minos.common import Config, Inject, Injectable, NotProvidedException, PoolFactory, SetupMixin, import_module
+from minos.common import (
+    Config,
+    Inject,
+    Injectable,
+    MinosConfigException,
+    NotProvidedException,
+    PoolFactory,
+    SetupMixin,
+    import_module,
+)
 from minos.networks import (
     REQUEST_HEADERS_CONTEXT_VAR,
     REQUEST_USER_CONTEXT_VAR,
@@ -212,7 +221,7 @@ def _storage_from_config(config: Config) -> SagaExecutionRepository:
     repository_cls: Any = DatabaseSagaExecutionRepository
     try:
         database = config.get_database_by_name("saga")
-    except Exception:
+    except MinosConfigException:  # no ``saga`` database: 0.7.0's default repository
         database = {}
     if path := database.get("repository"):
         repository_cls = import_module(path) if isinstance(path, str) else path

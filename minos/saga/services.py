@@ -16,7 +16,11 @@ logger = logging.getLogger(__name__)
 
 class SagaService:
     """Routes the ``{service_name}Reply`` broker command to :meth:`__reply__`, which resumes the execution the reply
-    answers, storing it again when it pauses (errors are logged, not raised back to the broker)."""
+    answers, storing it again when it pauses.
+
+    A saga that fails is stored and logged, not raised back to the broker, and so is a reply for an execution that
+    is no longer stored. Storage and broker faults do propagate, so minos' handler reports them.
+    """
 
     @Inject()
     def __init__(self, *args, saga_manager: SagaManager, **kwargs):

@@ -1,9 +1,12 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .commit import TransactionCommitter
 from .executors import Executor, LocalExecutor, RequestExecutor, ResponseExecutor
 from .repositories import (
     DatabaseSagaExecutionRepository,
     InMemorySagaExecutionRepository,
-    PostgreSqlSagaExecutionRepository,
     SagaExecutionDatabaseOperationFactory,
     SagaExecutionRepository,
     SagaExecutionSummary,
@@ -16,6 +19,9 @@ from .steps import (
     RemoteSagaStepExecution,
     SagaStepExecution,
 )
+
+if TYPE_CHECKING:
+    from .repositories.postgresql import PostgreSqlSagaExecutionRepository
 
 __all__ = [
     "ConditionalSagaStepExecution",
@@ -37,3 +43,12 @@ __all__ = [
     "SagaStepStatus",
     "TransactionCommitter",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The PostgreSQL adapter loads aiopg and psycopg2: import it only when someone asks for it.
+    if name == "PostgreSqlSagaExecutionRepository":
+        from .repositories.postgresql import PostgreSqlSagaExecutionRepository
+
+        return PostgreSqlSagaExecutionRepository
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

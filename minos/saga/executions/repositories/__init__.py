@@ -1,8 +1,14 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .abc import SagaExecutionRepository
 from .database import DatabaseSagaExecutionRepository, SagaExecutionDatabaseOperationFactory
 from .listing import SagaExecutionSummary
 from .memory import InMemorySagaExecutionRepository
-from .postgresql import PostgreSqlSagaExecutionRepository
+
+if TYPE_CHECKING:
+    from .postgresql import PostgreSqlSagaExecutionRepository
 
 __all__ = [
     "DatabaseSagaExecutionRepository",
@@ -12,3 +18,12 @@ __all__ = [
     "SagaExecutionRepository",
     "SagaExecutionSummary",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The PostgreSQL adapter loads aiopg and psycopg2: import it only when someone asks for it.
+    if name == "PostgreSqlSagaExecutionRepository":
+        from .postgresql import PostgreSqlSagaExecutionRepository
+
+        return PostgreSqlSagaExecutionRepository
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
