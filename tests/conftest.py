@@ -1,16 +1,19 @@
-"""Shared wiring: a Minos config named ``order``, an in-memory broker, and the compat documents of 0.7.0."""
+"""Shared wiring: a Minos config named ``order``, an in-memory broker, the compat documents of 0.7.0, and a PostgreSQL
+server for the session."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from minos.common import Config, DependencyInjector, PoolFactory
 from minos.networks import InMemoryBrokerPublisher, InMemoryBrokerSubscriberBuilder
+
+from tests._postgres import postgres_server
 
 TESTS_DIR = Path(__file__).resolve().parent
 CONFIG_FILE_PATH = TESTS_DIR / "config.yml"
@@ -45,3 +48,11 @@ async def injector(config: Config) -> AsyncIterator[DependencyInjector]:
 @pytest.fixture
 def broker_publisher(injector: DependencyInjector) -> InMemoryBrokerPublisher:
     return injector.broker_publisher
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[dict[str, Any]]:
+    """``host``/``port``/``user``/``password`` of a PostgreSQL server: the one PGHOST/PGPORT name, else a throwaway
+    server started for this session (only when a test asks for it) and removed at its end."""
+    with postgres_server() as settings:
+        yield settings

@@ -1,19 +1,18 @@
-"""PostgreSqlSagaExecutionRepository against a real server (``.ci/postgres.sh`` starts a local one).
+"""PostgreSqlSagaExecutionRepository against a real server (the session's ``postgres`` fixture provides one).
 
-Settings come from PGHOST/PGPORT/PGUSER/PGPASSWORD; the run creates its own database and drops it at the end. An
-unreachable server skips these tests locally and fails them under ``CI=true``.
+The run creates its own database on that server and drops it at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import suppress
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 from unittest.mock import PropertyMock, patch
 from uuid import UUID, uuid4
 
@@ -38,12 +37,7 @@ from minos.saga import (
 from minos.saga.testing import SagaExecutionRepositoryTestCase
 from tests.conftest import CONFIG_FILE_PATH, load_compat
 
-PG = {
-    "host": os.environ.get("PGHOST", "localhost"),
-    "port": int(os.environ.get("PGPORT", "5432")),
-    "user": os.environ.get("PGUSER", "postgres"),
-    "password": os.environ.get("PGPASSWORD", "postgres"),
-}
+PG: dict[str, Any] = {}  # the session's server (host, port, user, password), set by the ``pg_database`` fixture
 DATABASE: str | None = None  # this run's database, created by the ``pg_database`` fixture
 
 
@@ -73,21 +67,16 @@ def drop_database(name: str) -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def pg_database() -> Iterator[str]:
+def pg_database(postgres: dict[str, Any]) -> Iterator[str]:
     global DATABASE
-    try:
-        _admin_connection().close()
-    except psycopg2.OperationalError as exc:
-        message = f"PostgreSQL unreachable at {PG['host']}:{PG['port']} (run .ci/postgres.sh): {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    PG.update(postgres)
     DATABASE = create_database()
     try:
         yield DATABASE
     finally:
         drop_database(DATABASE)
         DATABASE = None
+        PG.clear()
 
 
 def build_repository(database: str | None = None, **kwargs) -> PostgreSqlSagaExecutionRepository:
