@@ -155,7 +155,9 @@ class SagaManager(SetupMixin):
         raise_on_error: bool,
         **kwargs,
     ) -> None:
-        kwargs = {"broker_pool": self.broker_pool} | kwargs
+        # The commit pauses on its reservations like a remote step: waiting for them here would hold a broker
+        # handler task while the answers (one from this very service) need free ones.
+        kwargs = {"broker_pool": self.broker_pool, "pause_on_commit": True} | kwargs
         try:
             if pause_on_disk:
                 await self._run_until_paused(execution, response, autocommit, **kwargs)

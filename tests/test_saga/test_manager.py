@@ -150,7 +150,7 @@ async def test_from_config_injected_repository_wins(config):
 # -- pause on disk ------------------------------------------------------------------------------------------------
 
 
-async def test_pause_on_disk_stores_and_resumes(manager, storage, broker_publisher, reserves_ok):
+async def test_pause_on_disk_stores_and_resumes(manager, storage, broker_publisher):
     execution = await manager.run(two_remote_steps(), SagaContext(amount=3), pause_on_disk=True)
     assert execution.status == SagaStatus.Paused
     assert await storage.load(execution.uuid) == execution
@@ -165,9 +165,14 @@ async def test_pause_on_disk_stores_and_resumes(manager, storage, broker_publish
 
     request = broker_publisher.messages[-1]
     assert request.topic == "CreatePayment"
-    uuid = await asyncio.wait_for(
-        manager.run(response=response_to(request, "p1"), pause_on_disk=True, return_execution=False), TIMEOUT
-    )
+    execution = await manager.run(response=response_to(request, "p1"), pause_on_disk=True)
+    assert execution.status == SagaStatus.Paused  # the commit waits for the reservations, on disk too
+    assert await storage.load(execution.uuid) == execution
+
+    reservations = [message for message in broker_publisher.messages if message.topic.startswith("_Reserve")]
+    assert len(reservations) == 2
+    for reservation in reservations:
+        uuid = await manager.run(response=response_to(reservation), pause_on_disk=True, return_execution=False)
     assert uuid == execution.uuid
     with pytest.raises(SagaExecutionNotFoundException):
         await storage.load(uuid)  # finished executions are deleted

@@ -14,7 +14,13 @@ from minos.saga import (
     SagaService,
     SagaStatus,
 )
-from tests.test_saga.utils import handle_ticket, mutate_then_fail, reply_message, send_create_ticket
+from tests.test_saga.utils import (
+    handle_ticket,
+    mutate_then_fail,
+    reply_message,
+    send_create_ticket,
+    send_delete_ticket,
+)
 
 
 @pytest.fixture
@@ -56,7 +62,7 @@ async def test_reply_with_bad_status_raises_and_leaves_storage(manager, broker_p
     assert (await manager.storage.load(execution.uuid)).status == SagaStatus.Paused
 
 
-async def test_duplicated_reply_of_a_finished_execution_is_ignored(manager, broker_publisher, reserves_ok):
+async def test_duplicated_reply_of_a_finished_execution_is_ignored(manager, broker_publisher):
     execution = await manager.run(
         Saga().remote_step(send_create_ticket).on_success(handle_ticket).commit(), pause_on_disk=True, autocommit=False
     )
@@ -65,7 +71,74 @@ async def test_duplicated_reply_of_a_finished_execution_is_ignored(manager, brok
     )
     service = SagaService(saga_manager=manager)
     await service.__reply__(request)
+    for reservation in [m for m in broker_publisher.messages if m.topic.startswith("_Reserve")]:
+        await service.__reply__(BrokerRequest(reply_message(reservation)))
     with pytest.raises(SagaExecutionNotFoundException):
         await manager.storage.load(execution.uuid)  # finished, hence deleted
 
     assert await service.__reply__(request) is None
+
+
+async def test_commit_pauses_instead_of_holding_the_handler(manager, broker_publisher):
+    """Minos runs a fixed number of broker handler tasks; a reply handler waiting for the reservation answers
+    would hold one while the answers (one from this service itself) need free ones."""
+    definition = Saga().remote_step(send_create_ticket).on_success(handle_ticket).commit()
+    execution = await manager.run(definition, pause_on_disk=True)
+    service = SagaService(saga_manager=manager)
+    ticket = next(m for m in broker_publisher.messages if m.topic == "CreateTicket")
+    assert await service.__reply__(BrokerRequest(reply_message(ticket, "t1", related_services="ticket"))) is None
+
+    stored = await manager.storage.load(execution.uuid)
+    assert stored.status == SagaStatus.Paused
+    reservations = [m for m in broker_publisher.messages if m.topic.startswith("_Reserve")]
+    assert sorted(m.topic for m in reservations) == ["_ReserveOrderTransaction", "_ReserveTicketTransaction"]
+    assert {m.reply_topic for m in reservations} == {"orderReply"}
+    assert not any(m.topic.startswith("_Commit") for m in broker_publisher.messages)
+
+    for reservation in reservations:
+        await service.__reply__(BrokerRequest(reply_message(reservation)))
+    with pytest.raises(SagaExecutionNotFoundException):
+        await manager.storage.load(execution.uuid)
+    commits = sorted(m.topic for m in broker_publisher.messages if m.topic.startswith("_Commit"))
+    assert commits == ["_CommitOrderTransaction", "_CommitTicketTransaction"]
+
+
+async def test_refused_reservation_compensates_and_rejects(manager, broker_publisher):
+    definition = Saga().remote_step(send_create_ticket).on_success(handle_ticket).on_failure(send_delete_ticket)
+    execution = await manager.run(definition.commit(), pause_on_disk=True)
+    service = SagaService(saga_manager=manager)
+    ticket = next(m for m in broker_publisher.messages if m.topic == "CreateTicket")
+    await service.__reply__(BrokerRequest(reply_message(ticket, "t1", related_services="ticket")))
+    first, second = [m for m in broker_publisher.messages if m.topic.startswith("_Reserve")]
+
+    await service.__reply__(BrokerRequest(reply_message(first, "no", 400)))
+    assert (await manager.storage.load(execution.uuid)).status == SagaStatus.Paused  # the other answer is due
+    await service.__reply__(BrokerRequest(reply_message(second)))
+
+    stored = await manager.storage.load(execution.uuid)
+    assert stored.status == SagaStatus.Errored
+    published = [m.topic for m in broker_publisher.messages]
+    assert "DeleteTicket" in published
+    assert sorted(t for t in published if t.startswith("_Reject")) == [
+        "_RejectOrderTransaction",
+        "_RejectTicketTransaction",
+    ]
+    assert not any(t.startswith("_Commit") for t in published)
+
+
+async def test_duplicated_reservation_answer_is_ignored(manager, broker_publisher):
+    execution = await manager.run(
+        Saga().remote_step(send_create_ticket).on_success(handle_ticket).commit(), pause_on_disk=True
+    )
+    service = SagaService(saga_manager=manager)
+    ticket = next(m for m in broker_publisher.messages if m.topic == "CreateTicket")
+    await service.__reply__(BrokerRequest(reply_message(ticket, "t1", related_services="ticket")))
+    first, second = [m for m in broker_publisher.messages if m.topic.startswith("_Reserve")]
+
+    await service.__reply__(BrokerRequest(reply_message(first)))
+    stored = await manager.storage.load(execution.uuid)
+    await service.__reply__(BrokerRequest(reply_message(first)))
+    assert await manager.storage.load(execution.uuid) == stored  # still waiting for the second answer
+    await service.__reply__(BrokerRequest(reply_message(second)))
+    with pytest.raises(SagaExecutionNotFoundException):
+        await manager.storage.load(execution.uuid)

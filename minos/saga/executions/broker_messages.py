@@ -13,7 +13,21 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from minos.common import Field, Model
-from minos.networks import BrokerMessageV1, BrokerMessageV1Payload, BrokerMessageV1Status, BrokerMessageV1Strategy
+from minos.networks import (
+    REQUEST_REPLY_TOPIC_CONTEXT_VAR,
+    BrokerMessageV1,
+    BrokerMessageV1Payload,
+    BrokerMessageV1Status,
+    BrokerMessageV1Strategy,
+)
+
+from ..utils import get_service_name
+
+
+def saga_reply_topic() -> str:
+    """Where participants answer the engine's requests: the waiting broker client's topic when one is waiting
+    (``REQUEST_REPLY_TOPIC_CONTEXT_VAR``), else the ``{service}Reply`` topic ``SagaService`` consumes."""
+    return REQUEST_REPLY_TOPIC_CONTEXT_VAR.get() or f"{get_service_name()}Reply"
 
 
 @cache

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Optional
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from minos.common import Inject, NotProvidedException, PoolFactory
 from minos.networks import BrokerClientPool, BrokerMessageV1, BrokerPublisher
 
-from .broker_messages import build_message
+from ..messages import REQUEST_ID_HEADER
+from .broker_messages import build_message, saga_reply_topic
 from .steps import ConditionalSagaStepExecution, SagaStepExecution
 
 logger = logging.getLogger(__name__)
@@ -53,7 +55,8 @@ class TransactionCommitter:
         return sorted(pairs)
 
     async def commit(self, **kwargs) -> None:
-        """Reserve on every participant and commit; if any refuses, reject everywhere and raise ``ValueError``."""
+        """Reserve on every participant, waiting for the answers on a broker client, and commit; if any refuses,
+        reject everywhere and raise ``ValueError``."""
         transactions = self.transactions
         if not transactions:
             return
@@ -63,11 +66,28 @@ class TransactionCommitter:
             for uuid, service in transactions:
                 await broker.send(_message("Reserve", uuid, service))
             replies = [message async for message in broker.receive_many(len(transactions), **kwargs)]
+        await self.conclude(reply.ok for reply in replies)
 
-        if not all(reply.ok for reply in replies):
+    async def reserve(self) -> list[UUID]:
+        """Publish the reservations without waiting for them: each carries the ``saga`` header and its own
+        ``saga_request`` identifier, and is answered on the saga reply topic like a remote step's request, so the
+        answers resume the stored execution instead of holding a broker handler task. Returns the identifiers."""
+        request_ids = []
+        for uuid, service in self.transactions:
+            request_id = uuid4()
+            headers = {"saga": str(self.execution_uuid), REQUEST_ID_HEADER: str(request_id)}
+            message = _message("Reserve", uuid, service, headers, saga_reply_topic(), request_id)
+            await self.broker_publisher.send(message)
+            request_ids.append(request_id)
+        return request_ids
+
+    async def conclude(self, answers: Iterable[bool]) -> None:
+        """Commit everywhere when every reservation was accepted; otherwise reject everywhere and raise
+        ``ValueError``."""
+        if not all(answers):
             await self.reject()
             raise ValueError(f"Some participants refused to reserve the {self.execution_uuid} transaction.")
-        for uuid, service in transactions:
+        for uuid, service in self.transactions:
             await self.broker_publisher.send(_message("Commit", uuid, service))
 
     async def reject(self) -> None:
@@ -76,5 +96,5 @@ class TransactionCommitter:
             await self.broker_publisher.send(_message("Reject", uuid, service))
 
 
-def _message(action: str, uuid: UUID, service: str) -> BrokerMessageV1:
-    return build_message(f"_{action}{service.title()}Transaction", uuid)
+def _message(action: str, uuid: UUID, service: str, *args, **kwargs) -> BrokerMessageV1:
+    return build_message(f"_{action}{service.title()}Transaction", uuid, *args, **kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid as uuid_lib
 import warnings
-from typing import Any, Union
+from typing import Any, NoReturn, Union
 from uuid import UUID
 
 from ..context import SagaContext
@@ -61,6 +61,10 @@ class SagaExecution:
         self.paused_step = paused_step
         self.already_rollback = already_rollback
         self.user = user
+        # While the commit pauses on its reservations (a ``reservations`` keyword when loading): each request
+        # identifier and its answer, None until it arrives.
+        reservations: dict[Any, bool | None] | None = kwargs.get("reservations")
+        self.reservations = None if reservations is None else {_as_uuid(k): v for k, v in reservations.items()}
 
     @classmethod
     def from_definition(
@@ -109,12 +113,19 @@ class SagaExecution:
         return cls(**fields)
 
     async def execute(
-        self, response: SagaResponse | None = None, *args, autocommit: bool = True, **kwargs
+        self,
+        response: SagaResponse | None = None,
+        *args,
+        autocommit: bool = True,
+        **kwargs,
     ) -> SagaContext:
         """Run the paused step with ``response`` (if any), then the pending steps, and return the context.
 
         Raises ``SagaPausedExecutionStepException`` when a remote step waits for its reply, and
         ``SagaFailedExecutionStepException`` after compensating the executed steps when a step fails.
+
+        With the ``pause_on_commit=True`` keyword the two-phase commit does not wait for the reservation answers: it
+        publishes the reservations and pauses like a remote step, and each answer resumes it (``execute(answer)``).
         """
         if self.status == SagaStatus.Finished or (self.status == SagaStatus.Errored and response is None):
             raise SagaExecutionAlreadyExecutedException(
@@ -122,8 +133,12 @@ class SagaExecution:
             )
         if self.status == SagaStatus.Errored:
             return self.context  # a late reply for an execution that already failed
+        pause_on_commit = kwargs.pop("pause_on_commit", False)
         if response is not None:
             self._check_response(response)
+        if self.reservations is not None:
+            await self._receive_reservation(response, **kwargs)
+            return self.context
 
         self.status = SagaStatus.Running
         if self.paused_step is not None:
@@ -133,7 +148,9 @@ class SagaExecution:
             await self._execute_step(SagaStepExecution.from_definition(definition), None, autocommit, **kwargs)
 
         self.status = SagaStatus.Finished
-        if autocommit:
+        if autocommit and pause_on_commit:
+            await self._reserve(**kwargs)
+        elif autocommit:
             await self.commit(**kwargs)
         return self.context
 
@@ -151,8 +168,12 @@ class SagaExecution:
             )
 
     def awaits(self, response: SagaResponse) -> bool:
-        """Whether the execution is paused on the request ``response`` answers."""
-        return self.status == SagaStatus.Paused and self.paused_step is not None and self.paused_step.awaits(response)
+        """Whether the execution is paused on the request ``response`` answers (a step's or a reservation's)."""
+        if self.status != SagaStatus.Paused:
+            return False
+        if self.reservations is not None:
+            return response.request_id is not None and self.reservations.get(response.request_id, False) is None
+        return self.paused_step is not None and self.paused_step.awaits(response)
 
     async def _execute_step(
         self, step: SagaStepExecution, response: SagaResponse | None, autocommit: bool, **kwargs
@@ -198,10 +219,38 @@ class SagaExecution:
         try:
             await committer.commit()
         except Exception as exc:
-            logger.warning("The commit of the %s execution failed: %r", self.uuid, exc)
-            await self.rollback(autoreject=False, **kwargs)
-            self.status = SagaStatus.Errored
-            raise SagaFailedCommitCallbackException(exc) from exc
+            await self._fail_commit(exc, **kwargs)
+
+    async def _reserve(self, **kwargs) -> None:
+        committer = TransactionCommitter(self.uuid, self.executed_steps, **kwargs)
+        try:
+            request_ids = await committer.reserve()
+        except Exception as exc:
+            await committer.reject()
+            await self._fail_commit(exc, **kwargs)
+        if request_ids:
+            self.reservations = dict.fromkeys(request_ids)
+            self.status = SagaStatus.Paused
+            raise SagaPausedExecutionStepException()
+
+    async def _receive_reservation(self, response: SagaResponse | None, **kwargs) -> None:
+        if self.reservations is None or response is None or response.request_id is None:
+            raise SagaPausedExecutionStepException()  # still waiting for the answers
+        self.reservations[response.request_id] = response.ok
+        if None in self.reservations.values():
+            raise SagaPausedExecutionStepException()
+        answers, self.reservations = self.reservations.values(), None
+        self.status = SagaStatus.Finished
+        try:
+            await TransactionCommitter(self.uuid, self.executed_steps, **kwargs).conclude(answers)
+        except Exception as exc:
+            await self._fail_commit(exc, **kwargs)
+
+    async def _fail_commit(self, exc: Exception, **kwargs) -> NoReturn:
+        logger.warning("The commit of the %s execution failed: %r", self.uuid, exc)
+        await self.rollback(autoreject=False, **kwargs)
+        self.status = SagaStatus.Errored
+        raise SagaFailedCommitCallbackException(exc) from exc
 
     async def reject(self, *args, **kwargs) -> None:
         """Ask every participant to discard this execution's transaction."""
@@ -219,7 +268,12 @@ class SagaExecution:
             "already_rollback": self.already_rollback,
             "user": None if self.user is None else str(self.user),
             "version": FORMAT_VERSION,
-        }
+        } | self._raw_reservations()
+
+    def _raw_reservations(self) -> dict[str, Any]:
+        if self.reservations is None:
+            return {}  # the key exists only while the commit waits, so other documents keep 0.7.0's shape
+        return {"reservations": {str(request_id): answer for request_id, answer in self.reservations.items()}}
 
     def __eq__(self, other: Any) -> bool:
         return type(self) is type(other) and tuple(self) == tuple(other)
@@ -234,6 +288,7 @@ class SagaExecution:
             self.paused_step,
             self.already_rollback,
             self.user,
+            self.reservations,
         )
 
     def __repr__(self) -> str:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from minos.networks import REQUEST_HEADERS_CONTEXT_VAR, REQUEST_REPLY_TOPIC_CONTEXT_VAR, BrokerPublisher
+from minos.networks import REQUEST_HEADERS_CONTEXT_VAR, BrokerPublisher
 
 from ...context import SagaContext
 from ...definitions import RequestCallBack, SagaOperation
 from ...exceptions import SagaCallbackReturnTypeException
 from ...messages import REQUEST_ID_HEADER, SagaRequest
-from ...utils import get_service_name
-from ..broker_messages import build_message
+from ..broker_messages import build_message, saga_reply_topic
 from .abc import Executor
 
 
@@ -49,6 +48,5 @@ class RequestExecutor(Executor):
         if self.request_id is not None:
             headers[REQUEST_ID_HEADER] = str(self.request_id)
 
-        reply_topic = REQUEST_REPLY_TOPIC_CONTEXT_VAR.get() or f"{get_service_name()}Reply"
-        message = build_message(request.target, await request.content(), headers, reply_topic, self.request_id)
+        message = build_message(request.target, await request.content(), headers, saga_reply_topic(), self.request_id)
         await self.broker_publisher.send(message)
