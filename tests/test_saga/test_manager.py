@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+from unittest.mock import PropertyMock, patch
 from uuid import UUID, uuid4
 
 import pytest
@@ -212,12 +213,14 @@ async def test_reply_with_bad_status(manager, storage, broker_publisher):
 
 async def test_unknown_format_document(manager, storage, broker_publisher):
     execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
-    raw, updated_at = storage._documents[execution.uuid]
-    storage._documents[execution.uuid] = (raw | {"version": 999}, updated_at)
+    future_document = execution.raw | {"version": 999}
+    with patch.object(SagaExecution, "raw", new_callable=PropertyMock, return_value=future_document):
+        await storage.store(execution)
     with pytest.raises(SagaExecutionFormatException):
         await manager.run(response=response_to(broker_publisher.messages[-1]), pause_on_disk=True)
-    assert storage._documents[execution.uuid][0]["version"] == 999
-    assert storage._documents[execution.uuid][0]["status"] == "paused"
+    with pytest.raises(SagaExecutionFormatException):
+        await storage.load(execution.uuid)  # still the future document: nothing overwrote it
+    assert [(summary.uuid, summary.status) for summary in await storage.list()] == [(execution.uuid, SagaStatus.Paused)]
 
 
 # -- pause on memory ----------------------------------------------------------------------------------------------

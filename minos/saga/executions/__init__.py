@@ -7,7 +7,11 @@ from .executors import Executor, LocalExecutor, RequestExecutor, ResponseExecuto
 from .repositories import (
     DatabaseSagaExecutionRepository,
     InMemorySagaExecutionRepository,
+    SagaExecutionCursor,
     SagaExecutionDatabaseOperationFactory,
+    SagaExecutionLister,
+    SagaExecutionPurger,
+    SagaExecutionQuery,
     SagaExecutionRepository,
     SagaExecutionSummary,
 )
@@ -38,6 +42,10 @@ __all__ = [
     "SagaExecutionDatabaseOperationFactory",
     "SagaExecutionRepository",
     "SagaExecutionSummary",
+    "SagaExecutionCursor",
+    "SagaExecutionLister",
+    "SagaExecutionPurger",
+    "SagaExecutionQuery",
     "SagaStatus",
     "SagaStepExecution",
     "SagaStepStatus",

@@ -4,7 +4,13 @@ from typing import TYPE_CHECKING, Any
 
 from .abc import SagaExecutionRepository
 from .database import DatabaseSagaExecutionRepository, SagaExecutionDatabaseOperationFactory
-from .listing import SagaExecutionSummary
+from .listing import (
+    SagaExecutionCursor,
+    SagaExecutionLister,
+    SagaExecutionPurger,
+    SagaExecutionQuery,
+    SagaExecutionSummary,
+)
 from .memory import InMemorySagaExecutionRepository
 
 if TYPE_CHECKING:
@@ -17,6 +23,10 @@ __all__ = [
     "SagaExecutionDatabaseOperationFactory",
     "SagaExecutionRepository",
     "SagaExecutionSummary",
+    "SagaExecutionCursor",
+    "SagaExecutionLister",
+    "SagaExecutionPurger",
+    "SagaExecutionQuery",
 ]
 
 

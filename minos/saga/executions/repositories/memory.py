@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
@@ -10,42 +11,52 @@ from ...exceptions import SagaExecutionNotFoundException
 from ..saga import SagaExecution
 from ..status import SagaStatus
 from .abc import SagaExecutionRepository
-from .listing import SagaExecutionSummary
+from .listing import SagaExecutionLister, SagaExecutionPurger, SagaExecutionQuery, SagaExecutionSummary
 
 
-class InMemorySagaExecutionRepository(SagaExecutionRepository):
+class InMemorySagaExecutionRepository(SagaExecutionRepository, SagaExecutionLister, SagaExecutionPurger):
     """Keeps raw documents (not live objects), so a loaded execution never shares state with a stored one."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._documents: dict[UUID, tuple[dict[str, Any], datetime]] = {}
+        self._documents: dict[UUID, _Document] = {}
 
     async def _store(self, execution: SagaExecution) -> None:
-        self._documents[execution.uuid] = (execution.raw, datetime.now(timezone.utc))
+        now = datetime.now(timezone.utc)
+        previous = self._documents.get(execution.uuid)
+        self._documents[execution.uuid] = _Document(
+            execution.raw, now if previous is None else previous.created_at, now
+        )
 
     async def _load(self, uuid: UUID) -> SagaExecution:
         try:
-            raw, _ = self._documents[uuid]
+            document = self._documents[uuid]
         except KeyError:
             raise SagaExecutionNotFoundException(f"The {uuid} saga execution does not exist.") from None
-        return SagaExecution.from_raw(raw)
+        return SagaExecution.from_raw(document.raw)
 
     async def _delete(self, uuid: UUID) -> None:
         self._documents.pop(uuid, None)
 
-    async def list(
-        self,
-        status: SagaStatus | None = None,
-        updated_before: datetime | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[SagaExecutionSummary]:
-        """Stored executions, oldest update first, optionally filtered by status and last update."""
-        summaries = [
-            SagaExecutionSummary.from_raw(raw, updated_at)
-            for raw, updated_at in self._documents.values()
-            if (status is None or raw["status"] == status.raw)
-            and (updated_before is None or updated_at < updated_before)
-        ]
-        summaries.sort(key=lambda summary: summary.updated_at)
-        return summaries[offset : offset + limit]
+    async def _list(self, query: SagaExecutionQuery) -> list[SagaExecutionSummary]:
+        summaries = (document.summary for document in self._documents.values())
+        selected = sorted(filter(query.matches, summaries), key=lambda summary: (summary.updated_at, summary.uuid))
+        return selected[: query.limit]
+
+    async def _purge(self, status: SagaStatus, updated_before: datetime) -> int:
+        query = SagaExecutionQuery(status=status, updated_before=updated_before)
+        expired = [uuid for uuid, document in self._documents.items() if query.matches(document.summary)]
+        for uuid in expired:
+            del self._documents[uuid]
+        return len(expired)
+
+
+@dataclass(frozen=True)
+class _Document:
+    raw: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def summary(self) -> SagaExecutionSummary:
+        return SagaExecutionSummary.from_raw(self.raw, self.updated_at, self.created_at)

@@ -21,11 +21,12 @@ from ...exceptions import SagaExecutionNotFoundException
 from ..saga import SagaExecution
 from ..status import SagaStatus
 from .abc import SagaExecutionRepository
-from .listing import SagaExecutionSummary
+from .listing import SagaExecutionLister, SagaExecutionPurger, SagaExecutionQuery, SagaExecutionSummary
 
 logger = logging.getLogger(__name__)
 
 _KEY_NAMESPACE = b"minos.saga.execution:"
+_SAGA_NAME = "(document #>> '{definition,steps,0,on_execute,callback}')"
 _SCHEMA_LOCK_KEY = int.from_bytes(hashlib.blake2b(b"minos.saga.schema", digest_size=8).digest(), "big", signed=True)
 
 
@@ -35,7 +36,7 @@ def advisory_lock_key(uuid: UUID) -> int:
     return int.from_bytes(hashlib.blake2b(_KEY_NAMESPACE + uuid.bytes, digest_size=8).digest(), "big", signed=True)
 
 
-class PostgreSqlSagaExecutionRepository(SagaExecutionRepository):
+class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLister, SagaExecutionPurger):
     """Keeps saga executions in a PostgreSQL table, one row per execution, on an ``aiopg`` pool.
 
     Each row holds the raw document (``jsonb``) plus the columns operators query: ``status``, ``user_uuid``,
@@ -223,37 +224,58 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository):
             if pool is not None:
                 pool.release(connection)
 
-    async def list(
-        self,
-        status: SagaStatus | None = None,
-        updated_before: datetime | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[SagaExecutionSummary]:
-        """Stored executions, oldest update first, optionally filtered by status and last update (read from the
-        columns, without loading documents)."""
+    async def _list(self, query: SagaExecutionQuery) -> list[SagaExecutionSummary]:
+        """Read from the columns and a few document paths, without loading whole documents."""
         conditions: list[str] = []
         parameters: list[Any] = []
-        if status is not None:
+        if query.status is not None:
             conditions.append("status = %s")
-            parameters.append(SagaStatus(status).value)
-        if updated_before is not None:
+            parameters.append(query.status.raw)
+        if query.user is not None:
+            conditions.append("user_uuid = %s")
+            parameters.append(str(query.user))
+        if query.saga is not None:
+            conditions.append(f"({_SAGA_NAME} = %s OR right({_SAGA_NAME}, %s) = %s)")
+            parameters += [query.saga, len(query.saga) + 1, f".{query.saga}"]
+        if query.updated_before is not None:
             conditions.append("updated_at < %s")
-            parameters.append(updated_before)
+            parameters.append(query.updated_before)
+        if query.updated_after is not None:
+            conditions.append("updated_at > %s")
+            parameters.append(query.updated_after)
+        if query.after is not None:
+            conditions.append("(updated_at, uuid) > (%s, %s)")
+            parameters += [query.after.updated_at, str(query.after.uuid)]
         where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
-        query = (
-            f"SELECT uuid, status, user_uuid, updated_at FROM {self.table_name} {where}"
-            "ORDER BY updated_at, uuid LIMIT %s OFFSET %s"
+        statement = (
+            f"SELECT uuid, status, user_uuid, updated_at, {_SAGA_NAME}, "
+            "jsonb_array_length(document -> 'executed_steps'), "
+            "jsonb_array_length(document #> '{definition,steps}'), created_at "
+            f"FROM {self.table_name} {where}ORDER BY updated_at, uuid LIMIT %s"
         )
         async with self._cursor() as cursor:
-            await cursor.execute(query, (*parameters, limit, offset))
+            await cursor.execute(statement, (*parameters, query.limit))
             rows = await cursor.fetchall()
         return [
             SagaExecutionSummary(
-                UUID(str(uuid)), SagaStatus(status), None if user is None else UUID(str(user)), updated_at
+                UUID(str(uuid)),
+                SagaStatus.from_raw(status),
+                None if user is None else UUID(str(user)),
+                updated_at,
+                name,
+                step or 0,
+                steps or 0,
+                created_at,
             )
-            for uuid, status, user, updated_at in rows
+            for uuid, status, user, updated_at, name, step, steps, created_at in rows
         ]
+
+    async def _purge(self, status: SagaStatus, updated_before: datetime) -> int:
+        async with self._cursor() as cursor:
+            await cursor.execute(
+                f"DELETE FROM {self.table_name} WHERE status = %s AND updated_at < %s", (status.raw, updated_before)
+            )
+            return cursor.rowcount
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.database!r}, {self.host!r}, {self.port!r}, {self.user!r})"

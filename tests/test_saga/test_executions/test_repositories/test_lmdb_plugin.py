@@ -8,10 +8,10 @@ from pathlib import Path
 
 import minos.plugins.lmdb  # noqa: F401  (registers the plugin's factories on its client)
 import pytest
-from minos.common import DatabaseClientPool, PoolFactory
+from minos.common import Config, DatabaseClientPool, PoolFactory
 
-from minos.saga import DatabaseSagaExecutionRepository, SagaExecution
-from minos.saga.testing import SagaExecutionRepositoryTestCase
+from minos.saga import DatabaseSagaExecutionRepository, SagaExecution, SagaExecutionLister
+from minos.saga.testing import SagaExecutionRepositoryContract, SagaExecutionRepositoryTestCase
 from tests.conftest import load_compat
 
 CONFIG = """version: 2
@@ -48,6 +48,24 @@ class TestLmdbPluginRepository(SagaExecutionRepositoryTestCase):
     def tearDown(self) -> None:
         super().tearDown()
         self._directory.cleanup()
+
+
+class TestLmdbPluginContract(SagaExecutionRepositoryContract):
+    __test__ = True
+
+    def setUp(self) -> None:
+        super().setUp()
+        directory = tempfile.TemporaryDirectory()
+        self.addCleanup(directory.cleanup)
+        self.config = Config(write_config(Path(directory.name)))
+
+    def build_repository(self) -> DatabaseSagaExecutionRepository:
+        pool_factory = PoolFactory.from_config(self.config, default_classes={"database": DatabaseClientPool})
+        self.addAsyncCleanup(pool_factory.destroy)
+        return DatabaseSagaExecutionRepository(pool_factory=pool_factory)
+
+    def test_cannot_list(self) -> None:
+        self.assertNotIsInstance(self.build_repository(), SagaExecutionLister)
 
 
 @pytest.mark.parametrize("document", load_compat("executions-0.7.0.json"), ids=lambda document: document["name"])

@@ -1,9 +1,13 @@
-"""InMemorySagaExecutionRepository: the shared repository test case, plus listing."""
+"""InMemorySagaExecutionRepository: 0.7.0's repository test case and the storage contract cases."""
 
 from __future__ import annotations
 
-from minos.saga import InMemorySagaExecutionRepository, SagaExecutionRepository, SagaStatus
-from minos.saga.testing import SagaExecutionRepositoryTestCase
+from minos.saga import InMemorySagaExecutionRepository, SagaExecutionRepository
+from minos.saga.testing import (
+    SagaExecutionListerContract,
+    SagaExecutionRepositoryContract,
+    SagaExecutionRepositoryTestCase,
+)
 from tests.conftest import CONFIG_FILE_PATH
 
 
@@ -20,19 +24,16 @@ class TestInMemorySagaExecutionRepository(SagaExecutionRepositoryTestCase):
         loaded.context["order"] = "changed"
         self.assertEqual(self.execution, await self.saga_execution_repository.load(self.execution.uuid))
 
-    async def test_list(self) -> None:
-        await self.populate()
-        summaries = await self.saga_execution_repository.list()
-        self.assertEqual([self.execution.uuid, self.another.uuid], [summary.uuid for summary in summaries])
-        paused = await self.saga_execution_repository.list(status=SagaStatus.Paused)
-        self.assertEqual([self.execution.uuid], [summary.uuid for summary in paused])
-        self.assertEqual([self.another.uuid], [s.uuid for s in await self.saga_execution_repository.list(offset=1)])
 
-    async def test_delete_missing_is_fine(self) -> None:
-        await self.saga_execution_repository.delete(self.execution)
+class TestInMemoryContract(SagaExecutionRepositoryContract):
+    __test__ = True
 
-    async def test_load_bad_uuid(self) -> None:
-        from minos.saga import SagaExecutionNotFoundException
+    def build_repository(self) -> SagaExecutionRepository:
+        return InMemorySagaExecutionRepository()
 
-        with self.assertRaises(SagaExecutionNotFoundException):
-            await self.saga_execution_repository.load("not-a-uuid")
+
+class TestInMemoryListerContract(SagaExecutionListerContract):
+    __test__ = True
+
+    def build_repository(self) -> SagaExecutionRepository:
+        return InMemorySagaExecutionRepository()

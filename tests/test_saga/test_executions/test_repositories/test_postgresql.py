@@ -34,7 +34,11 @@ from minos.saga import (
     SagaResponse,
     SagaStatus,
 )
-from minos.saga.testing import SagaExecutionRepositoryTestCase
+from minos.saga.testing import (
+    SagaExecutionListerContract,
+    SagaExecutionRepositoryContract,
+    SagaExecutionRepositoryTestCase,
+)
 from tests.conftest import CONFIG_FILE_PATH, load_compat
 
 PG: dict[str, Any] = {}  # the session's server (host, port, user, password), set by the ``pg_database`` fixture
@@ -101,6 +105,27 @@ class TestPostgreSqlSagaExecutionRepository(SagaExecutionRepositoryTestCase):
 
     def build_saga_execution_repository(self) -> PostgreSqlSagaExecutionRepository:
         return build_repository()
+
+
+class _OwnTable:
+    """Each test on a table of its own; repositories built within one test share it (two replicas)."""
+
+    SHARED_STORAGE = True
+
+    def setUp(self) -> None:
+        super().setUp()  # type: ignore[misc]
+        self.table_name = f"saga_execution_{uuid4().hex[:8]}"
+
+    def build_repository(self) -> PostgreSqlSagaExecutionRepository:
+        return build_repository(table_name=self.table_name)
+
+
+class TestPostgreSqlContract(_OwnTable, SagaExecutionRepositoryContract):
+    __test__ = True
+
+
+class TestPostgreSqlListerContract(_OwnTable, SagaExecutionListerContract):
+    __test__ = True
 
 
 # --- documents, schema, listing, faults ---------------------------------------------------------------------------
@@ -177,8 +202,10 @@ async def test_list_filters_and_paging(repository, injector):
     older = await repository.list(updated_before=middle)
     assert {summary.uuid for summary in older} == {e.uuid for e in executions[1:]}
 
-    pages = [await repository.list(limit=2, offset=offset) for offset in range(0, len(executions) + 2, 2)]
-    assert all(len(page) == 2 for page in pages[: len(executions) // 2]) and pages[-1] == []
+    pages = [await repository.list(limit=2)]
+    while pages[-1]:
+        pages.append(await repository.list(limit=2, after=pages[-1][-1].cursor))
+    assert all(len(page) == 2 for page in pages[: len(executions) // 2])
     assert [summary for page in pages for summary in page] == everything
 
     await repository.delete(executions[1])

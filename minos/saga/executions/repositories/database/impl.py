@@ -14,7 +14,13 @@ from .factories import SagaExecutionDatabaseOperationFactory
 
 class DatabaseSagaExecutionRepository(SagaExecutionRepository, DatabaseMixin[SagaExecutionDatabaseOperationFactory]):
     """Executes the operations of the client's ``SagaExecutionDatabaseOperationFactory`` on the ``saga`` database
-    (or the default one)."""
+    (or the default one).
+
+    What it cannot do: 0.7.0's factory interface has only store, load and delete, so this repository does not
+    implement :class:`SagaExecutionLister` or :class:`SagaExecutionPurger` (no listing, no ``minos-saga list``, no
+    history retention), and its :meth:`lock` only serialises work inside one process. Use
+    ``PostgreSqlSagaExecutionRepository`` for those.
+    """
 
     def __init__(self, *args, database_key: tuple[str] | None = None, **kwargs):
         if database_key is None:
