@@ -1,19 +1,18 @@
 """Behavioural parity with 0.7.0: runs ``parity_scenarios.py`` on the published package (in its scratch venv) and
 on this one, in one go, and prints the differences. Exits 0 only when every observable outcome is identical.
 
-Usage: ``uv run python benchmarks/parity.py`` (or ``make parity``); ``UPSTREAM_VENV`` as for ``run.py``.
+Usage: ``uv run python benchmarks/parity.py`` (or ``make parity``); ``UPSTREAM_VENV`` as for ``upstream.py``.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from run import DEFAULT_UPSTREAM_VENV, ensure_upstream_venv
+from upstream import ensure_upstream_venv, venv_path
 
 SCENARIOS = Path(__file__).resolve().parent / "parity_scenarios.py"
 
@@ -26,7 +25,7 @@ def run_scenarios(python: str) -> list[dict]:
 
 
 def main() -> int:
-    upstream, error = ensure_upstream_venv(Path(os.environ.get("UPSTREAM_VENV", DEFAULT_UPSTREAM_VENV)))
+    upstream, error = ensure_upstream_venv(venv_path())
     if upstream is None:
         print(error, file=sys.stderr)
         return 1

@@ -9,16 +9,12 @@ correlation header this package adds) are masked.
 import asyncio
 import json
 import logging
-import os
-import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, os.environ.get("BENCH_WIRING_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "tools"))
 logging.disable(logging.CRITICAL)
 
-import upstream_wiring  # noqa: E402
+import wiring  # noqa: E402  (benchmarks/wiring.py: this script's directory is on sys.path)
 from minos.networks import REQUEST_HEADERS_CONTEXT_VAR  # noqa: E402
 
 from minos.saga import Saga, SagaContext, SagaExecution, SagaManager, SagaRequest, SagaResponse  # noqa: E402
@@ -223,7 +219,7 @@ def conditional_saga():
 
 
 async def main() -> None:
-    injector = await upstream_wiring.wire()
+    injector = await wiring.wire()
     publisher = injector.broker_publisher
     two_remotes = (
         Saga()

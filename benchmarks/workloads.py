@@ -6,12 +6,13 @@ whose ``minos.saga`` is being measured (the published 0.7.0 in a scratch venv, o
     python benchmarks/workloads.py WORKLOAD DURATION [--repeats N]
 
 It prints exactly one JSON line on stdout (everything else goes to stderr). Only the public
-``minos.saga`` API and ``upstream_wiring.wire()`` (``<repo>/../shared/tools``, or env
-``BENCH_WIRING_DIR``) are used. Callbacks are module-level functions of *this* module, imported
-as ``workloads`` (never ``__main__``), so definitions serialised by path resolve on both sides.
+``minos.saga`` API and ``wiring.wire()`` (``benchmarks/wiring.py``) are used. Callbacks are module-level
+functions of *this* module, imported as ``workloads`` (never ``__main__``), so definitions serialised by path
+resolve on both sides.
 
-Measurement: warm-up, then ``N`` repeats of ``DURATION / N`` seconds each (fixed time; iterations
-counted); each repeat gives ops/s = iterations / elapsed; "best" is the max over repeats. Each
+Measurement: warm-up, then ``N`` repeats of ``DURATION / N`` seconds of process CPU time each (iterations
+counted; CPU time so that other processes on a shared machine do not count); each repeat gives
+ops/s = iterations / elapsed; "best" is the max over repeats. Each
 iteration rebuilds the order context from the same values (0.7.0's ``SagaContext`` has no
 ``copy()``), so context construction is part of every measured operation on both sides.
 """
@@ -22,12 +23,11 @@ import argparse
 import asyncio
 import gc
 import json
-import os
 import platform
 import sys
 import time
 import tracemalloc
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -121,7 +121,7 @@ def failing_step(context):
 # Fixtures
 # ---------------------------------------------------------------------------------------------
 CUSTOMER = uuid4()
-CREATED_AT = datetime.now(UTC)
+CREATED_AT = datetime.now(timezone.utc)
 ITEMS = [{"sku": "A-1", "qty": 2}, {"sku": "B-7", "qty": 1}]
 
 
@@ -164,7 +164,7 @@ def local5_saga(ms):
 
 def remote3_saga(ms):
     saga = ms.Saga()
-    for req, ok in zip(REQUESTS, SUCCESSES, strict=True):
+    for req, ok in zip(REQUESTS, SUCCESSES):
         saga.remote_step(req).on_success(ok)
     return saga.commit()
 
@@ -323,11 +323,76 @@ async def setup_failing_local(ms, publisher):
     return op
 
 
+def request_step(context):
+    return SagaRequest("Target", {"order_id": context["order_id"]})
+
+
+async def record_reply(context, response):
+    context["replies"] = context.get("replies", 0) + 1
+    return context
+
+
+def document_repository(ms):
+    """A repository keeping each execution as a JSON document, as a database column would: every pause stores the
+    whole execution and every reply loads it back. The same code on both sides, through the public API."""
+    from minos.saga.executions.repositories import SagaExecutionRepository
+
+    class DocumentRepository(SagaExecutionRepository):
+        def __init__(self):
+            super().__init__()
+            self.documents = {}
+
+        async def _store(self, execution):
+            self.documents[execution.uuid] = json.dumps(execution.raw, default=_json_default)
+
+        async def _load(self, uuid):
+            return ms.SagaExecution.from_raw(json.loads(self.documents[uuid]))
+
+        async def _delete(self, uuid):
+            self.documents.pop(uuid, None)
+
+    return DocumentRepository()
+
+
+def persisted_setup(steps):
+    """A saga of ``steps`` remote steps run by a ``SagaManager`` pausing on disk: started, then resumed by one reply
+    per step, each resume loading the stored execution and storing it again at the next pause."""
+
+    async def setup(ms, publisher):
+        saga = ms.Saga()
+        for _ in range(steps):
+            saga.remote_step(request_step).on_success(record_reply)
+        saga = saga.commit()
+        storage = document_repository(ms)
+        manager = ms.SagaManager(storage=storage)
+        options = {"pause_on_disk": True, "autocommit": False}
+
+        async def op():
+            uuid = await manager.run(saga, context=make_context(ms), return_execution=False, **options)
+            for i in range(steps):
+                response = ms.SagaResponse({"ok": i}, {"svc"}, status=200, uuid=uuid)
+                execution = await manager.run(response=response, **options)
+            return execution
+
+        # check once: every reply ran its callback, the execution finished and left the storage
+        execution = await op()
+        assert execution.status == ms.SagaStatus.Finished, execution.status
+        assert dict(execution.context) == base_dict() | {"replies": steps}, dict(execution.context)
+        assert not storage.documents, storage.documents
+        assert len(publisher.messages) == steps, len(publisher.messages)
+        return op
+
+    return setup
+
+
+PERSISTED_STEPS = (1, 5, 20, 100)
+
 SETUPS = {
     "local5": setup_local5,
     "remote3": setup_remote3,
     "raw_roundtrip": setup_raw_roundtrip,
     "failing_local": setup_failing_local,
+    **{f"persisted{steps}": persisted_setup(steps) for steps in PERSISTED_STEPS},
 }
 
 
@@ -335,12 +400,13 @@ SETUPS = {
 # Measurement
 # ---------------------------------------------------------------------------------------------
 async def measure(op, publisher, duration: float, repeats: int) -> dict:
+    """Ops per second of this process's CPU time: other processes on a shared machine do not count against it."""
     messages = publisher.messages  # the in-memory publisher keeps every message: drop them per op
 
     warmup_seconds = min(1.0, max(0.5, duration * 0.1))
     warmup_iterations = 0
-    end = time.perf_counter() + warmup_seconds
-    while time.perf_counter() < end or warmup_iterations < 20:
+    end = time.process_time() + warmup_seconds
+    while time.process_time() < end or warmup_iterations < 20:
         await op()
         messages.clear()
         warmup_iterations += 1
@@ -350,20 +416,20 @@ async def measure(op, publisher, duration: float, repeats: int) -> dict:
     for _ in range(repeats):
         gc.collect()
         count = 0
-        start = time.perf_counter()
+        start = time.process_time()
         end = start + per_repeat
         now = start
         while now < end:
             await op()
             messages.clear()
             count += 1
-            now = time.perf_counter()
+            now = time.process_time()
         elapsed = now - start
         results.append({"iterations": count, "seconds": elapsed, "ops_per_s": count / elapsed})
     best = max(r["ops_per_s"] for r in results)
     ordered = sorted(r["ops_per_s"] for r in results)
     return {
-        "mode": "fixed-time",
+        "mode": "fixed CPU time",
         "ops_per_s": best,
         "median_ops_per_s": ordered[len(ordered) // 2],
         "us_per_op_best": 1e6 / best,
@@ -416,13 +482,9 @@ async def measure_memory(ms, publisher, count: int) -> dict:
 
 async def amain(workload: str, duration: float, repeats: int, memory_count: int) -> dict:
     ms = _import_saga()
-    wiring_dir = os.environ.get("BENCH_WIRING_DIR") or str(
-        Path(__file__).resolve().parent.parent.parent / "shared" / "tools"
-    )
-    sys.path.insert(1, wiring_dir)
-    import upstream_wiring
+    import wiring  # benchmarks/wiring.py, on sys.path as this script's directory
 
-    injector = await upstream_wiring.wire()
+    injector = await wiring.wire()
     publisher = injector.broker_publisher
     try:
         if workload == "memory":
