@@ -1,34 +1,50 @@
-.PHONY: install test lint format demo bench parity docs
+.PHONY: install test matrix lint format demo demo-postgres bench parity docs
 
-SOURCES := $(wildcard minos tests benchmarks demo)  # benchmarks/ may not exist yet
+SOURCES := minos tests benchmarks demo
 
-install:
-	@command -v uv >/dev/null 2>&1 || python3 -m pip install uv
-	uv sync
+# Every target runs its tools through uv: the uv on PATH, else one installed from PyPI into .tools/ (the system
+# Python is never touched). uv never downloads a Python: it uses the python3 it finds (>= 3.9).
+UV_VERSION := 0.13.9
+export UV_PYTHON_DOWNLOADS := never
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+RUN := $(UV) run --locked
+# Runs a command with PGHOST/PGPORT/PGUSER/PGPASSWORD naming a server: theirs if set, else a throwaway one.
+WITH_POSTGRES := $(RUN) python -m tests._postgres
 
-test: install
-	.ci/postgres.sh
-	uv run pytest
+.tools/bin/uv:
+	python3 .ci/bootstrap_uv.py .tools $(UV_VERSION)
 
-lint:
-	uv run ruff check $(SOURCES)
-	uv run ruff format --check $(SOURCES)
-	uv run mypy minos
+install: $(UV)
+	$(UV) sync --locked
 
-format:
-	uv run ruff check --fix $(SOURCES)
-	uv run ruff format $(SOURCES)
+test: $(UV)
+	$(RUN) pytest
 
-demo:
-	uv run python demo/run.py
+matrix: $(UV)
+	UV=$(UV) .ci/matrix.sh
 
-bench:
-	.ci/postgres.sh
-	uv run python benchmarks/run.py; status=$$?; uv run python benchmarks/postgresql.py && exit $$status
+lint: $(UV)
+	$(RUN) ruff check $(SOURCES)
+	$(RUN) ruff format --check $(SOURCES)
+	$(RUN) mypy minos
 
-parity:
-	uv run python benchmarks/parity.py
+format: $(UV)
+	$(RUN) ruff check --fix $(SOURCES)
+	$(RUN) ruff format $(SOURCES)
 
-docs:
-	uv run python demo/diagrams.py
-	NO_MKDOCS_2_WARNING=1 uv run --group docs mkdocs build --strict
+demo: $(UV)
+	$(RUN) python demo/run.py
+
+demo-postgres: $(UV)
+	$(WITH_POSTGRES) python demo/run.py --postgres
+
+bench: $(UV)
+	$(RUN) python benchmarks/run.py; status=$$?; $(WITH_POSTGRES) python benchmarks/postgresql.py && exit $$status
+
+parity: $(UV)
+	$(RUN) python benchmarks/parity.py
+
+docs: $(UV)
+	$(RUN) python demo/diagrams.py
+	NO_MKDOCS_2_WARNING=1 $(RUN) --group docs mkdocs build --strict

@@ -10,8 +10,9 @@
 (c) Statements per start, resume and duplicate reply, counted by wrapping aiopg's cursor: every ``execute`` call is
     a round trip, and the statements are those in the SQL text it sent.
 
-Settings from PGHOST/PGPORT/PGUSER/PGPASSWORD (defaults localhost/5432/postgres/postgres; ``.ci/postgres.sh``
-starts a local server). Uses a fresh database, dropped at the end. Exit status 1 if a step ran twice (or never).
+Settings from PGHOST/PGPORT/PGUSER/PGPASSWORD (defaults localhost/5432/postgres/postgres); ``make bench`` runs it
+under ``python -m tests._postgres``, which sets them to a throwaway server unless PGHOST/PGPORT already name one.
+Uses a fresh database, dropped at the end. Exit status 1 if a step ran twice (or never).
 """
 
 from __future__ import annotations

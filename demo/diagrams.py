@@ -49,7 +49,8 @@ Hold the stock, check for fraud unless the customer is premium (a conditional st
    comes back, its reply reaches the new `SagaService`, which loads the execution and finishes it.
 
 It ends with `3 sagas finished, 1 compensated` and exits 1 if any outcome differs from the expected one.
-Run it against PostgreSQL with `uv run python demo/run.py --postgres` (connection from the usual `PG*` variables).
+Run it against PostgreSQL with `make demo-postgres`: a throwaway server, or the one the usual `PG*` variables
+name (`uv run python demo/run.py --postgres` uses the `PG*` variables directly).
 """
 
 

@@ -2,6 +2,7 @@
 
     uv run python demo/run.py             # sagas kept in a directory of JSON files
     uv run python demo/run.py --postgres  # sagas kept by PostgreSqlSagaExecutionRepository (PG* env vars)
+    make demo-postgres                    # the same on a throwaway server, unless PGHOST/PGPORT name one
 
 Exits 0 only if every saga ends the expected way.
 """
