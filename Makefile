@@ -3,9 +3,11 @@
 SOURCES := minos tests benchmarks demo
 
 # Every target runs its tools through uv: the uv on PATH, else one installed from PyPI into .tools/ (the system
-# Python is never touched). uv never downloads a Python: it uses the python3 it finds (>= 3.9).
+# Python is never touched). uv never downloads a Python: it uses the python3 it finds (>= 3.9). It trusts the
+# system's certificate store, as pip does (a proxy's CA may only be there).
 UV_VERSION := 0.13.9
-export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON_DOWNLOADS ?= never
+export UV_SYSTEM_CERTS ?= 1
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 RUN := $(UV) run --locked

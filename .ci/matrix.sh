@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 uv=${UV:-uv}
-export UV_PYTHON_DOWNLOADS=never
+export UV_PYTHON_DOWNLOADS=${UV_PYTHON_DOWNLOADS:-never} UV_SYSTEM_CERTS=${UV_SYSTEM_CERTS:-1}
 
 # The newest interpreter of 3.$1, as a real path (pyenv shims resolved), or nothing.
 find_python() {
