@@ -86,8 +86,10 @@ class MultipleElseThenException(SagaStepException):
     default_message = "The conditional step already has an 'else_then' alternative."
 
 
-class SagaDefinitionFormatException(SagaStepException):
-    """A raw saga document cannot be turned into a definition (unknown class, missing key, bad callback)."""
+class SagaDefinitionFormatException(SagaStepException, TypeError):
+    """A raw saga document cannot be turned into a definition (unknown class, missing key, bad callback).
+
+    A ``TypeError`` too: 0.7.0 raised ``TypeError`` for a ``cls`` naming the wrong kind of class."""
 
     default_message = "The raw saga definition is not valid."
 
@@ -100,8 +102,10 @@ class SagaExecutionAlreadyExecutedException(SagaExecutionException):
     default_message = "The saga execution has already been executed."
 
 
-class SagaExecutionFormatException(SagaExecutionException):
-    """A raw execution document is malformed or written by an unknown/newer format."""
+class SagaExecutionFormatException(SagaExecutionException, TypeError):
+    """A raw execution document is malformed or written by an unknown/newer format.
+
+    A ``TypeError`` too: 0.7.0 raised ``TypeError`` for a ``cls`` naming the wrong kind of class."""
 
     default_message = "The raw saga execution is not valid."
 
@@ -117,6 +121,16 @@ class SagaFailedExecutionException(SagaExecutionException):
         self.exception = exception
         if message is None:
             message = f"There was a failure while executing the saga: {exception!r}"
+        super().__init__(message)
+
+
+class ExecutorException(SagaException):
+    """A callback run by an executor failed because of ``exception``, which is kept for the caller."""
+
+    def __init__(self, exception: Exception, message: str | None = None):
+        self.exception = exception
+        if message is None:
+            message = f"A saga callback failed: {exception!r}"
         super().__init__(message)
 
 

@@ -34,6 +34,9 @@ class SagaRequest:
     def __eq__(self, other: Any) -> bool:
         return type(self) is type(other) and (self._target, self._content) == (other._target, other._content)
 
+    def __hash__(self) -> int:
+        return hash((type(self), self._target, self._content))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._target!r}, {self._content!r})"
 
@@ -115,8 +118,11 @@ class SagaResponse:
     def __eq__(self, other: Any) -> bool:
         return type(self) is type(other) and all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
 
+    def __hash__(self) -> int:
+        return hash((type(self), self._content, frozenset(self._related_services), self._status, self._uuid))
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._content!r}, {self._related_services!r}, {self._status!r}, {self._uuid!r})"
+        return f"{type(self).__name__}({self._content!r}, {self._status!r}, {self._related_services!r}, {self._uuid!r})"
 
 
 def _uuid_header(headers: dict[str, str], name: str) -> UUID | None:

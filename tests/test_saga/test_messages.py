@@ -82,3 +82,19 @@ def test_equality():
     uuid = uuid4()
     assert SagaResponse("a", {"x"}, 200, uuid) == SagaResponse("a", {"x"}, 200, uuid)
     assert SagaResponse("a", {"x"}, 200, uuid) != SagaResponse("a", {"x"}, 400, uuid)
+
+
+def test_request_and_response_are_hashable():
+    uuid = uuid4()
+    assert len({SagaRequest("T", 1), SagaRequest("T", 1), SagaRequest("T", 2)}) == 2
+    assert len({SagaResponse("a", {"x"}, 200, uuid), SagaResponse("a", {"x"}, 200, uuid)}) == 1
+    assert hash(SagaResponse("a", {"x"}, 200, uuid)) != hash(SagaResponse("a", {"x"}, 400, uuid))
+    with pytest.raises(TypeError):
+        hash(SagaRequest("T", {"unhashable": "content"}))
+
+
+def test_response_repr_lists_content_status_related_services_uuid():
+    uuid = uuid4()
+    assert repr(SagaResponse("a", {"x"}, 400, uuid)) == (
+        f"SagaResponse('a', {SagaResponseStatus.ERROR!r}, {{'x'}}, {uuid!r})"
+    )

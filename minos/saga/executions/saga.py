@@ -11,6 +11,7 @@ from uuid import UUID
 from ..context import SagaContext
 from ..definitions import Saga
 from ..exceptions import (
+    SagaDefinitionFormatException,
     SagaExecutionAlreadyExecutedException,
     SagaExecutionFormatException,
     SagaFailedCommitCallbackException,
@@ -108,6 +109,8 @@ class SagaExecution:
                 fields["paused_step"] = step_from_raw(paused_step)
             if (user := fields.get("user")) is not None:
                 fields["user"] = _as_uuid(user)
+        except (SagaDefinitionFormatException, SagaExecutionFormatException):
+            raise  # already precise (and ``TypeError`` subclasses)
         except (KeyError, TypeError, ValueError) as exc:
             raise SagaExecutionFormatException(f"The raw saga execution is not valid: {exc!r}") from exc
         return cls(**fields)
@@ -279,13 +282,13 @@ class SagaExecution:
         return type(self) is type(other) and tuple(self) == tuple(other)
 
     def __iter__(self):
+        """The parts equality compares, in 0.7.0's order; like 0.7.0, it leaves ``paused_step`` out."""
         yield from (
             self.definition,
             self.uuid,
-            self.context,
             self.status,
             self.executed_steps,
-            self.paused_step,
+            self.context,
             self.already_rollback,
             self.user,
             self.reservations,

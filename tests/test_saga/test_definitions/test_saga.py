@@ -113,7 +113,6 @@ def test_equality():
             ],
             "committed": True,
         },
-        {"steps": [{"cls": "minos.saga.definitions.steps.conditional.ConditionalSagaStep"}], "committed": True},
     ],
 )
 def test_from_raw_bad_documents(raw):

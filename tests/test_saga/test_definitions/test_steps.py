@@ -61,10 +61,12 @@ def test_non_callable_callback():
 
 
 def test_validation_on_chaining():
-    with pytest.raises(UndefinedOnExecuteException):
+    with pytest.raises(EmptySagaStepException):
         Saga().remote_step().local_step(add_order)
-    with pytest.raises(UndefinedOnExecuteException):
+    with pytest.raises(EmptySagaStepException):
         Saga().local_step().commit()
+    with pytest.raises(UndefinedOnExecuteException):
+        Saga().remote_step().on_success(handle_ticket).commit()
     with pytest.raises(EmptySagaStepException):
         Saga().conditional_step().commit()
     with pytest.raises(SagaNotDefinedException):
@@ -114,3 +116,61 @@ def test_raw_wrong_base():
 
     with pytest.raises(SagaDefinitionFormatException):
         LocalSagaStep.from_raw(RemoteSagaStep(send_create_ticket).raw)
+
+
+@pytest.mark.parametrize("step", [LocalSagaStep(), RemoteSagaStep(), ConditionalSagaStep()])
+def test_validate_without_any_callback_is_empty(step):
+    with pytest.raises(EmptySagaStepException):
+        step.validate()
+    saga = Saga()
+    saga.steps.append(step)
+    with pytest.raises(EmptySagaStepException):
+        saga.validate()
+
+
+@pytest.mark.parametrize(
+    "step",
+    [LocalSagaStep(on_failure=delete_order), RemoteSagaStep(on_success=handle_ticket, on_failure=send_delete_ticket)],
+)
+def test_validate_callbacks_without_on_execute(step):
+    with pytest.raises(UndefinedOnExecuteException):
+        step.validate()
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        LocalSagaStep(add_order, delete_order),
+        RemoteSagaStep(send_create_ticket, handle_ticket, handle_error, send_delete_ticket),
+        ConditionalSagaStep().if_then(is_big, Saga().local_step(add_order).commit()),
+    ],
+)
+def test_from_raw_without_cls_builds_the_concrete_class(step):
+    raw = step.raw
+    del raw["cls"]
+    assert type(step).from_raw(raw) == step
+
+
+def test_from_raw_without_cls_on_the_abstract_class():
+    from minos.saga import SagaDefinitionFormatException
+
+    with pytest.raises(SagaDefinitionFormatException):
+        SagaStep.from_raw({"on_execute": None})
+
+
+def test_conditional_from_raw_without_alternatives():
+    step = ConditionalSagaStep.from_raw({"cls": "minos.saga.definitions.steps.conditional.ConditionalSagaStep"})
+    assert step.if_then_alternatives == [] and step.else_then_alternative is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"cls": "minos.saga.definitions.steps.remote.RemoteSagaStep", "on_execute": None},
+        {"cls": "minos.saga.SagaContext", "on_execute": None},
+        {"cls": "minos.saga.executions.steps.local.LocalSagaStepExecution", "on_execute": None},
+    ],
+)
+def test_from_raw_wrong_kind_of_class_is_a_type_error(raw):
+    with pytest.raises(TypeError):
+        LocalSagaStep.from_raw(raw)

@@ -560,3 +560,28 @@ def test_from_raw_unknown_step_class():
     ]
     with pytest.raises(SagaExecutionFormatException):
         SagaExecution.from_raw(raw)
+
+
+# -- equality -----------------------------------------------------------------------------------------------------
+
+
+async def test_equality_and_iteration_ignore_the_paused_step():
+    uuid = uuid4()
+    running = await paused(remote_definition())
+    same_but_not_paused = SagaExecution.from_definition(remote_definition(), uuid=running.uuid)
+    same_but_not_paused.status = running.status
+    same_but_not_paused.executed_steps = running.executed_steps
+    same_but_not_paused.context = running.context
+    assert running.paused_step is not None and same_but_not_paused.paused_step is None
+    assert running == same_but_not_paused
+    assert list(running)[:7] == [  # then what this package adds (the reservations of a two-phase commit)
+        running.definition,
+        running.uuid,
+        running.status,
+        running.executed_steps,
+        running.context,
+        running.already_rollback,
+        running.user,
+    ]
+    assert all(part is not running.paused_step for part in running)
+    assert running != SagaExecution.from_definition(remote_definition(), uuid=uuid)

@@ -75,3 +75,35 @@ async def test_remote_pause_and_rollback(broker_publisher):
     assert [message.topic for message in broker_publisher.messages] == ["CreateTicket", "DeleteTicket"]
     with pytest.raises(SagaRollbackExecutionStepException):
         await step.rollback(SagaContext())
+
+
+@pytest.mark.parametrize("cls", [LocalSagaStepExecution, RemoteSagaStepExecution])
+def test_from_raw_without_cls_builds_the_concrete_class(cls):
+    definition = LocalSagaStep(add_order) if cls is LocalSagaStepExecution else RemoteSagaStep(send_create_ticket)
+    step = cls(definition, {"order"}, SagaStepStatus.Finished)
+    raw = step.raw
+    del raw["cls"]
+    assert cls.from_raw(raw) == step
+
+
+def test_from_raw_without_cls_on_the_abstract_class():
+    raw = LocalSagaStepExecution(LocalSagaStep(add_order)).raw
+    del raw["cls"]
+    with pytest.raises(SagaExecutionFormatException):
+        SagaStepExecution.from_raw(raw)
+
+
+def test_from_raw_optional_keys_take_their_defaults():
+    raw = {"definition": LocalSagaStep(add_order).raw, "status": "finished"}
+    step = SagaStepExecution.from_raw(raw | {"cls": "minos.saga.executions.steps.local.LocalSagaStepExecution"})
+    assert step.related_services == set() and step.already_rollback is False
+    assert step.raw["related_services"] == []
+
+
+@pytest.mark.parametrize(
+    "cls", ["minos.saga.executions.steps.remote.RemoteSagaStepExecution", "minos.saga.SagaContext"]
+)
+def test_from_raw_wrong_kind_of_class_is_a_type_error(cls):
+    raw = LocalSagaStepExecution(LocalSagaStep(add_order)).raw | {"cls": cls}
+    with pytest.raises(TypeError):
+        LocalSagaStepExecution.from_raw(raw)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from inspect import isabstract
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
-from ...exceptions import SagaDefinitionFormatException, SagaNotDefinedException
+from ...exceptions import (
+    EmptySagaStepException,
+    SagaDefinitionFormatException,
+    SagaNotDefinedException,
+    UndefinedOnExecuteException,
+)
 from ...utils import import_subclass
 
 if TYPE_CHECKING:
@@ -60,14 +66,15 @@ class SagaStep(ABC):
 
     @classmethod
     def from_raw(cls, raw: Union[dict[str, Any], SagaStep], **kwargs) -> SagaStep:
-        """Build the step class named by ``raw["cls"]`` from a raw document."""
+        """Build the step class named by ``raw["cls"]`` from a raw document; without ``cls``, the class this is
+        called on (when it is a concrete one)."""
         if isinstance(raw, SagaStep):
             return raw
-        if not isinstance(raw, dict) or "cls" not in raw:
+        if not isinstance(raw, dict) or ("cls" not in raw and isabstract(cls)):
             raise SagaDefinitionFormatException(f"A raw step must be a dict with a 'cls' key. Obtained: {raw!r}")
         fields = dict(raw)
-        path = fields.pop("cls")
-        step_cls = import_subclass(path, cls, SagaDefinitionFormatException)
+        path = fields.pop("cls", None)
+        step_cls = cls if path is None else import_subclass(path, cls, SagaDefinitionFormatException)
         return step_cls._from_raw(fields, **kwargs)
 
     @classmethod
@@ -93,6 +100,14 @@ class SagaStep(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(repr(part) for part in self)})"
+
+
+def validate_operations(on_execute: SagaOperation | None, *others: SagaOperation | None) -> None:
+    """A step with no callback at all is empty; one with callbacks must still have ``on_execute``."""
+    if on_execute is None:
+        if all(operation is None for operation in others):
+            raise EmptySagaStepException()
+        raise UndefinedOnExecuteException()
 
 
 def require_keys(raw: dict[str, Any], *keys: str) -> None:

@@ -134,8 +134,7 @@ class ConditionalSagaStep(SagaStep):
 
     @classmethod
     def _from_raw(cls, raw: dict[str, Any], **kwargs) -> ConditionalSagaStep:
-        require_keys(raw, "if_then")
-        if_then = [IfThenAlternative.from_raw(alternative) for alternative in raw["if_then"] or ()]
+        if_then = [IfThenAlternative.from_raw(alternative) for alternative in raw.get("if_then") or ()]
         else_then = raw.get("else_then")
         return cls(if_then, None if else_then is None else ElseThenAlternative.from_raw(else_then), **kwargs)
 

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from typing import Any, Union
 
 from ...context import SagaContext
-from ...exceptions import MultipleOnExecuteException, MultipleOnFailureException, UndefinedOnExecuteException
+from ...exceptions import MultipleOnExecuteException, MultipleOnFailureException
 from ..operations import SagaOperation
 from ..types import LocalCallback
-from .abc import SagaStep, optional_operation, raw_or_none, require_keys
+from .abc import SagaStep, optional_operation, raw_or_none, require_keys, validate_operations
 
 
 class LocalSagaStep(SagaStep):
@@ -32,8 +32,7 @@ class LocalSagaStep(SagaStep):
         return self._set_operation("on_failure", MultipleOnFailureException, callback, parameters, **kwargs)
 
     def validate(self) -> None:
-        if self.on_execute_operation is None:
-            raise UndefinedOnExecuteException()
+        validate_operations(self.on_execute_operation, self.on_failure_operation)
 
     @classmethod
     def _from_raw(cls, raw: dict[str, Any], **kwargs) -> LocalSagaStep:

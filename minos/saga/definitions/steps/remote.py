@@ -11,11 +11,10 @@ from ...exceptions import (
     MultipleOnExecuteException,
     MultipleOnFailureException,
     MultipleOnSuccessException,
-    UndefinedOnExecuteException,
 )
 from ..operations import SagaOperation
 from ..types import RequestCallBack, ResponseCallBack
-from .abc import SagaStep, optional_operation, raw_or_none, require_keys
+from .abc import SagaStep, optional_operation, raw_or_none, require_keys, validate_operations
 
 
 class RemoteSagaStep(SagaStep):
@@ -49,8 +48,9 @@ class RemoteSagaStep(SagaStep):
         return self._set_operation("on_failure", MultipleOnFailureException, callback, parameters, **kwargs)
 
     def validate(self) -> None:
-        if self.on_execute_operation is None:
-            raise UndefinedOnExecuteException()
+        validate_operations(
+            self.on_execute_operation, self.on_success_operation, self.on_error_operation, self.on_failure_operation
+        )
 
     @classmethod
     def _from_raw(cls, raw: dict[str, Any], **kwargs) -> RemoteSagaStep:

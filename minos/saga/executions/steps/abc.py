@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator
+from inspect import isabstract
 from typing import TYPE_CHECKING, Any, Union
 
 from ...definitions import ConditionalSagaStep, LocalSagaStep, RemoteSagaStep, SagaStep
-from ...exceptions import SagaExecutionFormatException, SagaRollbackExecutionStepException
+from ...exceptions import (
+    SagaDefinitionFormatException,
+    SagaExecutionFormatException,
+    SagaRollbackExecutionStepException,
+)
 from ...utils import get_service_name, import_subclass
 from ..status import SagaStepStatus
 
@@ -51,17 +56,23 @@ class SagaStepExecution(ABC):
 
     @classmethod
     def from_raw(cls, raw: Union[dict[str, Any], SagaStepExecution], **kwargs) -> SagaStepExecution:
+        """Build the step execution class named by ``raw["cls"]`` (without it, the concrete class this is called on).
+        ``related_services`` and ``already_rollback`` are optional, as in 0.7.0."""
         if isinstance(raw, SagaStepExecution):
             return raw
         try:
             fields = dict(raw) | kwargs
-            path = fields.pop("cls")
+            path = fields.pop("cls", None)
             fields["definition"] = SagaStep.from_raw(fields["definition"])
             fields["status"] = SagaStepStatus.from_raw(fields["status"])
-            fields["related_services"] = set(fields["related_services"])
+            fields["related_services"] = set(fields.get("related_services") or ())
+        except (SagaDefinitionFormatException, SagaExecutionFormatException):
+            raise  # already precise (and ``TypeError`` subclasses)
         except (KeyError, TypeError, ValueError) as exc:
             raise SagaExecutionFormatException(f"The raw step execution is not valid ({exc!r}): {raw!r}") from exc
-        step_cls = import_subclass(path, cls, SagaExecutionFormatException)
+        if path is None and isabstract(cls):
+            raise SagaExecutionFormatException(f"A raw step execution must name its class in 'cls'. Obtained: {raw!r}")
+        step_cls = cls if path is None else import_subclass(path, cls, SagaExecutionFormatException)
         return step_cls(**fields)
 
     @abstractmethod
