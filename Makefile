@@ -1,6 +1,6 @@
-.PHONY: install test matrix lint format demo demo-postgres bench parity docs
+.PHONY: install test matrix lint format demo demo-postgres bench parity docs e2e
 
-SOURCES := minos tests benchmarks demo
+SOURCES := minos tests benchmarks demo examples
 
 # Every target runs its tools through uv: the uv on PATH, else one installed from PyPI into .tools/ (the system
 # Python is never touched). uv never downloads a Python: it uses the python3 it finds (>= 3.9). It trusts the
@@ -50,3 +50,8 @@ parity: $(UV)
 docs: $(UV)
 	$(RUN) python demo/diagrams.py
 	NO_MKDOCS_2_WARNING=1 $(RUN) --group docs mkdocs build --strict
+
+# Three services as separate processes on RabbitMQ and PostgreSQL, a replica killed mid-run (examples/deployment).
+# The e2e script starts its own servers unless RABBITMQ_HOST / PGHOST name some.
+e2e: $(UV)
+	$(RUN) --group e2e python examples/deployment/e2e.py
