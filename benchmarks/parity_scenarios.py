@@ -2,8 +2,7 @@
 
 Everything a user can observe is recorded: what each ``execute`` call raised, the execution's status, context,
 executed and paused steps (class, status, rollback flag, related services, inner executions) and every published
-message (topic, content, headers, reply topic). Values random by nature (execution uuids, and the ``saga_request``
-correlation header this package adds) are masked.
+message (topic, content, headers, reply topic). Values random by nature (execution uuids) are masked.
 """
 
 import asyncio
@@ -146,7 +145,7 @@ def published(publisher) -> list[dict[str, Any]]:
         {
             "topic": message.topic,
             "content": "<uuid>" if isinstance(message.content, uuid.UUID) else repr(message.content),
-            "headers": {key: masked.get(key, value) for key, value in message.headers.items() if key != "saga_request"},
+            "headers": {key: masked.get(key, value) for key, value in message.headers.items()},
             "reply_topic": message.reply_topic,
         }
         for message in publisher.messages

@@ -10,10 +10,6 @@ from minos.networks import BrokerMessage
 
 from .exceptions import SagaResponseException, SagaResponseStatusException
 
-REQUEST_ID_HEADER = "saga_request"
-"""Carries the identifier of a saga request. Minos participants echo request headers in their replies, which lets
-the engine recognise the reply to the step it is waiting on."""
-
 
 class SagaRequest:
     """A command for a remote participant: ``target`` is the broker topic, ``content`` its payload."""
@@ -63,8 +59,9 @@ class SagaResponse:
     """A participant's reply to a :class:`SagaRequest`.
 
     ``uuid`` names the execution it answers and ``related_services`` the services that took part. The optional
-    ``request_id`` keyword is the identifier of the request it answers (read from the echoed ``saga_request``
-    header): it lets the engine ignore duplicated or late replies. Replies without it apply as in 0.7.0.
+    ``request_id`` keyword is the identifier of the request it answers: minos' dispatcher gives a reply the
+    identifier of the request message, and ``from_message`` reads it. It lets the engine ignore duplicated or late
+    replies. Replies without it (built by hand) apply as in 0.7.0.
     """
 
     __slots__ = ("_content", "_related_services", "_status", "_uuid", "_request_id")
@@ -86,11 +83,12 @@ class SagaResponse:
 
     @classmethod
     def from_message(cls, message: BrokerMessage) -> SagaResponse:
-        """Read a reply from the broker: the ``saga`` header names the execution, ``related_services`` is a list."""
+        """Read a reply from the broker: the ``saga`` header names the execution, ``related_services`` is a list and
+        the message identifier is the one of the request it answers."""
         headers = message.headers
         related_services = {name for name in headers.get("related_services", "").split(",") if name}
-        uuid, request_id = _uuid_header(headers, "saga"), _uuid_header(headers, REQUEST_ID_HEADER)
-        return cls(message.content, related_services, message.status, uuid, request_id=request_id)
+        uuid = _uuid_header(headers, "saga")
+        return cls(message.content, related_services, message.status, uuid, request_id=message.identifier)
 
     async def content(self, **kwargs) -> Any:
         return self._content

@@ -213,7 +213,7 @@ async def test_reply_with_bad_status(manager, storage, broker_publisher):
 
 async def test_unknown_format_document(manager, storage, broker_publisher):
     execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
-    future_document = execution.raw | {"version": 999}
+    future_document = execution.raw | {"orchestrator": {"format": 999}}
     with patch.object(SagaExecution, "raw", new_callable=PropertyMock, return_value=future_document):
         await storage.store(execution)
     with pytest.raises(SagaExecutionFormatException):

@@ -123,9 +123,10 @@ Reply = Callable[[BrokerMessage], Any]
 
 
 def reply_message(request: BrokerMessage, content: Any = None, status: int = 200, **headers: str) -> BrokerMessage:
-    """The reply a Minos participant sends: the request headers echoed, on the request's reply topic."""
+    """The reply minos' dispatcher sends: the request headers echoed, on the request's reply topic, with the request's
+    identifier."""
     payload = BrokerMessageV1Payload(content, headers=dict(request.headers) | headers, status=Status(status))
-    return BrokerMessageV1(request.reply_topic, payload)
+    return BrokerMessageV1(request.reply_topic, payload, identifier=request.identifier)
 
 
 @asynccontextmanager

@@ -10,7 +10,6 @@ from uuid import UUID, uuid4
 from minos.common import Inject, NotProvidedException, PoolFactory
 from minos.networks import BrokerClientPool, BrokerMessageV1, BrokerPublisher
 
-from ..messages import REQUEST_ID_HEADER
 from .broker_messages import build_message, saga_reply_topic
 from .steps import ConditionalSagaStepExecution, SagaStepExecution
 
@@ -69,13 +68,14 @@ class TransactionCommitter:
         await self.conclude(reply.ok for reply in replies)
 
     async def reserve(self) -> list[UUID]:
-        """Publish the reservations without waiting for them: each carries the ``saga`` header and its own
-        ``saga_request`` identifier, and is answered on the saga reply topic like a remote step's request, so the
-        answers resume the stored execution instead of holding a broker handler task. Returns the identifiers."""
+        """Publish the reservations without waiting for them: each carries the ``saga`` header and its own message
+        identifier (which minos' dispatcher gives the answer), and is answered on the saga reply topic like a remote
+        step's request, so the answers resume the stored execution instead of holding a broker handler task.
+        Returns the identifiers."""
         request_ids = []
         for uuid, service in self.transactions:
             request_id = uuid4()
-            headers = {"saga": str(self.execution_uuid), REQUEST_ID_HEADER: str(request_id)}
+            headers = {"saga": str(self.execution_uuid)}
             message = _message("Reserve", uuid, service, headers, saga_reply_topic(), request_id)
             await self.broker_publisher.send(message)
             request_ids.append(request_id)

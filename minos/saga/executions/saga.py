@@ -24,12 +24,17 @@ from ..exceptions import (
 from ..messages import SagaResponse
 from .commit import TransactionCommitter
 from .status import SagaStatus
-from .steps import SagaStepExecution
+from .steps import ConditionalSagaStepExecution, RemoteSagaStepExecution, SagaStepExecution
 
 logger = logging.getLogger(__name__)
 
+METADATA_KEY = "orchestrator"
+"""The top-level key of a raw execution document holding what only this package needs (the request a paused step
+awaits, messages not yet published). 0.7.0 ignores unknown top-level keys, so documents stay readable by it; the
+key is written only while there is something in it."""
+
 FORMAT_VERSION = 2
-"""Version of the raw documents this package writes. 0.7.0 documents carry none and load as version 1."""
+"""The format of the ``orchestrator`` metadata, stored with it. 0.7.0 documents carry none and load as version 1."""
 
 
 def uuid4() -> UUID:
@@ -91,14 +96,15 @@ class SagaExecution:
             return raw
         if not isinstance(raw, dict):
             raise SagaExecutionFormatException(f"A raw saga execution must be a dict. Obtained: {raw!r}")
-        version = raw.get("version", 1)
+        metadata = raw.get(METADATA_KEY) or {}
+        version = metadata.get("format", 1) if isinstance(metadata, dict) else None
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise SagaExecutionFormatException(
                 f"The raw saga execution has format version {version!r}; this package reads up to {FORMAT_VERSION}."
             )
         try:
             fields = dict(raw) | kwargs
-            fields.pop("version", None)
+            fields.pop(METADATA_KEY, None)
             definition = fields["definition"] = _definition_from_raw(fields["definition"])
             step_from_raw = _StepExecutionReader(raw["definition"], definition)
             fields["uuid"] = _as_uuid(fields["uuid"])
@@ -109,11 +115,15 @@ class SagaExecution:
                 fields["paused_step"] = step_from_raw(paused_step)
             if (user := fields.get("user")) is not None:
                 fields["user"] = _as_uuid(user)
+            awaited = metadata.get("awaiting")
+            execution = cls(**fields)
+            if awaited is not None:
+                execution._set_awaited_request(_as_uuid(awaited))
         except (SagaDefinitionFormatException, SagaExecutionFormatException):
             raise  # already precise (and ``TypeError`` subclasses)
         except (KeyError, TypeError, ValueError) as exc:
             raise SagaExecutionFormatException(f"The raw saga execution is not valid: {exc!r}") from exc
-        return cls(**fields)
+        return execution
 
     async def execute(
         self,
@@ -177,6 +187,24 @@ class SagaExecution:
         if self.reservations is not None:
             return response.request_id is not None and self.reservations.get(response.request_id, False) is None
         return self.paused_step is not None and self.paused_step.awaits(response)
+
+    @property
+    def awaited_request(self) -> UUID | None:
+        """The identifier of the request message the paused remote step (maybe inside conditional steps) waits on;
+        ``None`` when not paused on one, or when loaded from a 0.7.0 document (then any reply applies)."""
+        step = self._paused_remote_step()
+        return None if step is None else step.request_id
+
+    def _set_awaited_request(self, request_id: UUID) -> None:
+        if (step := self._paused_remote_step()) is None:
+            raise ValueError(f"The {self.uuid} execution awaits {request_id} but is not paused on a remote step.")
+        step.request_id = request_id
+
+    def _paused_remote_step(self) -> RemoteSagaStepExecution | None:
+        step = self.paused_step
+        while isinstance(step, ConditionalSagaStepExecution) and step.inner is not None:
+            step = step.inner.paused_step
+        return step if isinstance(step, RemoteSagaStepExecution) else None
 
     async def _execute_step(
         self, step: SagaStepExecution, response: SagaResponse | None, autocommit: bool, **kwargs
@@ -261,6 +289,16 @@ class SagaExecution:
 
     @property
     def raw(self) -> dict[str, Any]:
+        """The document to store: :attr:`core_raw`, plus ``reservations`` while the commit waits and ``orchestrator``
+        metadata while there is any."""
+        raw = self.core_raw | self._raw_reservations()
+        if (metadata := self._metadata()) is not None:
+            raw[METADATA_KEY] = metadata
+        return raw
+
+    @property
+    def core_raw(self) -> dict[str, Any]:
+        """The document with exactly 0.7.0's keys (conditional steps embed their inner execution this way)."""
         return {
             "definition": self.definition.raw,
             "uuid": str(self.uuid),
@@ -270,13 +308,18 @@ class SagaExecution:
             "context": self.context.avro_str,
             "already_rollback": self.already_rollback,
             "user": None if self.user is None else str(self.user),
-            "version": FORMAT_VERSION,
-        } | self._raw_reservations()
+        }
 
     def _raw_reservations(self) -> dict[str, Any]:
         if self.reservations is None:
             return {}  # the key exists only while the commit waits, so other documents keep 0.7.0's shape
         return {"reservations": {str(request_id): answer for request_id, answer in self.reservations.items()}}
+
+    def _metadata(self) -> dict[str, Any] | None:
+        metadata: dict[str, Any] = {}
+        if (awaited := self.awaited_request) is not None:
+            metadata["awaiting"] = str(awaited)
+        return {"format": FORMAT_VERSION} | metadata if metadata else None
 
     def __eq__(self, other: Any) -> bool:
         return type(self) is type(other) and tuple(self) == tuple(other)

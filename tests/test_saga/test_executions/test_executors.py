@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 from minos.networks import REQUEST_HEADERS_CONTEXT_VAR, REQUEST_REPLY_TOPIC_CONTEXT_VAR
@@ -16,7 +16,6 @@ from minos.saga import (
     SagaOperation,
     SagaResponse,
 )
-from minos.saga.messages import REQUEST_ID_HEADER
 from tests.test_saga.utils import (
     add_amount,
     async_mark,
@@ -75,9 +74,8 @@ async def test_request_headers(broker_publisher):
         "saga": str(uuid),
         "user": str(user),
         "transactions": f"aaa,{uuid}",
-        REQUEST_ID_HEADER: str(request_id),
     }
-    assert UUID(message.headers[REQUEST_ID_HEADER]) == request_id
+    assert message.identifier == request_id
 
 
 async def test_request_reply_topic_context_var_and_no_user(broker_publisher):

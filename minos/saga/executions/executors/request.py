@@ -9,7 +9,7 @@ from minos.networks import REQUEST_HEADERS_CONTEXT_VAR, BrokerPublisher
 from ...context import SagaContext
 from ...definitions import RequestCallBack, SagaOperation
 from ...exceptions import SagaCallbackReturnTypeException
-from ...messages import REQUEST_ID_HEADER, SagaRequest
+from ...messages import SagaRequest
 from ..broker_messages import build_message, saga_reply_topic
 from .abc import Executor
 
@@ -18,7 +18,7 @@ class RequestExecutor(Executor):
     """Publishes ``SagaRequest.target`` with the incoming request's headers plus ``saga``, ``user`` and
     ``transactions``, replying to ``REQUEST_REPLY_TOPIC_CONTEXT_VAR`` or ``{service}Reply``.
 
-    An optional ``request_id`` keyword identifies the message and travels in the ``saga_request`` header.
+    An optional ``request_id`` keyword becomes the message identifier, which minos' dispatcher gives the reply.
     """
 
     def __init__(self, *args, user: UUID | None, broker_publisher: BrokerPublisher, **kwargs):
@@ -45,8 +45,6 @@ class RequestExecutor(Executor):
         if self.user is not None:
             headers["user"] = str(self.user)
         headers["transactions"] = f"{headers['transactions']},{uuid}" if headers.get("transactions") else uuid
-        if self.request_id is not None:
-            headers[REQUEST_ID_HEADER] = str(self.request_id)
 
         message = build_message(request.target, await request.content(), headers, saga_reply_topic(), self.request_id)
         await self.broker_publisher.send(message)

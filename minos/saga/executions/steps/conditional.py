@@ -87,4 +87,4 @@ class ConditionalSagaStepExecution(SagaStepExecution):
 
     @property
     def raw(self) -> dict[str, Any]:
-        return super().raw | {"inner": None if self.inner is None else self.inner.raw}
+        return super().raw | {"inner": None if self.inner is None else self.inner.core_raw}

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, NoReturn
+from typing import NoReturn
 from uuid import UUID, uuid4
 
 from minos.common import Inject
@@ -26,7 +25,8 @@ class RemoteSagaStepExecution(SagaStepExecution):
     """A 200 reply runs ``on_success``, a 400 runs ``on_error`` and a 500 fails the step. When a reply callback
     fails, the request it answered is compensated (``on_failure``) before the step fails.
 
-    ``request_id`` identifies the request the step is waiting on; a reply carrying another one is not for it.
+    ``request_id`` is the identifier of the request message the step is waiting on; a reply carrying another one is
+    not for it. It is kept out of the step's raw document (the execution stores it, see ``SagaExecution.raw``).
     """
 
     definition: RemoteSagaStep
@@ -108,14 +108,3 @@ class RemoteSagaStepExecution(SagaStepExecution):
 
     def awaits(self, response: SagaResponse) -> bool:
         return self.request_id is None or response.request_id is None or response.request_id == self.request_id
-
-    def __iter__(self) -> Iterator[Any]:
-        yield from super().__iter__()
-        yield self.request_id
-
-    @property
-    def raw(self) -> dict[str, Any]:
-        raw = super().raw
-        if self.request_id is not None:
-            raw["request_id"] = str(self.request_id)
-        return raw
