@@ -265,8 +265,8 @@ async def test_request_callback_failure(broker_publisher):
     assert broker_publisher.messages == []
 
 
-async def test_two_remote_steps(broker_publisher):
-    definition = (
+def two_remote_definition() -> Saga:
+    return (
         Saga()
         .remote_step(send_create_ticket)
         .on_success(handle_ticket)
@@ -274,7 +274,10 @@ async def test_two_remote_steps(broker_publisher):
         .on_success(handle_payment)
         .commit()
     )
-    execution = await paused(definition, SagaContext(amount=2))
+
+
+async def test_two_remote_steps(broker_publisher):
+    execution = await paused(two_remote_definition(), SagaContext(amount=2))
     with pytest.raises(SagaPausedExecutionStepException):
         await execution.execute(reply(execution, "t"), autocommit=False)
     assert len(execution.executed_steps) == 1
@@ -569,15 +572,7 @@ async def test_the_awaited_request_survives_a_reload_and_equality_ignores_it(bro
 
 
 async def test_a_duplicated_reply_is_not_applied_to_the_next_step(broker_publisher):
-    definition = (
-        Saga()
-        .remote_step(send_create_ticket)
-        .on_success(handle_ticket)
-        .remote_step(send_create_payment)
-        .on_success(handle_payment)
-        .commit()
-    )
-    execution = await paused(definition, SagaContext(amount=2))
+    execution = await paused(two_remote_definition(), SagaContext(amount=2))
     first = broker_publisher.messages[-1]
     with pytest.raises(SagaPausedExecutionStepException):
         await execution.execute(answer(execution, first, "t"), autocommit=False)

@@ -1,7 +1,7 @@
 """Documents this package stores are read, checked and resumed by the published 0.7.0 (a rolling deploy or a
 rollback puts 0.7.0 on them), with the outcome this package has on the same document and reply.
 
-0.7.0 runs as a black box in a scratch venv cached in ``.upstream-venv/`` (built by ``.ci/upstream-venv.sh``, which
+0.7.0 runs as a black box in a scratch venv cached in ``.upstream-venv/`` (built by ``benchmarks/upstream.py``, which
 needs PyPI). When it cannot be built the test is skipped, and fails under ``CI=true``.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,29 +33,23 @@ from minos.saga import Saga, SagaContext, SagaExecution, SagaManager, SagaRespon
 from minos.saga.executions.repositories import SagaExecutionRepository
 
 REPOSITORY = Path(__file__).resolve().parents[3]
-VENV = REPOSITORY / ".upstream-venv"
 SCRIPT = REPOSITORY / "tests" / "fixtures" / "upstream" / "resume_documents.py"
-
-
-def _usable(python: Path) -> bool:
-    check = [str(python), "-c", "import minos.saga; assert minos.saga.__version__ == '0.7.0'"]
-    return python.exists() and subprocess.run(check, cwd="/", capture_output=True).returncode == 0
 
 
 def upstream_python() -> Path:
     """0.7.0's interpreter, building the cached venv first if needed (under a file lock: concurrent runs, such as
     ``make matrix``, build it once)."""
-    python = VENV / "bin" / "python"
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    try:
+        from upstream import ensure_upstream_venv, venv_path
+    finally:
+        sys.path.remove(str(REPOSITORY / "benchmarks"))
     with (REPOSITORY / ".upstream-venv.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if _usable(python):
-            return python
-        shutil.rmtree(VENV, ignore_errors=True)
-        build = subprocess.run(
-            ["bash", str(REPOSITORY / ".ci" / "upstream-venv.sh"), str(VENV)], capture_output=True, text=True
-        )
-    if build.returncode != 0 or not _usable(python):
-        _unavailable(f"could not build 0.7.0's venv in {VENV}: {build.stderr[-2000:]}")
+        python, error = ensure_upstream_venv(venv_path())
+    if python is None:
+        _unavailable(f"0.7.0's venv is unavailable: {error}")
+    assert python is not None
     return python
 
 
