@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import warnings
 from contextlib import suppress
-from typing import Any, Optional, Union
+from datetime import datetime, timedelta, timezone
+from typing import Any, Optional, Union, cast
 from uuid import UUID
 
 from minos.common import (
@@ -36,6 +37,7 @@ from .exceptions import (
 from .executions import (
     DatabaseSagaExecutionRepository,
     SagaExecution,
+    SagaExecutionPurger,
     SagaExecutionRepository,
     SagaStatus,
 )
@@ -53,6 +55,11 @@ class SagaManager(SetupMixin):
     All work on one execution happens under ``storage.lock(uuid)``, with a fresh read when resuming, so a reply
     delivered twice, or raced by two replicas, runs its step once; replies for a step that is no longer paused
     are logged and ignored.
+
+    Finished executions are deleted, as in 0.7.0, unless ``keep_finished_for`` is given: then they stay stored
+    (listable, e.g. with ``minos-saga list --status finished``) for that long, and each finish first deletes the
+    finished executions older than that. It needs a storage that implements :class:`SagaExecutionPurger`; in a
+    config, the ``saga`` database's ``keep_finished_for`` key sets it in seconds.
     """
 
     @Inject()
@@ -62,9 +69,21 @@ class SagaManager(SetupMixin):
         # ``Optional``, not ``X | None``: minos' ``Inject`` only resolves ``typing.Union`` annotations.
         broker_pool: Optional[BrokerClientPool] = None,  # noqa: UP045
         pool_factory: Optional[PoolFactory] = None,  # noqa: UP045
+        *,
+        keep_finished_for: Optional[timedelta] = None,  # noqa: UP045
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if keep_finished_for is not None:
+            if not isinstance(keep_finished_for, timedelta):
+                raise TypeError(f"keep_finished_for must be a timedelta. Obtained: {keep_finished_for!r}")
+            if keep_finished_for <= timedelta(0):
+                raise ValueError(f"keep_finished_for must be positive. Obtained: {keep_finished_for!r}")
+            if not isinstance(storage, SagaExecutionPurger):
+                raise ValueError(
+                    f"Keeping finished executions needs a storage that can purge them; {storage!r} cannot."
+                )
+        self.keep_finished_for = keep_finished_for
         if broker_pool is None and pool_factory is not None:
             broker_pool = pool_factory.get_pool("broker")
         if not isinstance(broker_pool, BrokerClientPool):
@@ -76,6 +95,8 @@ class SagaManager(SetupMixin):
     def _from_config(cls, config: Config, **kwargs) -> SagaManager:
         if "storage" not in kwargs:
             kwargs["storage"] = _storage_from_config(config)
+        if "keep_finished_for" not in kwargs and (seconds := _saga_database(config).get("keep_finished_for")):
+            kwargs["keep_finished_for"] = timedelta(seconds=float(seconds))
         return cls(**kwargs)
 
     async def _setup(self) -> None:
@@ -169,10 +190,17 @@ class SagaManager(SetupMixin):
                 raise
             logger.warning("The %s saga execution failed: %r", execution.uuid, exc)
             return
-        if execution.status == SagaStatus.Finished:
+        if execution.status != SagaStatus.Finished:
+            await self.storage.store(execution)
+        elif self.keep_finished_for is None:
             await self.storage.delete(execution)
         else:
-            await self.storage.store(execution)
+            await self._keep_finished(execution, self.keep_finished_for)
+
+    async def _keep_finished(self, execution: SagaExecution, keep_for: timedelta) -> None:
+        expired_before = datetime.now(timezone.utc) - keep_for
+        await cast(SagaExecutionPurger, self.storage).purge(status=SagaStatus.Finished, updated_before=expired_before)
+        await self.storage.store(execution)
 
     @staticmethod
     async def _run_until_paused(
@@ -221,10 +249,14 @@ def _storage_from_config(config: Config) -> SagaExecutionRepository:
     except NotProvidedException:
         pass
     repository_cls: Any = DatabaseSagaExecutionRepository
-    try:
-        database = config.get_database_by_name("saga")
-    except MinosConfigException:  # no ``saga`` database: 0.7.0's default repository
-        database = {}
+    database = _saga_database(config)
     if path := database.get("repository"):
         repository_cls = import_module(path) if isinstance(path, str) else path
     return repository_cls.from_config(config)
+
+
+def _saga_database(config: Config) -> dict[str, Any]:
+    try:
+        return dict(config.get_database_by_name("saga"))
+    except MinosConfigException:  # no ``saga`` database: 0.7.0's default repository
+        return {}
