@@ -343,6 +343,8 @@ class SagaExecutionListerContract(_RepositoryCase):
         self.assertEqual(shipping, set(await self.listed(saga="ship_order")))
         self.assertEqual(shipping, set(await self.listed(saga=f"{ship_order.__module__}.ship_order")))
         self.assertEqual([], await self.listed(saga="order"))  # a name matches whole dotted parts only
+        self.assertEqual([self.executions[3].uuid], await self.listed(uuid=str(self.executions[3].uuid)))
+        self.assertEqual([], await self.listed(uuid=self.executions[3].uuid, status="paused"))
 
     async def test_filters_by_age(self) -> None:
         summaries = await self.lister.list()
@@ -380,6 +382,7 @@ class SagaExecutionListerContract(_RepositoryCase):
             (TypeError, {"status": 3}),
             (ValueError, {"status": "stuck"}),
             (TypeError, {"user": 42}),
+            (ValueError, {"uuid": "order-1"}),
             (ValueError, {"user": "nobody"}),
             (TypeError, {"saga": b"order"}),
             (ValueError, {"saga": " "}),

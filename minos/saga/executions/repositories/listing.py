@@ -119,11 +119,13 @@ class SagaExecutionQuery:
     updated_after: datetime | None = None
     after: SagaExecutionCursor | None = None
     limit: int = 100
+    uuid: UUID | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "status", _status(self.status))
-        set_(self, "user", _user(self.user))
+        set_(self, "user", _uuid(self.user, "user"))
+        set_(self, "uuid", _uuid(self.uuid, "uuid"))
         if self.saga is not None and not isinstance(self.saga, str):
             raise TypeError(f"saga must be a str. Obtained: {self.saga!r}")
         if self.saga is not None and not self.saga.strip():
@@ -144,7 +146,8 @@ class SagaExecutionQuery:
         """Whether ``summary`` passes every filter and comes after the cursor (the reference semantics; SQL
         repositories express the same conditions in their queries)."""
         return (
-            (self.status is None or summary.status == self.status)
+            (self.uuid is None or summary.uuid == self.uuid)
+            and (self.status is None or summary.status == self.status)
             and (self.user is None or summary.user == self.user)
             and (self.saga is None or _saga_matches(summary.saga, self.saga))
             and (self.updated_before is None or summary.updated_at < self.updated_before)
@@ -166,11 +169,12 @@ class SagaExecutionLister(ABC):
         updated_after: datetime | None = None,
         after: Union[SagaExecutionCursor, str, None] = None,
         limit: int = 100,
+        uuid: Union[UUID, str, None] = None,
     ) -> list[SagaExecutionSummary]:
         """Summaries of the executions matching every given filter, ordered by ``(updated_at, uuid)``, starting
-        after the ``after`` cursor, at most ``limit`` of them. ``saga`` matches a saga's full name or its last
-        dotted part. Arguments are checked by :class:`SagaExecutionQuery`."""
-        arguments: dict[str, Any] = dict(status=status, user=user, saga=saga, after=after, limit=limit)
+        after the ``after`` cursor, at most ``limit`` of them. ``uuid`` selects one execution; ``saga`` matches a
+        saga's full name or its last dotted part. Arguments are checked by :class:`SagaExecutionQuery`."""
+        arguments: dict[str, Any] = dict(status=status, user=user, saga=saga, after=after, limit=limit, uuid=uuid)
         query = SagaExecutionQuery(updated_before=updated_before, updated_after=updated_after, **arguments)
         return await self._list(query)
 
@@ -211,15 +215,15 @@ def _status(value: Any) -> SagaStatus | None:
         raise ValueError(f"Unknown saga status {value!r}; one of: {names}.") from None
 
 
-def _user(value: Any) -> UUID | None:
+def _uuid(value: Any, name: str) -> UUID | None:
     if value is None or isinstance(value, UUID):
         return value
     if not isinstance(value, str):
-        raise TypeError(f"user must be a UUID. Obtained: {value!r}")
+        raise TypeError(f"{name} must be a UUID. Obtained: {value!r}")
     try:
         return UUID(value)
     except ValueError:
-        raise ValueError(f"user must be a UUID. Obtained: {value!r}") from None
+        raise ValueError(f"{name} must be a UUID. Obtained: {value!r}") from None
 
 
 def _cursor(value: Any) -> SagaExecutionCursor | None:

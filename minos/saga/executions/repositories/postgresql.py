@@ -228,6 +228,9 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
         """Read from the columns and a few document paths, without loading whole documents."""
         conditions: list[str] = []
         parameters: list[Any] = []
+        if query.uuid is not None:
+            conditions.append("uuid = %s")
+            parameters.append(str(query.uuid))
         if query.status is not None:
             conditions.append("status = %s")
             parameters.append(query.status.raw)
