@@ -72,6 +72,7 @@ from .executions import (
     SagaStepExecution,
     SagaStepStatus,
     TransactionCommitter,
+    execution_to_mermaid,
 )
 from .manager import SagaManager
 from .messages import SagaRequest, SagaResponse, SagaResponseStatus
@@ -110,6 +111,7 @@ __all__ = [
     "ResponseExecutor",
     "Saga",
     "saga_to_mermaid",
+    "execution_to_mermaid",
     "SagaCallbackException",
     "SagaCallbackReturnTypeException",
     "SagaContext",
