@@ -6,7 +6,7 @@ import logging
 import warnings
 from contextlib import suppress
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional, Union, cast
+from typing import Any, NoReturn, Optional, Union, cast
 from uuid import UUID
 
 from minos.common import (
@@ -29,6 +29,7 @@ from minos.networks import (
 from .context import SagaContext
 from .definitions import Saga
 from .exceptions import (
+    SagaFailedCommitCallbackException,
     SagaFailedExecutionException,
     SagaPausedExecutionStepException,
     SagaResponseMismatchException,
@@ -219,7 +220,21 @@ class SagaManager(SetupMixin):
                     return
                 except SagaPausedExecutionStepException:
                     await self.storage.store(execution)
+                try:
                     response = await self._wait_reply(broker, execution)
+                except Exception as exc:
+                    await self._fail_waiting(execution, exc, **kwargs)
+
+    @staticmethod
+    async def _fail_waiting(execution: SagaExecution, exc: Exception, **kwargs) -> NoReturn:
+        """The reply cannot be received: as in 0.7.0 the execution is errored and its transaction rejected (the
+        caller stores it)."""
+        execution.status = SagaStatus.Errored
+        try:
+            await execution.reject(**kwargs)
+        except SagaFailedCommitCallbackException as reject_failure:
+            logger.warning("Could not reject the %s execution's transaction: %r", execution.uuid, reject_failure)
+        raise SagaFailedExecutionException(exc) from exc
 
     @staticmethod
     async def _wait_reply(broker: BrokerClient, execution: SagaExecution) -> SagaResponse:

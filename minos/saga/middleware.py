@@ -15,18 +15,29 @@ from .utils import get_service_name
 async def transactional_command(
     request: Request, inner: Callable[[Request], Awaitable[Response | None]]
 ) -> Response | None:
-    """Run ``inner`` inside nested transaction entries for the uuids of the ``transactions`` header, then pop the
-    last of them from the reply headers and add this service to ``related_services``."""
+    """Run ``inner`` inside nested transaction entries for the uuids of the ``transactions`` header, then (even when
+    it raises) pop the last of them from the reply headers (removing the header with the last one) and add this
+    service to ``related_services``."""
     transactions = request.headers.get("transactions") if isinstance(request, BrokerRequest) else None
-    async with AsyncExitStack() as stack:
-        for uuid in filter(None, (transactions or "").split(",")):
-            await stack.enter_async_context(transaction_scope(UUID(uuid)))
-        response = await inner(request)
+    try:
+        async with AsyncExitStack() as stack:
+            for uuid in filter(None, (transactions or "").split(",")):
+                await stack.enter_async_context(transaction_scope(UUID(uuid)))
+            return await inner(request)
+    finally:
+        # Also when the handler raises (a refusal): the saga's compensation must find this service among the
+        # participants, and the caller's transaction must not be left on the reply.
+        _restore_reply_headers()
 
+
+def _restore_reply_headers() -> None:
     headers = REQUEST_HEADERS_CONTEXT_VAR.get()
-    if headers is not None:
-        if remaining := headers.get("transactions"):
-            headers["transactions"] = ",".join(remaining.split(",")[:-1])
-        related_services = set(filter(None, headers.get("related_services", "").split(",")))
-        headers["related_services"] = ",".join(sorted(related_services | {get_service_name()}))
-    return response
+    if headers is None:
+        return
+    if remaining := headers.get("transactions"):
+        if popped := ",".join(remaining.split(",")[:-1]):
+            headers["transactions"] = popped
+        else:
+            del headers["transactions"]
+    related_services = set(filter(None, headers.get("related_services", "").split(",")))
+    headers["related_services"] = ",".join(sorted(related_services | {get_service_name()}))

@@ -12,6 +12,7 @@ from minos.common import NotProvidedException
 from minos.networks import (
     REQUEST_HEADERS_CONTEXT_VAR,
     REQUEST_USER_CONTEXT_VAR,
+    BrokerClient,
     BrokerMessageV1,
     BrokerMessageV1Payload,
 )
@@ -24,6 +25,7 @@ from minos.saga import (
     SagaExecution,
     SagaExecutionFormatException,
     SagaExecutionNotFoundException,
+    SagaFailedExecutionException,
     SagaFailedExecutionStepException,
     SagaManager,
     SagaResponse,
@@ -262,6 +264,28 @@ async def test_autocommit_false_does_not_commit(manager, broker_publisher, broke
         execution = await asyncio.wait_for(manager.run(two_remote_steps(), autocommit=False), TIMEOUT)
     assert execution.status == SagaStatus.Finished
     assert not any(topic.startswith(("_Reserve", "_Commit")) for topic in topics(broker_publisher))
+
+
+async def failing_receive(self, *args, **kwargs):
+    raise ConnectionError("the broker is down")
+
+
+@pytest.mark.parametrize("raise_on_error", [True, False])
+async def test_pause_on_memory_receive_failure(manager, storage, broker_publisher, raise_on_error):
+    definition = Saga().local_step(add_order).on_failure(delete_order).remote_step(send_create_ticket).commit()
+    with patch.object(BrokerClient, "receive", failing_receive):
+        if raise_on_error:
+            with pytest.raises(SagaFailedExecutionException) as info:
+                await asyncio.wait_for(manager.run(definition), TIMEOUT)
+            assert isinstance(info.value.exception, ConnectionError)
+        else:
+            execution = await asyncio.wait_for(manager.run(definition, raise_on_error=False), TIMEOUT)
+            assert execution.status == SagaStatus.Errored
+    [summary] = await storage.list()
+    stored = await storage.load(summary.uuid)
+    assert stored.status == SagaStatus.Errored
+    assert stored.context == SagaContext(order="created")  # as in 0.7.0: rejected, not compensated
+    assert topics(broker_publisher) == ["CreateTicket", "_RejectOrderTransaction"]
 
 
 # -- failures -----------------------------------------------------------------------------------------------------

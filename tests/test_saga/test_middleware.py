@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from uuid import uuid4
 
 import pytest
@@ -57,3 +58,31 @@ async def test_without_headers_context(injector):
 
     assert REQUEST_HEADERS_CONTEXT_VAR.get() is None
     assert await transactional_command(broker_request(transactions=str(uuid4())), inner) == "ok"
+
+
+async def refuse(request):
+    raise ValueError("payment refused")
+
+
+async def test_headers_are_restored_when_the_handler_raises(injector, headers):
+    with pytest.raises(ValueError):
+        await transactional_command(broker_request(), refuse)
+    assert headers["transactions"] == "a,b"
+    assert headers["related_services"] == "order,ticket"
+
+
+@pytest.mark.parametrize("handler", ["returns", "raises"])
+async def test_popping_the_last_transaction_removes_the_header(injector, handler):
+    async def inner(request):
+        if handler == "raises":
+            raise ValueError("payment refused")
+        return BrokerResponse("done")
+
+    headers = {"transactions": "a"}
+    token = REQUEST_HEADERS_CONTEXT_VAR.set(headers)
+    try:
+        with contextlib.suppress(ValueError):
+            await transactional_command(broker_request(), inner)
+    finally:
+        REQUEST_HEADERS_CONTEXT_VAR.reset(token)
+    assert headers == {"related_services": "order"}

@@ -56,6 +56,10 @@ def return_int(context: SagaContext) -> int:
     return 42
 
 
+def return_dict(context: SagaContext) -> dict:
+    return {"a": 1}
+
+
 def send_create_ticket(context: SagaContext) -> SagaRequest:
     return SagaRequest("CreateTicket", {"order": context.get("order")})
 

@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 from minos.common import Inject, NotProvidedException, PoolFactory
 from minos.networks import BrokerClientPool, BrokerMessageV1, BrokerPublisher
 
+from ..exceptions import SagaFailedCommitCallbackException
 from .broker_messages import build_message, saga_reply_topic
 from .steps import ConditionalSagaStepExecution, SagaStepExecution
 
@@ -33,6 +34,8 @@ class TransactionCommitter:
     ):
         if broker_pool is None and pool_factory is not None:
             broker_pool = pool_factory.get_pool("broker")
+        if broker_pool is None:
+            raise NotProvidedException(f"A {BrokerClientPool!r} instance is required to commit saga transactions.")
         self.execution_uuid = execution_uuid
         self.executed_steps = executed_steps
         self.broker_publisher = broker_publisher
@@ -59,8 +62,6 @@ class TransactionCommitter:
         transactions = self.transactions
         if not transactions:
             return
-        if self.broker_pool is None:
-            raise NotProvidedException("A BrokerClientPool is needed to wait for the transaction reservations.")
         async with self.broker_pool.acquire() as broker:
             for uuid, service in transactions:
                 await broker.send(_message("Reserve", uuid, service))
@@ -91,9 +92,16 @@ class TransactionCommitter:
             await self.broker_publisher.send(_message("Commit", uuid, service))
 
     async def reject(self) -> None:
-        """Ask every participant to discard the saga's transaction."""
+        """Ask every participant to discard the saga's transaction; when some messages cannot be sent, the others
+        still are and ``SagaFailedCommitCallbackException`` is raised."""
+        failures = []
         for uuid, service in self.transactions:
-            await self.broker_publisher.send(_message("Reject", uuid, service))
+            try:
+                await self.broker_publisher.send(_message("Reject", uuid, service))
+            except Exception as exc:
+                failures.append(exc)
+        if failures:
+            raise SagaFailedCommitCallbackException(failures[0])
 
 
 def _message(action: str, uuid: UUID, service: str, *args, **kwargs) -> BrokerMessageV1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid as uuid_lib
 import warnings
+from contextlib import suppress
 from typing import Any, NoReturn, Union
 from uuid import UUID
 
@@ -23,6 +24,7 @@ from ..exceptions import (
 )
 from ..messages import SagaResponse
 from .commit import TransactionCommitter
+from .executors.abc import context_copy
 from .status import SagaStatus
 from .steps import ConditionalSagaStepExecution, RemoteSagaStepExecution, SagaStepExecution
 
@@ -226,7 +228,9 @@ class SagaExecution:
         return kwargs | {"execution_uuid": self.uuid, "user": self.user}
 
     async def rollback(self, *args, autoreject: bool = True, **kwargs) -> None:
-        """Compensate the executed steps, newest first; failed compensations are logged and the rest still run."""
+        """Compensate the executed steps, newest first, then reject the transaction (``autoreject``). Failed
+        compensations are logged and the rest still run; any failure, the reject's included, raises
+        ``SagaRollbackExecutionException`` once everything ran (the rollback counts as done)."""
         if self.already_rollback:
             raise SagaRollbackExecutionException("The execution rollback was already performed.")
         failures = []
@@ -237,7 +241,10 @@ class SagaExecution:
                 logger.warning("Compensation of %r in the %s execution failed: %s", step, self.uuid, exc)
                 failures.append(exc)
         if autoreject:
-            await self.reject(**kwargs)
+            try:
+                await self.reject(**kwargs)
+            except SagaFailedCommitCallbackException as exc:
+                failures.append(exc)
         self.already_rollback = True
         if failures:
             raise SagaRollbackExecutionException(f"The execution failed during the rollback process: {failures!r}")
@@ -257,7 +264,8 @@ class SagaExecution:
         try:
             request_ids = await committer.reserve()
         except Exception as exc:
-            await committer.reject()
+            with suppress(SagaFailedCommitCallbackException):  # the commit's own failure is what is raised
+                await committer.reject()
             await self._fail_commit(exc, **kwargs)
         if request_ids:
             self.reservations = dict.fromkeys(request_ids)
@@ -279,8 +287,8 @@ class SagaExecution:
 
     async def _fail_commit(self, exc: Exception, **kwargs) -> NoReturn:
         logger.warning("The commit of the %s execution failed: %r", self.uuid, exc)
+        self.status = SagaStatus.Errored  # also when the rollback below fails
         await self.rollback(autoreject=False, **kwargs)
-        self.status = SagaStatus.Errored
         raise SagaFailedCommitCallbackException(exc) from exc
 
     async def reject(self, *args, **kwargs) -> None:
@@ -305,7 +313,7 @@ class SagaExecution:
             "status": self.status.raw,
             "executed_steps": [step.raw for step in self.executed_steps],
             "paused_step": None if self.paused_step is None else self.paused_step.raw,
-            "context": self.context.avro_str,
+            "context": _context_avro_str(self.context),
             "already_rollback": self.already_rollback,
             "user": None if self.user is None else str(self.user),
         }
@@ -359,6 +367,11 @@ def _definition_from_raw(raw: Any) -> Saga:
         if len(_DEFINITIONS) > _DEFINITIONS_LIMIT:
             del _DEFINITIONS[next(iter(_DEFINITIONS))]
     return definition
+
+
+def _context_avro_str(context: Any) -> str:
+    # A local callback may have returned a mapping as the context (as 0.7.0 allowed): it is stored as a context.
+    return context.avro_str if isinstance(context, SagaContext) else context_copy(context).avro_str
 
 
 def _as_uuid(value: Union[str, UUID]) -> UUID:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from uuid import uuid4
 
 import pytest
+from minos.common import NotProvidedException
+from minos.networks import InMemoryBrokerPublisher
 
 from minos.saga import (
     ConditionalSagaStepExecution,
@@ -13,6 +16,7 @@ from minos.saga import (
     RemoteSagaStepExecution,
     Saga,
     SagaExecution,
+    SagaFailedCommitCallbackException,
     SagaStatus,
     TransactionCommitter,
 )
@@ -82,3 +86,36 @@ async def test_reject(broker_publisher):
     uuid = uuid4()
     await TransactionCommitter(uuid, steps(uuid, uuid4())[:1]).reject()
     assert topics(broker_publisher) == ["_RejectOrderTransaction"]
+
+
+class FailingPublisher(InMemoryBrokerPublisher):
+    """A broker that cannot send anything (it counts the attempts)."""
+
+    attempts = 0
+
+    async def _send(self, message) -> None:
+        self.attempts += 1
+        raise ConnectionError("the broker is down")
+
+
+async def test_reject_tries_every_participant_then_raises():
+    uuid, publisher = uuid4(), FailingPublisher()
+    committer = TransactionCommitter(uuid, steps(uuid, uuid4())[:2], broker_publisher=publisher)
+    with pytest.raises(SagaFailedCommitCallbackException) as info:
+        await committer.reject()
+    assert isinstance(info.value.exception, ConnectionError)
+    assert publisher.attempts == 2  # order and ticket
+
+
+def test_without_a_broker_pool_raises_when_constructed(config):
+    from minos.common import DependencyInjector
+
+    injector = DependencyInjector(config, [InMemoryBrokerPublisher()])
+    injector.wire_injections(modules=[sys.modules[TransactionCommitter.__module__]])
+    try:
+        with pytest.raises(NotProvidedException):
+            TransactionCommitter(uuid4(), [])
+        with pytest.raises(NotProvidedException):
+            TransactionCommitter(uuid4(), [], broker_pool=None, broker_publisher=InMemoryBrokerPublisher())
+    finally:
+        injector.unwire_injections()

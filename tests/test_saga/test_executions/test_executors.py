@@ -5,24 +5,33 @@ from __future__ import annotations
 from uuid import uuid4
 
 import pytest
-from minos.networks import REQUEST_HEADERS_CONTEXT_VAR, REQUEST_REPLY_TOPIC_CONTEXT_VAR
+from minos.common import NotProvidedException
+from minos.networks import REQUEST_HEADERS_CONTEXT_VAR, REQUEST_REPLY_TOPIC_CONTEXT_VAR, InMemoryBrokerPublisher
 
 from minos.saga import (
+    Executor,
     LocalExecutor,
     RequestExecutor,
     ResponseExecutor,
     SagaCallbackReturnTypeException,
     SagaContext,
+    SagaFailedExecutionStepException,
     SagaOperation,
     SagaResponse,
 )
+from minos.saga.exceptions import ExecutorException
 from tests.test_saga.utils import (
     add_amount,
     async_mark,
+    handle_raising,
     handle_returning_exception,
     handle_ticket,
+    handle_wrong_type,
+    mutate_then_fail,
+    return_dict,
     return_int,
     send_create_ticket,
+    send_failing,
     send_wrong_type,
 )
 
@@ -43,9 +52,27 @@ async def test_local_parameters_and_async():
     assert await LocalExecutor(uuid4()).exec(None, SagaContext(a=1)) == SagaContext(a=1)
 
 
-async def test_local_wrong_type():
-    with pytest.raises(SagaCallbackReturnTypeException):
-        await LocalExecutor(uuid4()).exec(SagaOperation(return_int), SagaContext())
+async def test_local_returning_something_else_warns_and_returns_it():
+    with pytest.warns(RuntimeWarning, match="local callback returned 42"):
+        assert await LocalExecutor(uuid4()).exec(SagaOperation(return_int), SagaContext()) == 42
+    with pytest.warns(RuntimeWarning):
+        assert await LocalExecutor(uuid4()).exec(SagaOperation(return_dict), SagaContext()) == {"a": 1}
+
+
+async def test_a_mapping_context_reaches_the_callback_as_a_context():
+    assert await LocalExecutor(uuid4()).exec(SagaOperation(add_amount), {"amount": 1}) == SagaContext(amount=2)
+
+
+async def test_base_executor_raises_executor_exception():
+    with pytest.raises(ExecutorException) as info:
+        await Executor(uuid4()).exec(SagaOperation(mutate_then_fail), SagaContext())
+    assert isinstance(info.value.exception, ValueError)
+
+
+async def test_local_failure_is_a_step_failure():
+    with pytest.raises(SagaFailedExecutionStepException) as info:
+        await LocalExecutor(uuid4()).exec(SagaOperation(mutate_then_fail), SagaContext())
+    assert isinstance(info.value.exception, ValueError)
 
 
 async def test_response_executor():
@@ -53,8 +80,15 @@ async def test_response_executor():
     assert await ResponseExecutor(uuid4()).exec(SagaOperation(handle_ticket), SagaContext(), response) == SagaContext(
         ticket="t"
     )
-    with pytest.raises(ValueError):
+    with pytest.raises(SagaFailedExecutionStepException) as info:
         await ResponseExecutor(uuid4()).exec(SagaOperation(handle_returning_exception), SagaContext(), response)
+    assert isinstance(info.value.exception, ValueError)
+    with pytest.raises(SagaFailedExecutionStepException) as info:
+        await ResponseExecutor(uuid4()).exec(SagaOperation(handle_raising), SagaContext(), response)
+    assert isinstance(info.value.exception, ValueError)
+    with pytest.raises(SagaFailedExecutionStepException) as info:
+        await ResponseExecutor(uuid4()).exec(SagaOperation(handle_wrong_type), SagaContext(), response)
+    assert isinstance(info.value.exception, SagaCallbackReturnTypeException)
 
 
 async def test_request_headers(broker_publisher):
@@ -103,8 +137,36 @@ async def test_request_receives_a_copy(broker_publisher):
 
 
 async def test_request_wrong_type(broker_publisher):
-    with pytest.raises(SagaCallbackReturnTypeException):
+    with pytest.raises(SagaFailedExecutionStepException) as info:
         await RequestExecutor(uuid4(), user=None, broker_publisher=broker_publisher).exec(
             SagaOperation(send_wrong_type), SagaContext()
         )
+    assert isinstance(info.value.exception, SagaCallbackReturnTypeException)
     assert broker_publisher.messages == []
+
+
+async def test_request_callback_failure(broker_publisher):
+    with pytest.raises(SagaFailedExecutionStepException) as info:
+        await RequestExecutor(uuid4(), user=None).exec(SagaOperation(send_failing), SagaContext())
+    assert isinstance(info.value.exception, ValueError)
+    assert broker_publisher.messages == []
+
+
+class FailingPublisher(InMemoryBrokerPublisher):
+    async def _send(self, message) -> None:
+        raise ConnectionError("the broker is down")
+
+
+async def test_request_publish_failure():
+    with pytest.raises(SagaFailedExecutionStepException) as info:
+        await RequestExecutor(uuid4(), user=None, broker_publisher=FailingPublisher()).exec(
+            SagaOperation(send_create_ticket), SagaContext()
+        )
+    assert isinstance(info.value.exception, ConnectionError)
+
+
+async def test_request_publisher_is_injected(broker_publisher):
+    await RequestExecutor(uuid4(), user=None).exec(SagaOperation(send_create_ticket), SagaContext())
+    assert [message.topic for message in broker_publisher.messages] == ["CreateTicket"]
+    with pytest.raises(NotProvidedException):
+        RequestExecutor(uuid4(), user=None, broker_publisher=None)

@@ -6,6 +6,7 @@ import asyncio
 from uuid import UUID, uuid4
 
 import pytest
+from minos.networks import InMemoryBrokerPublisher
 
 from minos.saga import (
     ConditionalSagaStepExecution,
@@ -45,6 +46,7 @@ from tests.test_saga.utils import (
     is_medium,
     mutate_then_fail,
     responder,
+    return_dict,
     return_int,
     return_none,
     send_create_payment,
@@ -146,11 +148,30 @@ async def test_local_failure_leaves_context_and_compensates(broker_publisher):
     assert execution.paused_step is None
 
 
-async def test_local_wrong_return_type():
-    execution = SagaExecution.from_definition(Saga().local_step(return_int).commit())
-    with pytest.raises(SagaFailedExecutionStepException) as info:
+async def test_local_returning_a_dict_as_last_step_is_the_result():
+    # as in 0.7.0 (a common pattern), with a warning: the value becomes the context and the saga finishes
+    execution = SagaExecution.from_definition(Saga().local_step(add_order).local_step(return_dict).commit())
+    with pytest.warns(RuntimeWarning, match="local callback returned"):
+        assert await execution.execute(autocommit=False) == {"a": 1}
+    assert execution.status == SagaStatus.Finished
+    assert execution.context == {"a": 1}
+    assert SagaExecution.from_raw(execution.raw).context == SagaContext(a=1)
+
+
+async def test_local_returning_a_dict_feeds_the_next_step_a_context(broker_publisher):
+    definition = Saga().local_step(return_dict).remote_step(send_create_ticket).on_success(handle_ticket).commit()
+    execution = SagaExecution.from_definition(definition)
+    with pytest.warns(RuntimeWarning), pytest.raises(SagaPausedExecutionStepException):
         await execution.execute(autocommit=False)
-    assert isinstance(info.value.exception, SagaCallbackReturnTypeException)
+    stored = SagaExecution.from_raw(execution.raw)
+    assert await stored.execute(reply(stored, "t1"), autocommit=False) == SagaContext(a=1, ticket="t1")
+
+
+async def test_local_returning_something_else_fails_the_next_step():
+    execution = SagaExecution.from_definition(Saga().local_step(return_int).local_step(add_order).commit())
+    with pytest.warns(RuntimeWarning), pytest.raises(SagaFailedExecutionStepException) as info:
+        await execution.execute(autocommit=False)
+    assert isinstance(info.value.exception, TypeError)
     assert execution.status == SagaStatus.Errored
 
 
@@ -417,6 +438,40 @@ async def test_commit_refused(broker_publisher, broker_pool):
     assert not any(topic.startswith("_Commit") for topic in published)
     assert "DeleteTicket" in published
     assert execution.context["order"] == "deleted"
+
+
+class FailingPublisher(InMemoryBrokerPublisher):
+    async def _send(self, message) -> None:
+        raise ConnectionError("the broker is down")
+
+
+async def test_reject_when_the_broker_cannot_send():
+    execution = SagaExecution.from_definition(Saga().local_step(add_order).commit())
+    await execution.execute(autocommit=False)
+    with pytest.raises(SagaFailedCommitCallbackException) as info:
+        await execution.reject(broker_publisher=FailingPublisher())
+    assert isinstance(info.value.exception, ConnectionError)
+
+
+async def test_rollback_when_the_broker_cannot_send_rejects():
+    execution = SagaExecution.from_definition(Saga().local_step(add_order).on_failure(delete_order).commit())
+    await execution.execute(autocommit=False)
+    with pytest.raises(SagaRollbackExecutionException):
+        await execution.rollback(broker_publisher=FailingPublisher())
+    assert execution.already_rollback is True
+    assert execution.context == SagaContext(order="deleted")  # the compensation ran before the reject failed
+    with pytest.raises(SagaRollbackExecutionException):
+        await execution.rollback()
+
+
+async def test_commit_refused_whose_rollback_fails_leaves_the_execution_errored(broker_publisher, broker_pool):
+    execution = SagaExecution.from_definition(Saga().local_step(add_order).on_failure(fail_local).commit())
+    await execution.execute(autocommit=False)
+    async with responder(broker_publisher, broker_pool, answer_reserves(400)):
+        with pytest.raises(SagaRollbackExecutionException):
+            await asyncio.wait_for(execution.commit(), 2)
+    assert execution.status == SagaStatus.Errored
+    assert execution.already_rollback is True
 
 
 # -- conditional steps --------------------------------------------------------------------------------------------

@@ -16,14 +16,24 @@ from minos.saga import (
     Saga,
     SagaContext,
     SagaExecutionFormatException,
+    SagaFailedExecutionStepException,
     SagaPausedExecutionStepException,
     SagaRollbackExecutionStepException,
     SagaStepExecution,
     SagaStepStatus,
 )
-from tests.test_saga.utils import add_order, delete_order, is_big, send_create_ticket, send_delete_ticket
+from tests.test_saga.utils import (
+    add_amount,
+    add_order,
+    always,
+    delete_order,
+    is_big,
+    mutate_then_fail,
+    send_create_ticket,
+    send_delete_ticket,
+)
 
-pytestmark = pytest.mark.usefixtures("injector")
+injected = pytest.mark.usefixtures("injector")
 
 
 def test_from_definition_kinds():
@@ -36,8 +46,75 @@ def test_from_definition_kinds():
 def test_defaults():
     step = LocalSagaStepExecution(LocalSagaStep(add_order))
     assert step.status == SagaStepStatus.Created
-    assert step.related_services == {"order"}
+    assert step.related_services == set()
     assert step.already_rollback is False
+
+
+def test_built_without_any_injection():
+    from minos.common import NotProvidedException
+
+    from minos.saga import get_service_name
+
+    with pytest.raises(NotProvidedException):  # no config: nothing is injected in this test
+        get_service_name()
+    local, remote = LocalSagaStep(add_order), RemoteSagaStep(send_create_ticket)
+    conditional = ConditionalSagaStep().if_then(is_big, Saga().local_step(add_order).commit())
+    for step in (
+        LocalSagaStepExecution(local),
+        RemoteSagaStepExecution(remote),
+        ConditionalSagaStepExecution(conditional),
+        SagaStepExecution.from_definition(local),
+        SagaStepExecution.from_raw(LocalSagaStepExecution(local).raw),
+    ):
+        assert step.related_services == set()
+        assert step.raw["related_services"] == []
+
+
+async def test_the_service_joins_when_the_step_runs(broker_publisher):
+    local = LocalSagaStepExecution(LocalSagaStep(add_order))
+    await local.execute(SagaContext(), execution_uuid=uuid4())
+    remote = RemoteSagaStepExecution(RemoteSagaStep(send_create_ticket))
+    with pytest.raises(SagaPausedExecutionStepException):
+        await remote.execute(SagaContext(), execution_uuid=uuid4())
+    conditional = ConditionalSagaStepExecution(
+        ConditionalSagaStep().if_then(always, Saga().local_step(add_order).commit())
+    )
+    await conditional.execute(SagaContext(), execution_uuid=uuid4())
+    assert local.related_services == remote.related_services == conditional.related_services == {"order"}
+
+
+@injected
+async def test_executing_a_finished_local_step_again_does_nothing():
+    step = LocalSagaStepExecution(LocalSagaStep(add_amount))
+    assert await step.execute(SagaContext(), execution_uuid=uuid4()) == SagaContext(amount=1)
+    assert await step.execute(SagaContext(b=2), execution_uuid=uuid4()) == SagaContext(b=2)
+    assert step.status == SagaStepStatus.Finished
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        LocalSagaStepExecution(LocalSagaStep(add_order, delete_order)),
+        RemoteSagaStepExecution(RemoteSagaStep(send_create_ticket, on_failure=send_delete_ticket)),
+        ConditionalSagaStepExecution(ConditionalSagaStep().if_then(always, Saga().local_step(add_order).commit())),
+    ],
+)
+async def test_rolling_back_a_step_that_never_ran_raises_and_publishes_nothing(step, broker_publisher):
+    with pytest.raises(SagaRollbackExecutionStepException):
+        await step.rollback(SagaContext(), execution_uuid=uuid4())
+    assert broker_publisher.messages == []
+    assert step.status == SagaStepStatus.Created and step.already_rollback is False
+
+
+@injected
+async def test_conditional_whose_inner_saga_fails_is_errored_by_on_execute():
+    step = ConditionalSagaStepExecution(
+        ConditionalSagaStep().if_then(always, Saga().local_step(mutate_then_fail).commit())
+    )
+    with pytest.raises(SagaFailedExecutionStepException) as info:
+        await step.execute(SagaContext(), execution_uuid=uuid4())
+    assert isinstance(info.value.exception, ValueError)
+    assert step.status == SagaStepStatus.ErroredByOnExecute
 
 
 def test_raw():
@@ -58,6 +135,7 @@ def test_from_raw_missing_key_and_unknown_class():
         SagaStepExecution.from_raw(raw | {"cls": "builtins.dict"})
 
 
+@injected
 async def test_local_rollback_twice():
     step = LocalSagaStepExecution(LocalSagaStep(add_order, delete_order))
     context = await step.execute(SagaContext(), execution_uuid=uuid4())

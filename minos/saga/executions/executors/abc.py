@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from inspect import isawaitable
 from typing import Any
 from uuid import UUID
 
+from ...context import SagaContext
 from ...definitions import SagaOperation
+from ...exceptions import ExecutorException, SagaFailedExecutionStepException
 from ...transactions import transaction_scope
 
 
 class Executor:
-    """Calls operations as ``callback(*args, **parameters)``, awaiting async callbacks."""
+    """Calls operations as ``callback(*args, **parameters)``, awaiting async callbacks; a callback that raises
+    raises ``ExecutorException`` (the executors of each step kind turn it into a step failure)."""
 
     def __init__(self, execution_uuid: UUID | None, *args, **kwargs):
         self.execution_uuid = execution_uuid
@@ -23,8 +26,26 @@ class Executor:
         return await self.exec_function(operation.callback, *args, **kwargs)
 
     async def exec_function(self, func: Callable, *args, **kwargs) -> Any:
-        async with transaction_scope(self.execution_uuid):
-            result = func(*args, **kwargs)
-            if isawaitable(result):
-                result = await result
+        try:
+            async with transaction_scope(self.execution_uuid):
+                result = func(*args, **kwargs)
+                if isawaitable(result):
+                    result = await result
+        except Exception as exc:
+            raise ExecutorException(exc) from exc
         return result
+
+
+def context_copy(context: Any) -> SagaContext:
+    """A copy of the context a callback receives. A mapping becomes a context: 0.7.0 let a local callback return one
+    (e.g. a dict) as the execution's context, and the next callback then received it as a ``SagaContext``."""
+    if isinstance(context, SagaContext):
+        return context.copy()
+    if isinstance(context, Mapping):
+        return SagaContext(**context)
+    raise TypeError(f"A saga context must be a SagaContext or a mapping. Obtained: {context!r}")
+
+
+def step_failure(exc: Exception) -> SagaFailedExecutionStepException:
+    """The step failure an executor raises for ``exc`` (the callback's own exception when it is the cause)."""
+    return SagaFailedExecutionStepException(exc.exception if isinstance(exc, ExecutorException) else exc)

@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 from ...context import SagaContext
 from ...definitions import LocalCallback, SagaOperation
-from ...exceptions import SagaCallbackReturnTypeException
-from .abc import Executor
+from .abc import Executor, context_copy, step_failure
 
 
 class LocalExecutor(Executor):
-    """The callback works on a copy of the context, so a failure leaves the execution's context as it was."""
+    """The callback works on a copy of the context, so a failure leaves the execution's context as it was; it fails
+    with ``SagaFailedExecutionStepException``.
 
-    async def exec(
-        self, operation: SagaOperation[LocalCallback] | None, context: SagaContext, *args, **kwargs
-    ) -> SagaContext:
+    A callback returning something else than a ``SagaContext`` or ``None`` (a dict, say) gets a warning, and its value
+    is returned as the new context, as 0.7.0 did.
+    """
+
+    async def exec(self, operation: SagaOperation[LocalCallback] | None, context: Any, *args, **kwargs) -> Any:
         if operation is None:
             return context
-        context = context.copy()
-        result = await super().exec(operation, context, *args, **kwargs)
+        try:
+            context = context_copy(context)
+            result = await super().exec(operation, context, *args, **kwargs)
+        except Exception as exc:
+            raise step_failure(exc) from exc
         if result is None:
             return context
         if not isinstance(result, SagaContext):
-            raise SagaCallbackReturnTypeException(
-                f"A local callback must return a SagaContext or None. {operation!r} returned {result!r}"
+            warnings.warn(
+                f"The {operation!r} local callback returned {result!r}, not a SagaContext or None: it becomes the "
+                "execution's context, as in 0.7.0. Return a SagaContext instead.",
+                RuntimeWarning,
+                stacklevel=2,
             )
         return result

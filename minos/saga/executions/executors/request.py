@@ -2,40 +2,49 @@
 
 from __future__ import annotations
 
+from typing import Any, Optional
 from uuid import UUID
 
+from minos.common import Inject, NotProvidedException
 from minos.networks import REQUEST_HEADERS_CONTEXT_VAR, BrokerPublisher
 
-from ...context import SagaContext
 from ...definitions import RequestCallBack, SagaOperation
 from ...exceptions import SagaCallbackReturnTypeException
 from ...messages import SagaRequest
 from ..broker_messages import build_message, saga_reply_topic
-from .abc import Executor
+from .abc import Executor, context_copy, step_failure
 
 
 class RequestExecutor(Executor):
     """Publishes ``SagaRequest.target`` with the incoming request's headers plus ``saga``, ``user`` and
-    ``transactions``, replying to ``REQUEST_REPLY_TOPIC_CONTEXT_VAR`` or ``{service}Reply``.
+    ``transactions``, replying to ``REQUEST_REPLY_TOPIC_CONTEXT_VAR`` or ``{service}Reply``. The broker publisher is
+    injected unless given; a callback that fails or does not return a ``SagaRequest``, and a publish that fails, raise
+    ``SagaFailedExecutionStepException``.
 
     An optional ``request_id`` keyword becomes the message identifier, which minos' dispatcher gives the reply.
     """
 
-    def __init__(self, *args, user: UUID | None, broker_publisher: BrokerPublisher, **kwargs):
+    @Inject()
+    def __init__(self, *args, user: Optional[UUID], broker_publisher: BrokerPublisher, **kwargs):  # noqa: UP045
+        if broker_publisher is None:
+            raise NotProvidedException(f"A {BrokerPublisher!r} instance is required to publish saga requests.")
         self.request_id: UUID | None = kwargs.pop("request_id", None)
         super().__init__(*args, **kwargs)
         self.user = user
         self.broker_publisher = broker_publisher
 
-    async def exec(self, operation: SagaOperation[RequestCallBack] | None, context: SagaContext) -> SagaContext:
+    async def exec(self, operation: SagaOperation[RequestCallBack] | None, context: Any) -> Any:
         if operation is None:
             return context
-        request = await super().exec(operation, context.copy())
-        if not isinstance(request, SagaRequest):
-            raise SagaCallbackReturnTypeException(
-                f"A request callback must return a SagaRequest. {operation!r} returned {request!r}"
-            )
-        await self._publish(request)
+        try:
+            request = await super().exec(operation, context_copy(context))
+            if not isinstance(request, SagaRequest):
+                raise SagaCallbackReturnTypeException(
+                    f"A request callback must return a SagaRequest. {operation!r} returned {request!r}"
+                )
+            await self._publish(request)
+        except Exception as exc:
+            raise step_failure(exc) from exc
         return context
 
     async def _publish(self, request: SagaRequest) -> None:

@@ -2,31 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...context import SagaContext
 from ...definitions import ResponseCallBack, SagaOperation
-from ...exceptions import SagaCallbackReturnTypeException
+from ...exceptions import SagaCallbackReturnTypeException, SagaFailedExecutionStepException
 from ...messages import SagaResponse
-from .abc import Executor
+from .abc import Executor, context_copy, step_failure
 
 
 class ResponseExecutor(Executor):
-    """A callback that raises, or returns an ``Exception``, fails the step. Without a callback the context stays."""
+    """A callback that raises, returns an ``Exception`` or returns something else than a ``SagaContext`` fails with
+    ``SagaFailedExecutionStepException``. Without a callback the context stays."""
 
     async def exec(
         self,
         operation: SagaOperation[ResponseCallBack] | None,
-        context: SagaContext,
+        context: Any,
         response: SagaResponse,
         *args,
         **kwargs,
-    ) -> SagaContext:
+    ) -> Any:
         if operation is None:
             return context
-        result = await super().exec(operation, context.copy(), response, *args, **kwargs)
+        try:
+            result = await super().exec(operation, context_copy(context), response, *args, **kwargs)
+        except Exception as exc:
+            raise step_failure(exc) from exc
         if isinstance(result, Exception):
-            raise result
+            raise SagaFailedExecutionStepException(result)
         if not isinstance(result, SagaContext):
-            raise SagaCallbackReturnTypeException(
-                f"A reply callback must return a SagaContext. {operation!r} returned {result!r}"
+            raise SagaFailedExecutionStepException(
+                SagaCallbackReturnTypeException(
+                    f"A reply callback must return a SagaContext. {operation!r} returned {result!r}"
+                )
             )
         return result

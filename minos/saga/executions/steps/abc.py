@@ -7,22 +7,23 @@ from collections.abc import Awaitable, Callable, Iterator
 from inspect import isabstract
 from typing import TYPE_CHECKING, Any, Union
 
+from ...context import SagaContext
 from ...definitions import ConditionalSagaStep, LocalSagaStep, RemoteSagaStep, SagaStep
 from ...exceptions import (
     SagaDefinitionFormatException,
     SagaExecutionFormatException,
     SagaRollbackExecutionStepException,
 )
-from ...utils import get_service_name, import_subclass
+from ...utils import import_subclass
 from ..status import SagaStepStatus
 
 if TYPE_CHECKING:
-    from ...context import SagaContext
     from ...messages import SagaResponse
 
 
 class SagaStepExecution(ABC):
-    """Executes and compensates one step. ``related_services`` are the services it touched (this one included)."""
+    """Executes and compensates one step. ``related_services`` are the services it touched; this one joins them when
+    the step runs. Compensating a step that never ran raises ``SagaRollbackExecutionStepException``."""
 
     def __init__(
         self,
@@ -32,7 +33,7 @@ class SagaStepExecution(ABC):
         already_rollback: bool = False,
     ):
         if related_services is None:
-            related_services = {get_service_name()}
+            related_services = set()  # this service joins when the step runs
         self.definition = definition
         self.related_services = set(related_services)
         self.status = status
@@ -85,6 +86,8 @@ class SagaStepExecution(ABC):
 
     async def _compensate_once(self, compensate: Callable[[], Awaitable[SagaContext]]) -> SagaContext:
         """Run a step's compensation at most once, turning its failure into a step rollback error."""
+        if self.status == SagaStepStatus.Created:
+            raise SagaRollbackExecutionStepException("The step never ran: there is nothing to compensate.")
         if self.already_rollback:
             raise SagaRollbackExecutionStepException("The step was already compensated.")
         try:

@@ -9,13 +9,23 @@ from uuid import UUID
 from ...context import SagaContext
 from ...definitions import ConditionalSagaStep, Saga
 from ...exceptions import (
+    SagaExecutionAlreadyExecutedException,
     SagaFailedExecutionException,
     SagaFailedExecutionStepException,
     SagaPausedExecutionStepException,
+    SagaRollbackExecutionStepException,
 )
+from ...utils import get_service_name
 from ..executors import Executor
 from ..status import SagaStepStatus
 from .abc import SagaStepExecution
+
+# The exceptions are importable from here too, as they were in 0.7.0.
+__all__ = [
+    "ConditionalSagaStepExecution",
+    "SagaExecutionAlreadyExecutedException",
+    "SagaRollbackExecutionStepException",
+]
 
 if TYPE_CHECKING:
     from ...messages import SagaResponse
@@ -42,6 +52,7 @@ class ConditionalSagaStepExecution(SagaStepExecution):
         response: SagaResponse | None = kwargs.pop("response", None)
         execution_uuid: UUID = kwargs.pop("execution_uuid", None)
         user: UUID | None = kwargs.pop("user", None)
+        self.related_services.add(get_service_name())
         if self.inner is None:
             definition = await self._select(context, execution_uuid)
             if definition is None:
@@ -56,7 +67,7 @@ class ConditionalSagaStepExecution(SagaStepExecution):
             self.status = SagaStepStatus.PausedByOnExecute
             raise
         except SagaFailedExecutionException as exc:
-            self.status = SagaStepStatus.ErroredOnExecute
+            self.status = SagaStepStatus.ErroredByOnExecute  # the inner saga failed, as 0.7.0 reports it
             raise SagaFailedExecutionStepException(exc.exception) from exc
         self.status = SagaStepStatus.Finished
         return context

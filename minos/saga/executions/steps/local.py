@@ -2,31 +2,40 @@
 
 from __future__ import annotations
 
-from ...context import SagaContext
+from typing import Any
+
 from ...definitions import LocalSagaStep
-from ...exceptions import SagaFailedExecutionStepException
+from ...exceptions import SagaFailedExecutionStepException, SagaRollbackExecutionStepException
+from ...utils import get_service_name
 from ..executors import LocalExecutor
 from ..status import SagaStepStatus
 from .abc import SagaStepExecution
 
+# The exception is importable from here too, as it was in 0.7.0.
+__all__ = ["LocalSagaStepExecution", "SagaRollbackExecutionStepException"]
+
 
 class LocalSagaStepExecution(SagaStepExecution):
-    """Runs ``on_execute`` on a copy of the context; a failure leaves the context as it was."""
+    """Runs ``on_execute`` on a copy of the context; a failure leaves the context as it was. A finished step does
+    not run again: executing it returns the context unchanged."""
 
     definition: LocalSagaStep
 
-    async def execute(self, context: SagaContext, *args, **kwargs) -> SagaContext:
+    async def execute(self, context: Any, *args, **kwargs) -> Any:
+        if self.status == SagaStepStatus.Finished:
+            return context
+        self.related_services.add(get_service_name())
         self.status = SagaStepStatus.RunningOnExecute
         try:
             context = await LocalExecutor(kwargs.get("execution_uuid")).exec(
                 self.definition.on_execute_operation, context
             )
-        except Exception as exc:
+        except SagaFailedExecutionStepException:
             self.status = SagaStepStatus.ErroredOnExecute
-            raise SagaFailedExecutionStepException(exc) from exc
+            raise
         self.status = SagaStepStatus.Finished
         return context
 
-    async def rollback(self, context: SagaContext, *args, **kwargs) -> SagaContext:
+    async def rollback(self, context: Any, *args, **kwargs) -> Any:
         executor = LocalExecutor(kwargs.get("execution_uuid"))
         return await self._compensate_once(lambda: executor.exec(self.definition.on_failure_operation, context))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import NoReturn
 from uuid import UUID, uuid4
 
-from minos.common import Inject
 from minos.networks import BrokerPublisher
 
 from ...context import SagaContext
@@ -14,11 +13,16 @@ from ...exceptions import (
     SagaFailedExecutionStepException,
     SagaPausedExecutionStepException,
     SagaResponseException,
+    SagaRollbackExecutionStepException,
 )
 from ...messages import SagaResponse, SagaResponseStatus
+from ...utils import get_service_name
 from ..executors import RequestExecutor, ResponseExecutor
 from ..status import SagaStepStatus
 from .abc import SagaStepExecution
+
+# The exception is importable from here too, as it was in 0.7.0.
+__all__ = ["RemoteSagaStepExecution", "SagaRollbackExecutionStepException"]
 
 
 class RemoteSagaStepExecution(SagaStepExecution):
@@ -41,13 +45,14 @@ class RemoteSagaStepExecution(SagaStepExecution):
         return await self._apply_response(context, response, **kwargs)
 
     async def _send_request(self, context: SagaContext, **kwargs) -> NoReturn:
+        self.related_services.add(get_service_name())
         self.status = SagaStepStatus.RunningOnExecute
         request_id = uuid4()
         try:
             await self._publish(self.definition.on_execute_operation, context, request_id=request_id, **kwargs)
-        except Exception as exc:
+        except SagaFailedExecutionStepException:
             self.status = SagaStepStatus.ErroredOnExecute
-            raise SagaFailedExecutionStepException(exc) from exc
+            raise
         self.request_id = request_id
         self.status = SagaStepStatus.PausedByOnExecute
         raise SagaPausedExecutionStepException()
@@ -76,10 +81,10 @@ class RemoteSagaStepExecution(SagaStepExecution):
         self.status = running
         try:
             context = await ResponseExecutor(execution_uuid).exec(operation, context, response)
-        except Exception as exc:
+        except SagaFailedExecutionStepException:
             self.status = errored
             await self.rollback(context, execution_uuid=execution_uuid, **kwargs)
-            raise SagaFailedExecutionStepException(exc) from exc
+            raise
         self.status = SagaStepStatus.Finished
         return context
 
@@ -101,9 +106,8 @@ class RemoteSagaStepExecution(SagaStepExecution):
     ) -> SagaContext:
         if operation is None:
             return context
-        if broker_publisher is None:
-            broker_publisher = Inject.resolve(BrokerPublisher)
-        executor = RequestExecutor(execution_uuid, user=user, broker_publisher=broker_publisher, request_id=request_id)
+        injected = {} if broker_publisher is None else {"broker_publisher": broker_publisher}
+        executor = RequestExecutor(execution_uuid, user=user, request_id=request_id, **injected)
         return await executor.exec(operation, context)
 
     def awaits(self, response: SagaResponse) -> bool:
