@@ -208,8 +208,10 @@ async def resumes(database: str, sagas: int, publisher: InMemoryBrokerPublisher)
         twice = sum(1 for key in keys if SUCCESSES[key] > 1)
         never = sum(1 for key in keys if SUCCESSES[key] == 0)
         summaries = []
-        for offset in range(0, sagas + 1000, 1000):
-            summaries += await managers[0].storage.list(status=SagaStatus.Paused, limit=1000, offset=offset)
+        page = await managers[0].storage.list(status=SagaStatus.Paused, limit=1000)
+        while page:
+            summaries += page
+            page = await managers[0].storage.list(status=SagaStatus.Paused, limit=1000, after=page[-1].cursor)
         return {
             "sagas": sagas,
             "deliveries": 2 * sagas,
