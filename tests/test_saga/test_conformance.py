@@ -244,3 +244,30 @@ def test_testing_module():
     testing = importlib.import_module("minos.saga.testing")
     for name in ("MockedSagaExecutionDatabaseOperationFactory", "SagaExecutionRepositoryTestCase"):
         assert hasattr(testing, name), f"minos.saga.testing does not export {name!r}"
+
+
+MODULE_NAMES_PATH = REPO_ROOT / "tests" / "fixtures" / "module-names-0.7.0.json"
+MODULE_NAMES: dict[str, dict[str, str]] = json.loads(MODULE_NAMES_PATH.read_text())
+
+
+def test_module_names_fixture_covers_every_0_7_0_module():
+    assert len(MODULE_NAMES) == 37
+    assert MODULE_NAMES["minos.saga.exceptions"]["ExecutorException"] == "minos.saga.exceptions.ExecutorException"
+    assert MODULE_NAMES["minos.saga.testing"]["Foo"] == "minos.saga.testing.Foo"
+
+
+@pytest.mark.parametrize("module_name", sorted(MODULE_NAMES))
+def test_module_level_names_of_0_7_0(module_name: str):
+    """Every class and function of minos.saga a 0.7.0 module exposed is importable from it, and is the same
+    object (defined under the same module and name) as in 0.7.0."""
+    module = importlib.import_module(module_name)
+    errors = []
+    for name, origin in MODULE_NAMES[module_name].items():
+        if not hasattr(module, name):
+            errors.append(f"{name}: missing")
+            continue
+        value = getattr(module, name)
+        found = f"{value.__module__}.{value.__qualname__}"
+        if found != origin:
+            errors.append(f"{name}: is {found}, expected {origin}")
+    assert not errors, f"{module_name}:\n  " + "\n  ".join(errors)

@@ -10,7 +10,7 @@ from typing import Any, NoReturn, Union
 from uuid import UUID
 
 from ..context import SagaContext
-from ..definitions import Saga
+from ..definitions import Saga, SagaStep
 from ..exceptions import (
     SagaDefinitionFormatException,
     SagaExecutionAlreadyExecutedException,
@@ -21,12 +21,16 @@ from ..exceptions import (
     SagaResponseMismatchException,
     SagaRollbackExecutionException,
     SagaRollbackExecutionStepException,
+    SagaStepExecutionException,
 )
 from ..messages import SagaResponse
 from .commit import TransactionCommitter
 from .executors.abc import context_copy
 from .status import SagaStatus
 from .steps import ConditionalSagaStepExecution, RemoteSagaStepExecution, SagaStepExecution
+
+# The step definition and exception classes are importable from here too, as in 0.7.0.
+__all__ = ["SagaExecution", "SagaStep", "SagaStepExecutionException"]
 
 logger = logging.getLogger(__name__)
 

@@ -6,10 +6,18 @@ from collections.abc import Iterator
 from typing import Any, Union
 
 from ...context import SagaContext
-from ...exceptions import MultipleOnExecuteException, MultipleOnFailureException
+from ...exceptions import (
+    EmptySagaStepException,
+    MultipleOnExecuteException,
+    MultipleOnFailureException,
+    UndefinedOnExecuteException,
+)
 from ..operations import SagaOperation
 from ..types import LocalCallback
 from .abc import SagaStep, optional_operation, raw_or_none, require_keys, validate_operations
+
+# The validation exceptions are importable from here too, as in 0.7.0.
+__all__ = ["EmptySagaStepException", "LocalSagaStep", "UndefinedOnExecuteException"]
 
 
 class LocalSagaStep(SagaStep):

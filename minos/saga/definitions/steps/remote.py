@@ -7,14 +7,19 @@ from typing import Any, Union
 
 from ...context import SagaContext
 from ...exceptions import (
+    EmptySagaStepException,
     MultipleOnErrorException,
     MultipleOnExecuteException,
     MultipleOnFailureException,
     MultipleOnSuccessException,
+    UndefinedOnExecuteException,
 )
 from ..operations import SagaOperation
 from ..types import RequestCallBack, ResponseCallBack
 from .abc import SagaStep, optional_operation, raw_or_none, require_keys, validate_operations
+
+# The validation exceptions are importable from here too, as in 0.7.0.
+__all__ = ["EmptySagaStepException", "RemoteSagaStep", "UndefinedOnExecuteException"]
 
 
 class RemoteSagaStep(SagaStep):

@@ -7,7 +7,15 @@ from typing import Any
 
 from ...context import SagaContext
 from ...definitions import LocalCallback, SagaOperation
+from ...exceptions import ExecutorException, SagaFailedExecutionStepException
 from .abc import Executor, context_copy, step_failure
+
+# The exceptions are importable from here too, as in 0.7.0.
+__all__ = [
+    "ExecutorException",
+    "LocalExecutor",
+    "SagaFailedExecutionStepException",
+]
 
 
 class LocalExecutor(Executor):

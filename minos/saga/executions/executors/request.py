@@ -8,11 +8,20 @@ from uuid import UUID
 from minos.common import Inject, NotProvidedException
 from minos.networks import REQUEST_HEADERS_CONTEXT_VAR, BrokerPublisher
 
+from ...context import SagaContext
 from ...definitions import RequestCallBack, SagaOperation
-from ...exceptions import SagaCallbackReturnTypeException
+from ...exceptions import ExecutorException, SagaCallbackReturnTypeException, SagaFailedExecutionStepException
 from ...messages import SagaRequest
 from ..broker_messages import build_message, saga_reply_topic
 from .abc import Executor, context_copy, step_failure
+
+# The context and exceptions are importable from here too, as in 0.7.0.
+__all__ = [
+    "ExecutorException",
+    "RequestExecutor",
+    "SagaContext",
+    "SagaFailedExecutionStepException",
+]
 
 
 class RequestExecutor(Executor):

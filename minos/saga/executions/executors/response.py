@@ -6,9 +6,15 @@ from typing import Any
 
 from ...context import SagaContext
 from ...definitions import ResponseCallBack, SagaOperation
-from ...exceptions import SagaCallbackReturnTypeException, SagaFailedExecutionStepException
+from ...exceptions import ExecutorException, SagaCallbackReturnTypeException, SagaFailedExecutionStepException
 from ...messages import SagaResponse
 from .abc import Executor, context_copy, step_failure
+
+# The exception is importable from here too, as in 0.7.0.
+__all__ = [
+    "ExecutorException",
+    "ResponseExecutor",
+]
 
 
 class ResponseExecutor(Executor):

@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
+from inspect import Parameter, signature
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,9 @@ from .abc import SagaExecutionRepository
 from .listing import SagaExecutionLister, SagaExecutionPurger, SagaExecutionQuery, SagaExecutionSummary
 
 logger = logging.getLogger(__name__)
+
+_POOL_OPTIONS = ("minsize", "maxsize", "timeout", "pool_recycle")
+"""The ``aiopg.create_pool`` options a config may set."""
 
 _KEY_NAMESPACE = b"minos.saga.execution:"
 _SAGA_NAME = "(document #>> '{definition,steps,0,on_execute,callback}')"
@@ -97,8 +101,19 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
 
     @classmethod
     def _from_config(cls, config: Config, **kwargs) -> PostgreSqlSagaExecutionRepository:
+        """Every option of the constructor (``table_name``, timeouts, ``lock_pool_size``, the pool's ``minsize``,
+        ``maxsize`` and ``timeout``...) read from the ``saga`` database entry; its other keys (``client``,
+        ``repository``...) belong to others."""
         database = dict(config.get_database_by_name("saga"))
-        options = {key: database[key] for key in ("database", "host", "port", "user", "password") if key in database}
+        keys = {
+            *_POOL_OPTIONS,
+            *(
+                name
+                for name, parameter in signature(cls).parameters.items()
+                if parameter.kind in (Parameter.POSITIONAL_OR_KEYWORD, Parameter.KEYWORD_ONLY)
+            ),
+        }
+        options = {key: value for key, value in database.items() if key in keys}
         return cls(**(options | kwargs))
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...context import SagaContext
 from ...definitions import LocalSagaStep
 from ...exceptions import SagaFailedExecutionStepException, SagaRollbackExecutionStepException
 from ...utils import get_service_name
@@ -11,8 +12,8 @@ from ..executors import LocalExecutor
 from ..status import SagaStepStatus
 from .abc import SagaStepExecution
 
-# The exception is importable from here too, as it was in 0.7.0.
-__all__ = ["LocalSagaStepExecution", "SagaRollbackExecutionStepException"]
+# The context and exception are importable from here too, as they were in 0.7.0.
+__all__ = ["LocalSagaStepExecution", "SagaContext", "SagaRollbackExecutionStepException"]
 
 
 class LocalSagaStepExecution(SagaStepExecution):

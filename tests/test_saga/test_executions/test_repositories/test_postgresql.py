@@ -256,6 +256,31 @@ async def test_selected_from_config(tmp_path, injector):
         await manager.destroy()
 
 
+def test_from_config_honours_every_constructor_option(tmp_path):
+    config = write_config(
+        tmp_path,
+        client="minos.common.testing.MockedDatabaseClient",
+        repository="minos.saga.PostgreSqlSagaExecutionRepository",
+        database="orders",
+        host="db.example",
+        port=6543,
+        user="saga",
+        password="secret",
+        table_name="order_sagas",
+        connect_timeout=2,
+        lock_pool_size=3,
+        lock_wait_timeout=30,
+        minsize=2,
+        maxsize=7,
+        timeout=12.5,
+    )
+    repository = PostgreSqlSagaExecutionRepository.from_config(config)
+    assert (repository.database, repository.host, repository.port) == ("orders", "db.example", 6543)
+    assert (repository.user, repository.password, repository.table_name) == ("saga", "secret", "order_sagas")
+    assert (repository.connect_timeout, repository.lock_wait_timeout, repository.lock_pool_size) == (2, 30, 3)
+    assert repository.pool_options == {"minsize": 2, "maxsize": 7, "timeout": 12.5}
+
+
 async def test_config_without_repository_key_keeps_database_repository(injector, config):
     manager = SagaManager.from_config(config)
     assert type(manager.storage) is DatabaseSagaExecutionRepository
