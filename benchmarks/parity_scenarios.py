@@ -8,6 +8,7 @@ message (topic, content, headers, reply topic). Values random by nature (executi
 import asyncio
 import json
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -118,6 +119,18 @@ def is_big(context):
     return context["x"] > 5
 
 
+def broken_condition(context):
+    raise ValueError("cannot decide")
+
+
+def returns_dict(context):
+    return {"x": context["x"] + 1, "from_dict": True}
+
+
+async def failing_receive(self, *args, **kwargs):
+    raise ConnectionError("the broker is down")
+
+
 def summarize(execution) -> dict[str, Any]:
     def step(step_execution) -> dict[str, Any]:
         summary = {
@@ -146,7 +159,10 @@ def published(publisher) -> list[dict[str, Any]]:
             "topic": message.topic,
             "content": "<uuid>" if isinstance(message.content, uuid.UUID) else repr(message.content),
             "headers": {key: masked.get(key, value) for key, value in message.headers.items()},
-            "reply_topic": message.reply_topic,
+            # a waiting broker client's topic is random; the fixed ones ("orderReply") are compared
+            "reply_topic": "<client topic>"
+            if re.fullmatch("[0-9a-f]{32}", message.reply_topic or "")
+            else message.reply_topic,
         }
         for message in publisher.messages
     ]
@@ -195,6 +211,135 @@ async def manager_scenario(name, saga, replies, injector, raise_on_error=True) -
     published(injector.broker_publisher)
     related_services = sorted(headers["related_services"].split(","))  # 0.7.0 joins a set: its order is arbitrary
     return {"name": name, "outcomes": outcomes, "storage": storage.calls, "related_services": related_services}
+
+
+async def outcome(awaitable) -> str:
+    try:
+        result = await awaitable
+    except Exception as exc:
+        cause = getattr(exc, "exception", None)
+        return type(exc).__name__ + ("" if cause is None else f"/{type(cause).__name__}")
+    return f"returned {type(result).__name__}"
+
+
+async def step_scenarios(publisher) -> list[dict[str, Any]]:
+    """Step executions used directly: compensating steps that never ran, running a finished local step again, a
+    conditional step whose inner saga fails, and what a step holds before it runs."""
+    from minos.saga import (
+        ConditionalSagaStep,
+        ConditionalSagaStepExecution,
+        LocalSagaStep,
+        LocalSagaStepExecution,
+        RemoteSagaStep,
+        RemoteSagaStepExecution,
+    )
+
+    uuid_ = uuid.uuid4()
+    results = []
+    never_ran = [
+        LocalSagaStepExecution(LocalSagaStep(add_a, compensate_a)),
+        RemoteSagaStepExecution(RemoteSagaStep(request, on_failure=undo)),
+        ConditionalSagaStepExecution(ConditionalSagaStep().if_then(is_big, Saga().local_step(add_b).commit())),
+    ]
+    for step in never_ran:
+        before = sorted(step.related_services)
+        rolled_back = await outcome(step.rollback(SagaContext(x=1), execution_uuid=uuid_, user=None))
+        results.append(
+            {
+                "name": f"rollback-never-ran-{type(step).__name__}",
+                "outcomes": [rolled_back],
+                "related_services_before": before,
+                "status": step.status.value,
+                "already_rollback": step.already_rollback,
+                "published": published(publisher),
+            }
+        )
+    local = LocalSagaStepExecution(LocalSagaStep(add_a))
+    first = await outcome(local.execute(SagaContext(x=1), execution_uuid=uuid_))
+    again = await local.execute(SagaContext(x=2), execution_uuid=uuid_)
+    results.append(
+        {
+            "name": "finished-local-step-again",
+            "outcomes": [first, repr(again)],
+            "status": local.status.value,
+            "related_services": sorted(local.related_services),
+        }
+    )
+    inner_fails = ConditionalSagaStepExecution(
+        ConditionalSagaStep().if_then(
+            is_big, Saga().local_step(add_b).on_failure(compensate_b).local_step(fail).commit()
+        )
+    )
+    failed = await outcome(inner_fails.execute(SagaContext(x=10), execution_uuid=uuid_))
+    results.append(
+        {
+            "name": "conditional-inner-fails-step",
+            "outcomes": [failed],
+            "status": inner_fails.status.value,
+            "related_services": sorted(inner_fails.related_services),
+            "inner": summarize(inner_fails.inner),
+            "published": published(publisher),
+        }
+    )
+    return results
+
+
+async def manager_receive_fails(injector) -> dict[str, Any]:
+    """``SagaManager`` waiting for a reply in memory when the broker's receive fails."""
+    from unittest.mock import patch
+
+    from minos.networks import BrokerClient
+
+    storage = RecordingRepository()
+    manager = SagaManager(storage=storage, broker_pool=injector.pool_factory.get_pool("broker"))
+    with patch.object(BrokerClient, "receive", failing_receive):
+        raised = await outcome(manager.run(remote_saga(), SagaContext(x=1)))
+        returned = await manager.run(remote_saga(), SagaContext(x=1), raise_on_error=False)
+    stored = [summarize(SagaExecution.from_raw(document)) for document in storage.documents.values()]
+    return {
+        "name": "manager-memory-receive-fails",
+        "outcomes": [raised, returned.status.value],
+        "storage": [call for call in storage.calls if call != "store paused"],  # this package also stores on pausing
+        "stored": stored,
+        "published": published(injector.broker_publisher),
+    }
+
+
+async def transactional_command_scenarios() -> list[dict[str, Any]]:
+    """A participant's handler that returns or raises, joining one or two saga transactions."""
+    from minos.networks import BrokerMessageV1, BrokerMessageV1Payload, BrokerRequest, BrokerResponse
+
+    from minos.saga import transactional_command
+
+    results = []
+    for transactions in ("a,b", "a"):
+        for raises in (False, True):
+
+            async def handler(request, raises=raises):
+                if raises:
+                    raise ValueError("refused")
+                return BrokerResponse("done")
+
+            headers = {"related_services": "caller", "transactions": transactions}
+            request_transactions = ",".join(str(uuid.uuid4()) for _ in transactions.split(","))
+            message = BrokerMessageV1(
+                "Pay", BrokerMessageV1Payload("c", headers={"transactions": request_transactions})
+            )
+            token = REQUEST_HEADERS_CONTEXT_VAR.set(headers)
+            try:
+                handled = await outcome(transactional_command(BrokerRequest(message), handler))
+            finally:
+                REQUEST_HEADERS_CONTEXT_VAR.reset(token)
+            # 0.7.0 joins a set: the order of related_services is arbitrary
+            headers["related_services"] = sorted(headers["related_services"].split(","))
+            results.append(
+                {
+                    "name": f"transactional-command-{transactions}-{'raises' if raises else 'returns'}",
+                    "outcomes": [handled],
+                    "headers": headers,
+                }
+            )
+    return results
 
 
 def remote_saga():
@@ -302,6 +447,13 @@ async def main() -> None:
             [],
         ),
         ("parameters", Saga().local_step(with_parameter, value=3).commit(), {"x": 1}, []),
+        ("local-returns-dict-last", Saga().local_step(add_a).local_step(returns_dict).commit(), {"x": 1}, []),
+        (
+            "local-returns-dict-then-remote",
+            Saga().local_step(returns_dict).remote_step(request).on_success(on_success).local_step(add_c).commit(),
+            {"x": 1},
+            [(200, "y")],
+        ),
         (
             "async-callbacks",
             Saga().local_step(async_local).remote_step(async_request).on_success(on_success).commit(),
@@ -319,6 +471,9 @@ async def main() -> None:
     )
     results.append(await manager_scenario("manager-two-remotes", two_remotes, [(200, 1), (200, 2)], injector))
     results.append(await manager_scenario("manager-local-only", Saga().local_step(add_a).commit(), [], injector))
+    results.append(await manager_receive_fails(injector))
+    results.extend(await step_scenarios(publisher))
+    results.extend(await transactional_command_scenarios())
     print(json.dumps(results, indent=1, sort_keys=True))
 
 
