@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any, NoReturn, Optional, Union, cast
 from uuid import UUID
 
@@ -42,6 +44,7 @@ from .executions import (
     SagaExecutionRepository,
     SagaStatus,
 )
+from .interceptors import SagaInterceptor, active_interceptors, intercept_run
 from .messages import SagaResponse
 
 logger = logging.getLogger(__name__)
@@ -72,6 +75,7 @@ class SagaManager(SetupMixin):
         pool_factory: Optional[PoolFactory] = None,  # noqa: UP045
         *,
         keep_finished_for: Optional[timedelta] = None,  # noqa: UP045
+        interceptors: Sequence[SagaInterceptor] = (),
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -85,6 +89,7 @@ class SagaManager(SetupMixin):
                     f"Keeping finished executions needs a storage that can purge them; {storage!r} cannot."
                 )
         self.keep_finished_for = keep_finished_for
+        self.interceptors = tuple(interceptors)
         if broker_pool is None and pool_factory is not None:
             broker_pool = pool_factory.get_pool("broker")
         if not isinstance(broker_pool, BrokerClientPool):
@@ -96,8 +101,11 @@ class SagaManager(SetupMixin):
     def _from_config(cls, config: Config, **kwargs) -> SagaManager:
         if "storage" not in kwargs:
             kwargs["storage"] = _storage_from_config(config)
-        if "keep_finished_for" not in kwargs and (seconds := _saga_database(config).get("keep_finished_for")):
+        database = _saga_database(config)
+        if "keep_finished_for" not in kwargs and (seconds := database.get("keep_finished_for")):
             kwargs["keep_finished_for"] = timedelta(seconds=float(seconds))
+        if "interceptors" not in kwargs and (paths := database.get("interceptors")):
+            kwargs["interceptors"] = [import_module(path)() if isinstance(path, str) else path for path in paths]
         return cls(**kwargs)
 
     async def _setup(self) -> None:
@@ -167,7 +175,11 @@ class SagaManager(SetupMixin):
             )
         return request_user
 
-    async def _run(
+    async def _run(self, execution: SagaExecution, response: SagaResponse | None, **options) -> None:
+        with active_interceptors(self.interceptors):
+            await intercept_run(execution, response, partial(self._run_and_store, execution, response, **options))
+
+    async def _run_and_store(
         self,
         execution: SagaExecution,
         response: SagaResponse | None,

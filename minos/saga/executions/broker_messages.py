@@ -21,6 +21,7 @@ from minos.networks import (
     BrokerMessageV1Strategy,
 )
 
+from ..interceptors import intercept_headers
 from ..utils import get_service_name
 
 
@@ -54,12 +55,12 @@ def build_message(
     reply_topic: str | None = None,
     identifier: UUID | None = None,
 ) -> BrokerMessageV1:
-    """A unicast ``BrokerMessageV1`` with a successful payload."""
+    """A unicast ``BrokerMessageV1`` with a successful payload (headers as the active interceptors leave them)."""
     payload = _build(
         BrokerMessageV1Payload,
         content=content,
         status=BrokerMessageV1Status.SUCCESS,
-        headers={} if headers is None else headers,
+        headers=intercept_headers({} if headers is None else headers),
     )
     return _build(
         BrokerMessageV1,

@@ -6,6 +6,7 @@ import logging
 import uuid as uuid_lib
 import warnings
 from contextlib import suppress
+from functools import partial
 from typing import Any, NoReturn, Union
 from uuid import UUID
 
@@ -23,6 +24,7 @@ from ..exceptions import (
     SagaRollbackExecutionStepException,
     SagaStepExecutionException,
 )
+from ..interceptors import intercept_commit, intercept_step
 from ..messages import SagaResponse
 from .commit import TransactionCommitter
 from .executors.abc import context_copy
@@ -216,7 +218,8 @@ class SagaExecution:
         self, step: SagaStepExecution, response: SagaResponse | None, autocommit: bool, **kwargs
     ) -> None:
         try:
-            self.context = await step.execute(self.context, response=response, **self._step_kwargs(kwargs))
+            execute = partial(step.execute, self.context, response=response, **self._step_kwargs(kwargs))
+            self.context = await intercept_step(self, step, "execute" if response is None else "reply", execute)
         except SagaPausedExecutionStepException:
             self.paused_step = step
             self.status = SagaStatus.Paused
@@ -240,7 +243,8 @@ class SagaExecution:
         failures = []
         for step in reversed(self.executed_steps):
             try:
-                self.context = await step.rollback(self.context, **self._step_kwargs(kwargs))
+                compensate = partial(step.rollback, self.context, **self._step_kwargs(kwargs))
+                self.context = await intercept_step(self, step, "compensation", compensate)
             except SagaRollbackExecutionStepException as exc:
                 logger.warning("Compensation of %r in the %s execution failed: %s", step, self.uuid, exc)
                 failures.append(exc)
@@ -259,7 +263,7 @@ class SagaExecution:
             raise ValueError(f"Only finished executions can be committed. The {self.uuid} one is {self.status.raw}.")
         committer = TransactionCommitter(self.uuid, self.executed_steps, **kwargs)
         try:
-            await committer.commit()
+            await intercept_commit(self, committer.commit)
         except Exception as exc:
             await self._fail_commit(exc, **kwargs)
 
