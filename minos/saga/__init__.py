@@ -77,6 +77,17 @@ from .executions import (
 from .manager import SagaManager
 from .messages import SagaRequest, SagaResponse, SagaResponseStatus
 from .middleware import transactional_command
+from .participants import (
+    HangingRequestException,
+    ParticipantBarrier,
+    ParticipantConflictException,
+    ParticipantOutcome,
+    ParticipantRecord,
+    ParticipantReply,
+    ParticipantRequestException,
+    idempotent,
+    participant_cursor,
+)
 from .services import SagaService
 from .utils import get_service_name
 
@@ -94,6 +105,8 @@ __all__ = [
     "EmptySagaStepException",
     "Executor",
     "get_service_name",
+    "HangingRequestException",
+    "idempotent",
     "IfThenAlternative",
     "InMemorySagaExecutionRepository",
     "LocalExecutor",
@@ -104,6 +117,13 @@ __all__ = [
     "MultipleOnExecuteException",
     "MultipleOnFailureException",
     "MultipleOnSuccessException",
+    "ParticipantBarrier",
+    "ParticipantConflictException",
+    "participant_cursor",
+    "ParticipantOutcome",
+    "ParticipantRecord",
+    "ParticipantReply",
+    "ParticipantRequestException",
     "PostgreSqlSagaExecutionRepository",
     "RemoteSagaStep",
     "RemoteSagaStepExecution",
