@@ -7,7 +7,6 @@ replies the dispatcher publishes, plus the participant's own table, written thro
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -40,26 +39,26 @@ from minos.saga import (
     idempotent,
     participant_cursor,
 )
-from tests.test_saga.test_executions.test_repositories.test_postgresql import PG, create_database, drop_database
 
 
 @pytest.fixture(scope="module")
-def database() -> Iterator[str]:
+def database(postgres: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Connection settings (``database``, ``host``, ``port``, ``user``, ``password``) of this module's database."""
+    name = f"minos_saga_participants_{uuid4().hex[:12]}"
+    admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **postgres)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name}")
     try:
-        name = create_database()
-    except psycopg2.OperationalError as exc:
-        message = f"PostgreSQL unreachable at {PG['host']}:{PG['port']} (run .ci/postgres.sh): {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        yield name
+        yield {"database": name, **postgres}
     finally:
-        drop_database(name)
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
 
 
-def query(database: str, statement: str, *parameters: Any) -> list[tuple]:
-    connection = psycopg2.connect(dbname=database, **PG)
+def query(database: dict[str, Any], statement: str, *parameters: Any) -> list[tuple]:
+    connection = psycopg2.connect(**database)
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:
@@ -70,9 +69,9 @@ def query(database: str, statement: str, *parameters: Any) -> list[tuple]:
 
 
 @pytest.fixture
-async def barrier(database: str) -> AsyncIterator[ParticipantBarrier]:
+async def barrier(database: dict[str, Any]) -> AsyncIterator[ParticipantBarrier]:
     """A barrier on a table of its own, so tests do not see each other's records."""
-    barrier = ParticipantBarrier(database, **PG, table_name=f"barrier_{uuid4().hex[:8]}")
+    barrier = ParticipantBarrier(**database, table_name=f"barrier_{uuid4().hex[:8]}")
     await barrier.setup()
     try:
         yield barrier
@@ -83,7 +82,7 @@ async def barrier(database: str) -> AsyncIterator[ParticipantBarrier]:
 class Stock:
     """A participant holding stock in its own table; ``fail`` and ``refuse`` make the next action fail."""
 
-    def __init__(self, database: str, barrier: ParticipantBarrier | None):
+    def __init__(self, database: dict[str, Any], barrier: ParticipantBarrier | None):
         self.database = database
         self.table = f"holds_{uuid4().hex[:8]}"
         query(database, f"CREATE TABLE {self.table} (saga TEXT, quantity INT)")
@@ -119,7 +118,7 @@ class Stock:
 
 
 @pytest.fixture
-def stock(database: str, barrier: ParticipantBarrier) -> Stock:
+def stock(database: dict[str, Any], barrier: ParticipantBarrier) -> Stock:
     return Stock(database, barrier)
 
 
@@ -185,7 +184,7 @@ async def test_record_keeps_the_reply(stock: Stock, broker: Broker, barrier: Par
 
 
 async def test_concurrent_duplicate_waits_and_gets_the_recorded_reply(
-    stock: Stock, broker: Broker, database: str, barrier: ParticipantBarrier
+    stock: Stock, broker: Broker, database: dict[str, Any], barrier: ParticipantBarrier
 ):
     saga, stock.proceed = uuid4(), asyncio.Event()
     action = request("Reserve", saga, {"quantity": 1})
@@ -204,7 +203,7 @@ async def test_concurrent_duplicate_waits_and_gets_the_recorded_reply(
 
 
 async def test_concurrent_duplicate_runs_when_the_first_fails(
-    stock: Stock, broker: Broker, database: str, barrier: ParticipantBarrier
+    stock: Stock, broker: Broker, database: dict[str, Any], barrier: ParticipantBarrier
 ):
     saga, stock.proceed, stock.fail = uuid4(), asyncio.Event(), RuntimeError("the disk is full")
     action = request("Reserve", saga, {"quantity": 1})
@@ -222,13 +221,13 @@ async def test_concurrent_duplicate_runs_when_the_first_fails(
     assert stock.holds() == [(str(saga), 1)]
 
 
-async def wait_for_lock_waiters(database: str, count: int) -> None:
+async def wait_for_lock_waiters(database: dict[str, Any], count: int) -> None:
     """Until ``count`` sessions of ``database`` wait for a lock (a duplicate blocked on the first one's row)."""
     for _ in range(500):
         waiting = query(
             database,
             "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
-            database,
+            database["database"],
         )[0][0]
         if waiting >= count:
             return
@@ -367,9 +366,9 @@ def test_participant_cursor_outside_a_handler():
         participant_cursor()
 
 
-async def test_concurrent_setup_creates_the_table_once(database: str):
+async def test_concurrent_setup_creates_the_table_once(database: dict[str, Any]):
     table = f"barrier_{uuid4().hex[:8]}"
-    barriers = [ParticipantBarrier(database, **PG, table_name=table) for _ in range(6)]
+    barriers = [ParticipantBarrier(**database, table_name=table) for _ in range(6)]
     try:
         await asyncio.gather(*(barrier.setup() for barrier in barriers))
     finally:
@@ -410,8 +409,8 @@ def test_from_config_without_a_database_entry(tmp_path: Path):
         ParticipantBarrier.from_config(write_config(tmp_path, {"saga": {"database": "x"}}))
 
 
-async def test_the_injected_barrier_is_used(tmp_path: Path, database: str):
-    config = write_config(tmp_path, {"default": {"database": database, **PG}})
+async def test_the_injected_barrier_is_used(tmp_path: Path, database: dict[str, Any]):
+    config = write_config(tmp_path, {"default": database})
     injector = DependencyInjector(config, [ParticipantBarrier])
     await injector.wire_and_setup_injections(modules=[minos.saga])
     try:
@@ -422,7 +421,7 @@ async def test_the_injected_barrier_is_used(tmp_path: Path, database: str):
     assert (int(reply.status), reply.content) == (200, {"held": 1})
 
 
-async def test_without_a_barrier_the_handler_says_what_is_missing(database: str):
+async def test_without_a_barrier_the_handler_says_what_is_missing(database: dict[str, Any]):
     stock = Stock(database, barrier=None)
     with pytest.raises(NotProvidedException, match="ParticipantBarrier"):
         await stock.reserve(InMemoryRequest({"quantity": 1}))
