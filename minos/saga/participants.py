@@ -16,7 +16,6 @@ own PostgreSQL database, after DTM's "barrier") makes every request take effect 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -24,11 +23,9 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import wraps
 from inspect import isawaitable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-import aiopg
-import psycopg2
 from minos.common import Config, ConnectionException, Inject, Injectable, NotProvidedException, SetupMixin
 from minos.networks import (
     REQUEST_HEADERS_CONTEXT_VAR,
@@ -38,16 +35,16 @@ from minos.networks import (
     Response,
     ResponseException,
 )
-from psycopg2.extensions import make_dsn
 
 from ._participant_barrier import PENDING, BarrierQueries, Kind, decode_reply, encode_reply
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import aiopg
 
 _CURSOR: ContextVar[aiopg.Cursor | None] = ContextVar("minos.saga.participant_cursor", default=None)
 _SAVEPOINT = "minos_saga_participant"
 
-Handler = TypeVar("Handler", bound=Callable[..., Any])
+_HandlerT = TypeVar("_HandlerT", bound=Callable[..., Any])
 
 
 class ParticipantRequestException(ResponseException):
@@ -171,6 +168,10 @@ class ParticipantBarrier(SetupMixin):
         return cls(**{key: entry[key] for key in keys if key in entry})
 
     async def _setup(self) -> None:
+        # The driver loads with the first barrier set up, not with ``minos.saga`` (services without one skip it).
+        import aiopg
+        from psycopg2.extensions import make_dsn
+
         await super()._setup()
         dsn = make_dsn(
             dbname=self.database,
@@ -315,6 +316,8 @@ class ParticipantBarrier(SetupMixin):
 
     @contextmanager
     def _faults(self) -> Iterator[None]:
+        import psycopg2
+
         try:
             yield
         except (psycopg2.OperationalError, psycopg2.InterfaceError, OSError) as exc:
@@ -329,7 +332,7 @@ class ParticipantBarrier(SetupMixin):
 
 def idempotent(
     operation: str, *, compensation: bool = False, barrier: ParticipantBarrier | None = None
-) -> Callable[[Handler], Handler]:
+) -> Callable[[_HandlerT], _HandlerT]:
     """Make a participant's broker handler take effect once per saga request.
 
     ``operation`` names what the handler does; the action and its compensation share it::
@@ -352,7 +355,7 @@ def idempotent(
     if not isinstance(operation, str) or not operation:
         raise ValueError(f"The operation must be a non-empty string. Obtained: {operation!r}")
 
-    def decorate(fn: Handler) -> Handler:
+    def decorate(fn: _HandlerT) -> _HandlerT:
         if isinstance(fn, HandlerWrapper):
             raise TypeError(f"Put @idempotent under the @enroute decorators of {fn!r}, not above them.")
 
