@@ -41,7 +41,7 @@ def ensure_upstream_venv(venv: Path) -> tuple[Path | None, str | None]:
     python = venv / "bin" / "python"
     if _imports_upstream(python):
         return python, None
-    uv = shutil.which("uv")
+    uv = os.environ.get("UV") or shutil.which("uv")  # ``uv run`` names itself in UV
     if uv is None:
         return None, "uv is needed to build the 0.7.0 venv (make install puts it on PATH)"
     print(f"building the 0.7.0 venv in {venv} from PyPI...", file=sys.stderr, flush=True)

@@ -18,16 +18,20 @@ from minos.common import BucketModel, Field
 
 from . import context_avro
 
-_IMMUTABLE_SCALARS = (str, int, float, bool, type(None), UUID, datetime, date, time, timedelta, bytes)
+_IMMUTABLE_TYPES = frozenset({str, int, float, bool, type(None), UUID, datetime, date, time, timedelta, bytes})
 
 
 def _copy_value(value: Any) -> Any:
-    """Deep-copy ``value``; the JSON-like shapes a context usually holds are copied without ``copy.deepcopy``."""
-    if isinstance(value, _IMMUTABLE_SCALARS):
+    """Deep-copy ``value``; the JSON-like shapes a context usually holds are copied without ``copy.deepcopy``.
+
+    Exact types are looked up in a set (subclasses, such as enums, go through ``copy.deepcopy``, which keeps
+    immutable ones as they are)."""
+    kind = type(value)
+    if kind in _IMMUTABLE_TYPES:
         return value
-    if type(value) is list:
+    if kind is list:
         return [_copy_value(item) for item in value]
-    if type(value) is dict:
+    if kind is dict:
         return {key: _copy_value(item) for key, item in value.items()}
     return copy.deepcopy(value)
 

@@ -8,7 +8,7 @@ from inspect import isabstract
 from typing import TYPE_CHECKING, Any, Union
 
 from ...context import SagaContext
-from ...definitions import ConditionalSagaStep, LocalSagaStep, RemoteSagaStep, SagaStep
+from ...definitions import SagaStep
 from ...exceptions import (
     SagaDefinitionFormatException,
     SagaExecutionFormatException,
@@ -19,6 +19,10 @@ from ..status import SagaStepStatus
 
 if TYPE_CHECKING:
     from ...messages import SagaResponse
+
+
+_EXECUTION_CLASSES: dict[type[SagaStep], type[SagaStepExecution]] = {}
+"""The step execution class of each step definition class, filled by ``SagaStepExecution`` subclasses."""
 
 
 class SagaStepExecution(ABC):
@@ -39,19 +43,17 @@ class SagaStepExecution(ABC):
         self.status = status
         self.already_rollback = already_rollback
 
+    def __init_subclass__(cls, executes: type[SagaStep] | None = None, **kwargs: Any):
+        """``class X(SagaStepExecution, executes=SomeSagaStep)`` makes ``X`` the execution of ``SomeSagaStep``."""
+        super().__init_subclass__(**kwargs)
+        if executes is not None:
+            _EXECUTION_CLASSES[executes] = cls
+
     @staticmethod
     def from_definition(step: SagaStep) -> SagaStepExecution:
-        """A new execution of the ``step`` definition, of the class that matches its kind."""
-        from .conditional import ConditionalSagaStepExecution
-        from .local import LocalSagaStepExecution
-        from .remote import RemoteSagaStepExecution
-
-        for definition_cls, execution_cls in (
-            (LocalSagaStep, LocalSagaStepExecution),
-            (RemoteSagaStep, RemoteSagaStepExecution),
-            (ConditionalSagaStep, ConditionalSagaStepExecution),
-        ):
-            if isinstance(step, definition_cls):
+        """A new execution of the ``step`` definition, of the class registered for its kind (or a base kind)."""
+        for definition_cls in type(step).__mro__:
+            if (execution_cls := _EXECUTION_CLASSES.get(definition_cls)) is not None:
                 return execution_cls(step)
         raise TypeError(f"There is no step execution for {step!r}.")
 
@@ -123,3 +125,4 @@ class SagaStepExecution(ABC):
             f"{type(self).__name__}(definition={self.definition!r}, status={self.status!r}, "
             f"related_services={self.related_services!r}, already_rollback={self.already_rollback!r})"
         )
+

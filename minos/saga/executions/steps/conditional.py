@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ..saga import SagaExecution
 
 
-class ConditionalSagaStepExecution(SagaStepExecution):
+class ConditionalSagaStepExecution(SagaStepExecution, executes=ConditionalSagaStep):
     """Picks the first ``if_then`` alternative whose condition holds (else ``else_then``) and runs its saga as
     ``inner``; pauses, resumes and compensates through it. With no alternative taken the step just finishes."""
 

@@ -16,7 +16,7 @@ from .abc import SagaStepExecution
 __all__ = ["LocalSagaStepExecution", "SagaContext", "SagaRollbackExecutionStepException"]
 
 
-class LocalSagaStepExecution(SagaStepExecution):
+class LocalSagaStepExecution(SagaStepExecution, executes=LocalSagaStep):
     """Runs ``on_execute`` on a copy of the context; a failure leaves the context as it was. A finished step does
     not run again: executing it returns the context unchanged."""
 

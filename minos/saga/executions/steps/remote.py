@@ -25,7 +25,7 @@ from .abc import SagaStepExecution
 __all__ = ["RemoteSagaStepExecution", "SagaRollbackExecutionStepException"]
 
 
-class RemoteSagaStepExecution(SagaStepExecution):
+class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
     """A 200 reply runs ``on_success``, a 400 runs ``on_error`` and a 500 fails the step. When a reply callback
     fails, the request it answered is compensated (``on_failure``) before the step fails.
 
