@@ -8,7 +8,7 @@ from uuid import UUID
 
 from minos.networks import REQUEST_HEADERS_CONTEXT_VAR, BrokerRequest, Request, Response
 
-from .transactions import transaction_scope
+from .transactions import transaction_repository, transaction_scope
 from .utils import get_service_name
 
 
@@ -21,8 +21,10 @@ async def transactional_command(
     transactions = request.headers.get("transactions") if isinstance(request, BrokerRequest) else None
     try:
         async with AsyncExitStack() as stack:
-            for uuid in filter(None, (transactions or "").split(",")):
-                await stack.enter_async_context(transaction_scope(UUID(uuid)))
+            if transactions:
+                repository = transaction_repository()
+                for uuid in filter(None, transactions.split(",")):
+                    await stack.enter_async_context(transaction_scope(UUID(uuid), repository))
             return await inner(request)
     finally:
         # Also when the handler raises (a refusal): the saga's compensation must find this service among the

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, Optional
 from uuid import UUID
 
 from minos.common import Inject, NotProvidedException
@@ -21,13 +21,23 @@ except ImportError:  # the optional integration is not installed
     TransactionRepository = None
 
 
-def transaction_scope(uuid: UUID | None) -> AbstractAsyncContextManager[Any]:
-    """The scope a callback of the ``uuid`` execution runs in (callbacks run outside any execution run plainly)."""
-    if TransactionEntry is None or uuid is None:
-        return _no_scope()
+def transaction_repository() -> Optional[TransactionRepository]:  # noqa: UP045
+    """The injected transaction repository, or ``None`` when the integration is not installed or not injected."""
+    if TransactionEntry is None or TransactionRepository is None:
+        return None
     try:
-        repository = Inject.resolve(TransactionRepository)
+        return Inject.resolve(TransactionRepository)
     except NotProvidedException:
+        return None
+
+
+def transaction_scope(
+    uuid: UUID | None,
+    repository: Optional[TransactionRepository],  # noqa: UP045
+) -> AbstractAsyncContextManager[Any]:
+    """The scope a callback of the ``uuid`` execution runs in: an entry of ``repository`` (see
+    ``transaction_repository()``). Callbacks outside any execution, or without a repository, run plainly."""
+    if repository is None or uuid is None:
         return _no_scope()
     return TransactionEntry(uuid=uuid, autocommit=False, transaction_repository=repository)
 

@@ -8,6 +8,7 @@ result is an ordinary ``BrokerMessageV1``: equal to, and serialised like, one bu
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from typing import Any
 from uuid import UUID, uuid4
@@ -19,16 +20,34 @@ from minos.networks import (
     BrokerMessageV1Payload,
     BrokerMessageV1Status,
     BrokerMessageV1Strategy,
+    BrokerPublisher,
 )
 
 from ..interceptors import intercept_headers
-from ..utils import get_service_name
+from ._dependencies import dependencies
+
+_PUBLISHER_LOGGER = logging.getLogger(BrokerPublisher.__module__)  # the logger ``BrokerPublisher.send`` writes to
+
+
+async def publish(publisher: BrokerPublisher, message: BrokerMessageV1) -> None:
+    """Send ``message`` through ``publisher``.
+
+    minos' ``BrokerPublisher.send`` formats ``repr(message)`` for a debug line before handing the message to
+    ``_send``, even when that line is dropped, and the repr costs as much as building the message. So when the
+    publisher keeps minos' ``send`` and its logger would drop the line, the message goes to ``_send`` directly;
+    otherwise (debug logging on, or a publisher with its own ``send``) through ``send`` as usual."""
+    if getattr(publisher.send, "__func__", None) is BrokerPublisher.send and not _PUBLISHER_LOGGER.isEnabledFor(
+        logging.DEBUG
+    ):
+        await publisher._send(message)
+    else:
+        await publisher.send(message)
 
 
 def saga_reply_topic() -> str:
     """Where participants answer the engine's requests: the waiting broker client's topic when one is waiting
     (``REQUEST_REPLY_TOPIC_CONTEXT_VAR``), else the ``{service}Reply`` topic ``SagaService`` consumes."""
-    return REQUEST_REPLY_TOPIC_CONTEXT_VAR.get() or f"{get_service_name()}Reply"
+    return REQUEST_REPLY_TOPIC_CONTEXT_VAR.get() or f"{dependencies().service_name}Reply"
 
 
 @cache

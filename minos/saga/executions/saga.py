@@ -26,6 +26,7 @@ from ..exceptions import (
 )
 from ..interceptors import intercept_commit, intercept_step
 from ..messages import SagaResponse
+from ._dependencies import resolves_once
 from .commit import TransactionCommitter
 from .executors.abc import context_copy
 from .status import SagaStatus
@@ -133,6 +134,7 @@ class SagaExecution:
             raise SagaExecutionFormatException(f"The raw saga execution is not valid: {exc!r}") from exc
         return execution
 
+    @resolves_once
     async def execute(
         self,
         response: SagaResponse | None = None,

@@ -11,6 +11,7 @@ from ...context import SagaContext
 from ...definitions import SagaOperation
 from ...exceptions import ExecutorException, SagaFailedExecutionStepException
 from ...transactions import transaction_scope
+from .._dependencies import dependencies
 
 
 class Executor:
@@ -27,7 +28,7 @@ class Executor:
 
     async def exec_function(self, func: Callable, *args, **kwargs) -> Any:
         try:
-            async with transaction_scope(self.execution_uuid):
+            async with transaction_scope(self.execution_uuid, dependencies().transaction_repository):
                 result = func(*args, **kwargs)
                 if isawaitable(result):
                     result = await result

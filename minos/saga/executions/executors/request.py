@@ -12,7 +12,7 @@ from ...context import SagaContext
 from ...definitions import RequestCallBack, SagaOperation
 from ...exceptions import ExecutorException, SagaCallbackReturnTypeException, SagaFailedExecutionStepException
 from ...messages import SagaRequest
-from ..broker_messages import build_message, saga_reply_topic
+from ..broker_messages import build_message, publish, saga_reply_topic
 from .abc import Executor, context_copy, step_failure
 
 # The context and exceptions are importable from here too, as in 0.7.0.
@@ -65,4 +65,4 @@ class RequestExecutor(Executor):
         headers["transactions"] = f"{headers['transactions']},{uuid}" if headers.get("transactions") else uuid
 
         message = build_message(request.target, await request.content(), headers, saga_reply_topic(), self.request_id)
-        await self.broker_publisher.send(message)
+        await publish(self.broker_publisher, message)

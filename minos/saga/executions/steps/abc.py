@@ -125,4 +125,3 @@ class SagaStepExecution(ABC):
             f"{type(self).__name__}(definition={self.definition!r}, status={self.status!r}, "
             f"related_services={self.related_services!r}, already_rollback={self.already_rollback!r})"
         )
-

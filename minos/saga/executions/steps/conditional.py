@@ -15,7 +15,7 @@ from ...exceptions import (
     SagaPausedExecutionStepException,
     SagaRollbackExecutionStepException,
 )
-from ...utils import get_service_name
+from .._dependencies import dependencies
 from ..executors import Executor
 from ..status import SagaStepStatus
 from .abc import SagaStepExecution
@@ -52,7 +52,7 @@ class ConditionalSagaStepExecution(SagaStepExecution, executes=ConditionalSagaSt
         response: SagaResponse | None = kwargs.pop("response", None)
         execution_uuid: UUID = kwargs.pop("execution_uuid", None)
         user: UUID | None = kwargs.pop("user", None)
-        self.related_services.add(get_service_name())
+        self.related_services.add(dependencies().service_name)
         if self.inner is None:
             definition = await self._select(context, execution_uuid)
             if definition is None:

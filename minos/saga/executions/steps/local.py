@@ -7,7 +7,7 @@ from typing import Any
 from ...context import SagaContext
 from ...definitions import LocalSagaStep
 from ...exceptions import SagaFailedExecutionStepException, SagaRollbackExecutionStepException
-from ...utils import get_service_name
+from .._dependencies import dependencies
 from ..executors import LocalExecutor
 from ..status import SagaStepStatus
 from .abc import SagaStepExecution
@@ -25,7 +25,7 @@ class LocalSagaStepExecution(SagaStepExecution, executes=LocalSagaStep):
     async def execute(self, context: Any, *args, **kwargs) -> Any:
         if self.status == SagaStepStatus.Finished:
             return context
-        self.related_services.add(get_service_name())
+        self.related_services.add(dependencies().service_name)
         self.status = SagaStepStatus.RunningOnExecute
         try:
             context = await LocalExecutor(kwargs.get("execution_uuid")).exec(

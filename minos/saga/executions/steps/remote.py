@@ -16,7 +16,7 @@ from ...exceptions import (
     SagaRollbackExecutionStepException,
 )
 from ...messages import SagaResponse, SagaResponseStatus
-from ...utils import get_service_name
+from .._dependencies import dependencies
 from ..executors import RequestExecutor, ResponseExecutor
 from ..status import SagaStepStatus
 from .abc import SagaStepExecution
@@ -45,7 +45,7 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
         return await self._apply_response(context, response, **kwargs)
 
     async def _send_request(self, context: SagaContext, **kwargs) -> NoReturn:
-        self.related_services.add(get_service_name())
+        self.related_services.add(dependencies().service_name)
         self.status = SagaStepStatus.RunningOnExecute
         request_id = uuid4()
         try:
@@ -106,8 +106,9 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
     ) -> SagaContext:
         if operation is None:
             return context
-        injected = {} if broker_publisher is None else {"broker_publisher": broker_publisher}
-        executor = RequestExecutor(execution_uuid, user=user, request_id=request_id, **injected)
+        if broker_publisher is None:
+            broker_publisher = dependencies().broker_publisher
+        executor = RequestExecutor(execution_uuid, user=user, broker_publisher=broker_publisher, request_id=request_id)
         return await executor.exec(operation, context)
 
     def awaits(self, response: SagaResponse) -> bool:

@@ -1,0 +1,60 @@
+"""What a run takes from the injector is resolved once per execute() call, and afresh for the next call."""
+
+from __future__ import annotations
+
+import pytest
+from minos.common import Config
+
+from minos.saga import Saga, SagaExecution, SagaPausedExecutionStepException, SagaResponse
+from tests.test_saga.utils import add_amount, add_order, handle_ticket, send_create_payment, send_create_ticket
+
+
+class ServiceName:
+    """The name the injected config answers with, and a log of every time it was asked."""
+
+    def __init__(self) -> None:
+        self.current = "order"
+        self.reads: list[str] = []
+
+    def get_name(self, config: Config) -> str:
+        self.reads.append(self.current)
+        return self.current
+
+
+@pytest.fixture
+def service_name(monkeypatch, injector) -> ServiceName:
+    name = ServiceName()
+    monkeypatch.setattr(Config, "get_name", lambda config: name.get_name(config))
+    return name
+
+
+async def test_one_execute_reads_the_service_name_once(service_name):
+    saga = Saga().local_step(add_order).local_step(add_amount).local_step(add_amount).commit()
+    execution = SagaExecution.from_definition(saga)
+
+    await execution.execute(autocommit=False)
+
+    assert service_name.reads == ["order"]
+    assert [step.related_services for step in execution.executed_steps] == [{"order"}] * 3
+
+
+async def test_the_next_execute_sees_a_changed_service_name(service_name, broker_publisher):
+    saga = (
+        Saga()
+        .remote_step(send_create_ticket)
+        .on_success(handle_ticket)
+        .remote_step(send_create_payment)
+        .on_success(handle_ticket)
+        .commit()
+    )
+    execution = SagaExecution.from_definition(saga)
+    with pytest.raises(SagaPausedExecutionStepException):
+        await execution.execute(autocommit=False)
+
+    service_name.current = "shipping"
+    with pytest.raises(SagaPausedExecutionStepException):
+        await execution.execute(SagaResponse("ok", {"ticket"}, uuid=execution.uuid), autocommit=False)
+
+    assert [message.reply_topic for message in broker_publisher.messages] == ["orderReply", "shippingReply"]
+    assert execution.executed_steps[0].related_services == {"order", "ticket"}
+    assert execution.paused_step.related_services == {"shipping"}
