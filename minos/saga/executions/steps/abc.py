@@ -8,7 +8,7 @@ from inspect import isabstract
 from typing import TYPE_CHECKING, Any, Union
 
 from ...context import SagaContext
-from ...definitions import SagaStep
+from ...definitions import ConditionalSagaStep, LocalSagaStep, RemoteSagaStep, SagaStep
 from ...exceptions import (
     SagaDefinitionFormatException,
     SagaExecutionFormatException,
@@ -20,6 +20,9 @@ from ..status import SagaStepStatus
 if TYPE_CHECKING:
     from ...messages import SagaResponse
 
+
+# The step definitions are importable from here too, as they were in 0.7.0.
+__all__ = ["ConditionalSagaStep", "LocalSagaStep", "RemoteSagaStep", "SagaStepExecution"]
 
 _EXECUTION_CLASSES: dict[type[SagaStep], type[SagaStepExecution]] = {}
 """The step execution class of each step definition class, filled by ``SagaStepExecution`` subclasses."""

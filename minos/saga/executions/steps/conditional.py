@@ -15,16 +15,18 @@ from ...exceptions import (
     SagaPausedExecutionStepException,
     SagaRollbackExecutionStepException,
 )
+from ...utils import get_service_name
 from .._dependencies import dependencies
 from ..executors import Executor
 from ..status import SagaStepStatus
 from .abc import SagaStepExecution
 
-# The exceptions are importable from here too, as they were in 0.7.0.
+# The exceptions are importable from here too (with get_service_name), as they were in 0.7.0.
 __all__ = [
     "ConditionalSagaStepExecution",
     "SagaExecutionAlreadyExecutedException",
     "SagaRollbackExecutionStepException",
+    "get_service_name",
 ]
 
 if TYPE_CHECKING:

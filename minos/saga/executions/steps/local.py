@@ -7,13 +7,14 @@ from typing import Any
 from ...context import SagaContext
 from ...definitions import LocalSagaStep
 from ...exceptions import SagaFailedExecutionStepException, SagaRollbackExecutionStepException
+from ...utils import get_service_name
 from .._dependencies import dependencies
 from ..executors import LocalExecutor
 from ..status import SagaStepStatus
 from .abc import SagaStepExecution
 
-# The context and exception are importable from here too, as they were in 0.7.0.
-__all__ = ["LocalSagaStepExecution", "SagaContext", "SagaRollbackExecutionStepException"]
+# The context and exception are importable from here too (with get_service_name), as they were in 0.7.0.
+__all__ = ["LocalSagaStepExecution", "SagaContext", "SagaRollbackExecutionStepException", "get_service_name"]
 
 
 class LocalSagaStepExecution(SagaStepExecution, executes=LocalSagaStep):

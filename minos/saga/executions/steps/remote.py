@@ -16,13 +16,14 @@ from ...exceptions import (
     SagaRollbackExecutionStepException,
 )
 from ...messages import SagaResponse, SagaResponseStatus
+from ...utils import get_service_name
 from .._dependencies import dependencies
 from ..executors import RequestExecutor, ResponseExecutor
 from ..status import SagaStepStatus
 from .abc import SagaStepExecution
 
-# The exception is importable from here too, as it was in 0.7.0.
-__all__ = ["RemoteSagaStepExecution", "SagaRollbackExecutionStepException"]
+# The exception is importable from here too (with get_service_name), as it was in 0.7.0.
+__all__ = ["RemoteSagaStepExecution", "SagaRollbackExecutionStepException", "get_service_name"]
 
 
 class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
