@@ -195,9 +195,12 @@ def databases(pg: dict[str, Any]) -> Iterator[dict[str, str]]:
                             cursor.execute("INSERT INTO stock VALUES (%s, %s, %s)", (item, units, units))
             yield names
         finally:
-            with admin.cursor() as cursor:
-                for name in names.values():
-                    cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            try:
+                with admin.cursor() as cursor:
+                    for name in names.values():
+                        cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            except psycopg2.Error as exc:  # e.g. a throwaway server that Ctrl-C already stopped
+                log(f"could not drop the databases: {exc}")
 
 
 def connect(pg: dict[str, Any], database: str) -> Any:
@@ -428,7 +431,54 @@ def check(pg: dict[str, Any], names: dict[str, str], plan_: list[dict[str, Any]]
     return figures, problems
 
 
+def interrupt(*_: Any) -> None:
+    """The first SIGINT or SIGTERM unwinds the run, stopping what it started; later ones (Ctrl-C reaches ``uv run``
+    and this process, and ``uv`` forwards it again) must not interrupt that cleanup."""
+    ignore_interrupts()
+    raise KeyboardInterrupt
+
+
+def ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+async def until_interrupted(coroutine: Any) -> Any:
+    """Await ``coroutine``; an interrupt cancels it (raising ``KeyboardInterrupt`` here) instead of surfacing in
+    whichever callback the event loop runs at that moment, where a library may swallow it."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+
+    def cancel() -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        ignore_interrupts()
+        task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, cancel)
+    try:
+        return await coroutine
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if loop.remove_signal_handler(sig):
+                signal.signal(sig, interrupt)
+
+
 def main() -> int:
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        return run()
+    except KeyboardInterrupt:
+        log("interrupted: everything started was stopped")
+        return 130
+
+
+def run() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=300, help="sagas to run (default 300)")
     parser.add_argument("--in-flight", type=int, default=30, help="orders unconcluded at most (default 30)")
@@ -438,7 +488,6 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--logs", type=Path, help="keep the services' logs in this directory")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds the cleanup like Ctrl-C does
 
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="minos-saga-e2e-")))
@@ -463,7 +512,7 @@ def main() -> int:
         plan_ = plan(args.orders, args.seed)
         log(f"driving {len(plan_)} sagas, at most {args.in_flight} in flight...")
         try:
-            elapsed = asyncio.run(drive(services, rabbitmq, orders, plan_, args))
+            elapsed = asyncio.run(until_interrupted(drive(services, rabbitmq, orders, plan_, args)))
         except RuntimeError as exc:
             log(str(exc))
             return 1
