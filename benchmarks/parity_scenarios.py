@@ -447,6 +447,17 @@ async def main() -> None:
             [],
         ),
         ("parameters", Saga().local_step(with_parameter, value=3).commit(), {"x": 1}, []),
+        (
+            "conditional-condition-raises",
+            Saga()
+            .local_step(add_a)
+            .on_failure(compensate_a)
+            .conditional_step()
+            .if_then(broken_condition, Saga().local_step(add_b).commit())
+            .commit(),
+            {"x": 1},
+            [],
+        ),
         ("local-returns-dict-last", Saga().local_step(add_a).local_step(returns_dict).commit(), {"x": 1}, []),
         (
             "local-returns-dict-then-remote",
