@@ -129,9 +129,7 @@ class ExecutorException(SagaException):
 
     def __init__(self, exception: Exception, message: str | None = None):
         self.exception = exception
-        if message is None:
-            message = f"A saga callback failed: {exception!r}"
-        super().__init__(message)
+        super().__init__(message if message is not None else f"A saga callback failed: {exception!r}")
 
 
 class SagaFailedCommitCallbackException(SagaFailedExecutionException):

@@ -48,7 +48,7 @@ MockedDatabaseClient.set_factory(SagaExecutionDatabaseOperationFactory, MockedSa
 
 
 def add_order(context: SagaContext) -> SagaContext:
-    """A local callback of the first sample saga the contract test cases store."""
+    """The local callback of the saga the repository test cases store (first step of the contracts' first one)."""
     context["order"] = "created"
     return context
 
@@ -62,18 +62,6 @@ class Foo(DeclarativeModel):
     """A one-field model for tests that need a model value, e.g. inside a context."""
 
     foo: str
-
-
-def pay(context: SagaContext) -> SagaContext:
-    """The local callback of the saga :class:`SagaExecutionRepositoryTestCase` stores."""
-    context["payment"] = "paid"
-    return context
-
-
-def refund(context: SagaContext) -> SagaContext:
-    """The compensation of :func:`pay`."""
-    context["payment"] = "refunded"
-    return context
 
 
 class SagaExecutionRepositoryTestCase(MinosTestCase, ABC):
@@ -98,7 +86,7 @@ class SagaExecutionRepositoryTestCase(MinosTestCase, ABC):
     async def asyncSetUp(self) -> None:
         await super().asyncSetUp()
         await self.saga_execution_repository.setup()
-        definition = Saga().local_step(pay).on_failure(refund).commit()
+        definition = Saga().local_step(add_order).commit()
         self.execution = SagaExecution.from_definition(definition)
         await self.execution.execute(autocommit=False)
         self.another = SagaExecution.from_definition(definition)
