@@ -13,10 +13,12 @@ import argparse
 import asyncio
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import warnings
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # make ``demo`` importable when run as a script
@@ -60,7 +62,10 @@ class Orchestrator:
 
     def __init__(self, storage: SagaExecutionRepository, bus: Bus, config, injector: DependencyInjector):
         self.storage = storage
-        self.manager = SagaManager(storage=storage, broker_pool=injector.pool_factory.get_pool("broker"))
+        # Finished sagas stay listed for a day (history), instead of being deleted as 0.7.0 does.
+        self.manager = SagaManager(
+            storage=storage, broker_pool=injector.pool_factory.get_pool("broker"), keep_finished_for=timedelta(days=1)
+        )
         self.service = MinosService(
             "order", [SagaService(saga_manager=self.manager), TransactionService(OrderLedger())], bus, config
         )
@@ -81,7 +86,7 @@ class Orchestrator:
         return await self.manager.run(CREATE_ORDER, context, pause_on_disk=True, autocommit=True)
 
     async def settled(self, execution_uuid) -> SagaStatus:
-        """Wait until the execution finished (deleted from storage) or errored; return which."""
+        """Wait until the execution finished or errored; return which."""
         status: list[SagaStatus] = []
 
         async def probe() -> None:
@@ -90,8 +95,8 @@ class Orchestrator:
             except SagaExecutionNotFoundException:
                 status.append(SagaStatus.Finished)
                 return
-            if execution.status == SagaStatus.Errored:
-                status.append(SagaStatus.Errored)
+            if execution.status in (SagaStatus.Finished, SagaStatus.Errored):
+                status.append(execution.status)
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + TIMEOUT
@@ -102,6 +107,34 @@ class Orchestrator:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)  # let the last commit/reject/compensation messages be handled
         return status[0]
+
+
+def storage_config(args: argparse.Namespace, directory: Path) -> Path:
+    """A config.yml naming the demo's saga storage, as the order service's own config would."""
+    if args.postgres:
+        settings = {
+            "repository": "minos.saga.PostgreSqlSagaExecutionRepository",
+            "database": os.environ.get("PGDATABASE", "postgres"),
+            "host": os.environ.get("PGHOST", "localhost"),
+            "port": os.environ.get("PGPORT", "5432"),
+            "user": os.environ.get("PGUSER", "postgres"),
+            "password": os.environ.get("PGPASSWORD", "postgres"),
+        }
+    else:
+        settings = {"repository": "demo.storage.FileSagaExecutionRepository", "directory": str(directory)}
+    entries = "".join(f"    {key}: {value}\n" for key, value in settings.items())
+    path = directory / "config.yml"
+    path.write_text(f"version: 2\nname: order\ndatabases:\n  saga:\n{entries}")
+    return path
+
+
+def minos_saga_list(config: Path) -> int:
+    """Run the operator's CLI on the demo's own storage, as an operator would."""
+    entry_point = Path(sys.executable).parent / "minos-saga"
+    command = [str(entry_point)] if entry_point.is_file() else [sys.executable, "-m", "minos.saga"]
+    print(f"$ minos-saga list --config {config}", flush=True)
+    root = Path(__file__).resolve().parent.parent  # where ``demo.sagas`` imports from, as the service runs
+    return subprocess.run([*command, "list", "--config", str(config)], cwd=root, stderr=subprocess.DEVNULL).returncode
 
 
 def make_storage(args: argparse.Namespace, directory: Path) -> SagaExecutionRepository:
@@ -216,7 +249,10 @@ async def main(args: argparse.Namespace) -> int:
     finished = sum(obtained == SagaStatus.Finished for _, _, obtained, _ in outcomes)
     compensated = sum(obtained == SagaStatus.Errored for _, _, obtained, _ in outcomes)
     print(f"{finished} sagas finished, {compensated} compensated")
-    return 0 if all(expected == obtained and ok for _, expected, obtained, ok in outcomes) else 1
+
+    title("What an operator sees: minos-saga list")
+    listed = minos_saga_list(storage_config(args, directory))
+    return 0 if listed == 0 and all(expected == obtained and ok for _, expected, obtained, ok in outcomes) else 1
 
 
 if __name__ == "__main__":

@@ -1,26 +1,48 @@
 """A tiny on-disk saga repository: one JSON document per execution in a directory.
 
 It is what lets the demo restart its orchestrator for real: a new ``FileSagaExecutionRepository`` over the same
-directory sees the executions the previous one stored.
+directory sees the executions the previous one stored. It lists and purges like the package's repositories (it
+adopts the same ``SagaExecutionLister`` and ``SagaExecutionPurger`` capabilities), so ``minos-saga`` can open it
+from a config whose ``saga`` database names it::
+
+    databases:
+      saga:
+        repository: demo.storage.FileSagaExecutionRepository
+        directory: /tmp/minos-saga-demo-xxxx
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from uuid import UUID
 
-from minos.saga import SagaExecution, SagaExecutionNotFoundException, SagaExecutionRepository, SagaExecutionSummary
+from minos.common import Config
+
+from minos.saga import (
+    SagaExecution,
+    SagaExecutionLister,
+    SagaExecutionNotFoundException,
+    SagaExecutionPurger,
+    SagaExecutionQuery,
+    SagaExecutionRepository,
+    SagaExecutionSummary,
+    SagaStatus,
+)
 
 
-class FileSagaExecutionRepository(SagaExecutionRepository):
+class FileSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLister, SagaExecutionPurger):
     """Stores ``execution.raw`` as ``<directory>/<uuid>.json`` (written atomically through a temporary file)."""
 
     def __init__(self, directory: str | Path, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def _from_config(cls, config: Config, **kwargs) -> FileSagaExecutionRepository:
+        return cls(config.get_database_by_name("saga")["directory"], **kwargs)
 
     def _path(self, uuid: UUID) -> Path:
         return self.directory / f"{uuid}.json"
@@ -41,10 +63,20 @@ class FileSagaExecutionRepository(SagaExecutionRepository):
     async def _delete(self, uuid: UUID) -> None:
         self._path(uuid).unlink(missing_ok=True)
 
-    async def list(self) -> list[SagaExecutionSummary]:
-        """Every stored execution, oldest first."""
+    def _summaries(self, query: SagaExecutionQuery) -> list[SagaExecutionSummary]:
         summaries = []
         for path in self.directory.glob("*.json"):
-            updated_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-            summaries.append(SagaExecutionSummary.from_raw(json.loads(path.read_text()), updated_at))
-        return sorted(summaries, key=lambda summary: summary.updated_at)
+            updated_at = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+            summary = SagaExecutionSummary.from_raw(json.loads(path.read_text()), updated_at)
+            if query.matches(summary):
+                summaries.append(summary)
+        return sorted(summaries, key=lambda summary: (summary.updated_at, summary.uuid))
+
+    async def _list(self, query: SagaExecutionQuery) -> list[SagaExecutionSummary]:
+        return self._summaries(query)[: query.limit]
+
+    async def _purge(self, status: SagaStatus, updated_before: datetime) -> int:
+        expired = self._summaries(SagaExecutionQuery(status=status, updated_before=updated_before))
+        for summary in expired:
+            self._path(summary.uuid).unlink(missing_ok=True)
+        return len(expired)
