@@ -1,0 +1,131 @@
+"""PostgreSQL servers for the fault tests: the shared one on localhost:5432, and a throwaway one they may restart.
+
+The throwaway server runs the Debian PostgreSQL binaries from a temporary directory (as the ``postgres`` OS user
+when we are root), listening on a free loopback port. Every fault test reaches it through :class:`PostgresServer`,
+so moving to another way of starting a server is an edit here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+
+SHARED_HOST, SHARED_PORT = "localhost", 5432
+USER, PASSWORD = "postgres", "postgres"
+SERVER_ENV = "SAGA_FAULTS_SERVER"  # how a child process finds the throwaway server (to restart it)
+
+
+def _binaries() -> Path:
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda path: int(path.parent.name))
+    if not versions:
+        raise RuntimeError("No PostgreSQL server binaries under /usr/lib/postgresql (install the postgresql package).")
+    return versions[-1]
+
+
+def _as_server_user(command: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server these tests may stop and start: its data directory and loopback port."""
+
+    directory: str
+    port: int
+    host: str = "127.0.0.1"
+
+    @classmethod
+    def create(cls) -> PostgresServer:
+        """Initialise a new cluster (trust authentication on loopback) in a fresh temporary directory."""
+        directory = tempfile.mkdtemp(prefix="saga-faults-pg-")
+        if os.geteuid() == 0:
+            shutil.chown(directory, "postgres")
+        data = str(Path(directory) / "data")
+        subprocess.run(
+            _as_server_user([str(_binaries() / "initdb"), "-D", data, "-U", USER, "--auth=trust", "-E", "UTF8"]),
+            check=True,
+            capture_output=True,
+        )
+        return cls(directory, _free_port())
+
+    @classmethod
+    def from_env(cls) -> PostgresServer:
+        """The server a parent test process described in ``SAGA_FAULTS_SERVER``."""
+        return cls(**json.loads(os.environ[SERVER_ENV]))
+
+    def env(self) -> dict[str, str]:
+        """The environment entry that lets a child process restart this server."""
+        return {SERVER_ENV: json.dumps({"directory": self.directory, "port": self.port, "host": self.host})}
+
+    def _pg_ctl(self, *arguments: str) -> None:
+        data = str(Path(self.directory) / "data")
+        command = [str(_binaries() / "pg_ctl"), "-D", data, "-w", "-t", "30", *arguments]
+        subprocess.run(_as_server_user(command), check=True, capture_output=True)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses={self.host} -c fsync=off"
+        self._pg_ctl("-o", options, "-l", str(Path(self.directory) / "server.log"), "start")
+
+    def stop(self) -> None:
+        """Stop at once, as a crashed or restarted server would: sessions are cut, nothing waits for clients."""
+        self._pg_ctl("-m", "immediate", "stop")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def destroy(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def connection_options(self, database: str) -> dict[str, object]:
+        """Keyword arguments for ``PostgreSqlSagaExecutionRepository`` (and ``psycopg2.connect``)."""
+        return {"database": database, "host": self.host, "port": self.port, "user": USER, "password": PASSWORD}
+
+
+def shared_connection_options(database: str) -> dict[str, object]:
+    """Keyword arguments for the shared server on localhost:5432."""
+    return {"database": database, "host": SHARED_HOST, "port": SHARED_PORT, "user": USER, "password": PASSWORD}
+
+
+def dsn(options: dict[str, object]) -> str:
+    return psycopg2.extensions.make_dsn(
+        dbname=options["database"], host=options["host"], port=options["port"], user=USER, password=PASSWORD
+    )
+
+
+def recreate_database(options: dict[str, object]) -> None:
+    """Drop (terminating its sessions) and create the database ``options`` names, on the server it names."""
+    drop_database(options)
+    _administer(options, f'CREATE DATABASE "{options["database"]}"')
+
+
+def drop_database(options: dict[str, object]) -> None:
+    """Drop the database ``options`` names (terminating its sessions)."""
+    _administer(options, f'DROP DATABASE IF EXISTS "{options["database"]}" WITH (FORCE)')
+
+
+def _administer(options: dict[str, object], statement: str) -> None:
+    admin = psycopg2.connect(dsn(options | {"database": "postgres"}))
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        admin.close()

@@ -1,0 +1,216 @@
+"""The saga system under test, seen from the test: its processes, when it is at rest, and how each order ended."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+
+from minos.saga import PostgreSqlSagaExecutionRepository
+
+from .broker import CREATE_QUEUE
+from .faults import BROKER_DATABASE_ENV, SAGA_DATABASE_ENV
+from .orchestrator import CREATE_PROGRESS, ORDERS_ENV, START_ON_ENV
+from .participants import CREATE_LEDGER
+from .scenario import ACTION, COMPENSATION, PAYMENT, PAYMENT_LIMIT, STOCK
+from .servers import dsn
+
+ROOT = Path(__file__).resolve().parents[3]
+PROCESS_DEADLINE = 20.0  # seconds a child may take to reach a fault, or the system to come to rest
+POLL = 0.02
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    amount: int
+
+    @property
+    def refused(self) -> bool:
+        return self.amount > PAYMENT_LIMIT
+
+
+class SagaSystem:
+    """Starts participant and orchestrator processes on one broker database and one saga database, and judges the
+    end state: every order that left a trace ended committed or compensated, with each step run once."""
+
+    def __init__(self, saga_database: dict[str, Any], broker_database: dict[str, Any], logs: Path):
+        self.saga_database = saga_database
+        self.broker_database = broker_database
+        self.logs = logs
+        self.processes: list[subprocess.Popen] = []
+        with self._cursor() as cursor:
+            cursor.execute(CREATE_QUEUE + ";" + CREATE_LEDGER + ";" + CREATE_PROGRESS)
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        connection = psycopg2.connect(dsn(self.broker_database))
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                yield cursor
+        finally:
+            connection.close()
+
+    def _spawn(self, module: str, env: dict[str, str]) -> subprocess.Popen:
+        environment = (
+            os.environ
+            | env
+            | {
+                SAGA_DATABASE_ENV: json.dumps(self.saga_database),
+                BROKER_DATABASE_ENV: json.dumps(self.broker_database),
+            }
+        )
+        log = (self.logs / f"{module}-{len(self.processes)}.log").open("w")
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"tests.test_saga.test_faults.{module}"],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.processes.append(process)
+        return process
+
+    def start_participants(self) -> subprocess.Popen:
+        return self._spawn("participants", {})
+
+    def start_orchestrator(
+        self, orders: list[Order] = (), env: dict[str, str] | None = None, start_on: str | None = None
+    ) -> subprocess.Popen:
+        """An orchestrator that starts ``orders``; with ``start_on``, a standby that starts once :meth:`note`
+        notes that event."""
+        orders_env = json.dumps([{"order_id": order.order_id, "amount": order.amount} for order in orders])
+        start_env = {} if start_on is None else {START_ON_ENV: start_on}
+        return self._spawn("orchestrator", (env or {}) | start_env | {ORDERS_ENV: orders_env})
+
+    def note(self, event: str) -> None:
+        with self._cursor() as cursor:
+            cursor.execute("INSERT INTO fault_events (event) VALUES (%s)", (event,))
+
+    async def wait_killed(self, process: subprocess.Popen) -> None:
+        """Wait until ``process`` died of SIGKILL (the injected fault), failing if it does not within the deadline."""
+        deadline = time.monotonic() + PROCESS_DEADLINE
+        while process.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(POLL)
+        assert process.returncode == -signal.SIGKILL, f"the fault never killed the orchestrator ({self._log_tail()})"
+
+    async def wait_event(self, event: str) -> None:
+        """Wait until a fault noted ``event`` in ``fault_events``."""
+        deadline = time.monotonic() + PROCESS_DEADLINE
+        while time.monotonic() < deadline:
+            with self._cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM fault_events WHERE event = %s", (event,))
+                if cursor.fetchone()[0]:
+                    return
+            await asyncio.sleep(POLL)
+        raise AssertionError(f"the fault never noted {event!r} ({self._log_tail()})")
+
+    async def wait_at_rest(self) -> None:
+        """Wait until nothing is left to do: the broker queue is empty, every live orchestrator handled all it took,
+        and (where it recovers) ran a recovery pass since, with nothing new received or recovered in between."""
+        live = [process.pid for process in self.processes if process.poll() is None]
+        deadline = time.monotonic() + PROCESS_DEADLINE
+        previous = None
+        while time.monotonic() < deadline:
+            with self._cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM broker_queue")
+                (queued,) = cursor.fetchone()
+                cursor.execute(
+                    "SELECT pid, received, handled, recovery_passes, recovered, has_recovery, consuming "
+                    "FROM replica_progress WHERE pid = ANY(%s) ORDER BY pid",
+                    (live,),
+                )
+                replicas = cursor.fetchall()
+            stopped = [pid for pid, *_, consuming in replicas if not consuming]
+            assert not stopped, f"the reply consumer of the orchestrator {stopped} stopped ({self._log_tail()})"
+            idle = queued == 0 and all(received == handled for _, received, handled, *_ in replicas)
+            if idle and previous is not None and _settled(previous, replicas):
+                return
+            previous = replicas if idle else None
+            await asyncio.sleep(POLL * 5)
+        raise AssertionError(f"the system did not come to rest within {PROCESS_DEADLINE} s ({self._log_tail()})")
+
+    async def outcomes(self, orders: list[Order]) -> dict[str, dict[str, list[str]]]:
+        """How each order ended: the non-duplicate ledger entries per participant, and the stored executions."""
+        ended: dict[str, dict[str, list[str]]] = {
+            order.order_id: {STOCK: [], PAYMENT: [], "stored": []} for order in orders
+        }
+        with self._cursor() as cursor:
+            cursor.execute("SELECT participant, kind, order_id, outcome FROM ledger WHERE NOT duplicate ORDER BY id")
+            for participant, kind, order_id, outcome in cursor.fetchall():
+                ended[order_id][participant].append(f"{kind}:{outcome}")
+        repository = PostgreSqlSagaExecutionRepository(**self.saga_database)
+        await repository.setup()
+        try:
+            for summary in await repository.list(limit=1000):
+                execution = await repository.load(summary.uuid)
+                ended[execution.context["order_id"]]["stored"].append(summary.status.value)
+        finally:
+            await repository.destroy()
+        for entries in ended.values():
+            for participant in (STOCK, PAYMENT):
+                entries[participant].sort()
+        return ended
+
+    async def assert_each_order_committed_or_compensated(self, orders: list[Order]) -> None:
+        """Every order either left no trace, or ended as its saga must: each participant's action done once and
+        kept (a finished saga, deleted from storage), or done once and compensated once (a failed saga, stored as
+        errored). Two actions (or compensations) of one participant mean a step ran twice."""
+        ended = await self.outcomes(orders)
+        untouched = {STOCK: [], PAYMENT: [], "stored": []}
+        committed = {STOCK: [f"{ACTION}:done"], PAYMENT: [f"{ACTION}:done"], "stored": []}
+        compensated = [
+            {STOCK: [f"{ACTION}:done", f"{COMPENSATION}:compensated"], PAYMENT: payment, "stored": ["errored"]}
+            for payment in ([f"{ACTION}:refused"], [f"{ACTION}:refused", f"{COMPENSATION}:null"])
+        ]
+        wrong = {
+            order.order_id: ended[order.order_id]
+            for order in orders
+            if ended[order.order_id] not in [untouched, *(compensated if order.refused else [committed])]
+        }
+        assert not wrong, f"orders that did not end committed or compensated exactly once: {wrong}"
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+
+    def _log_tail(self, lines: int = 15) -> str:
+        tails = []
+        for log in sorted(self.logs.glob("*.log")):
+            text = log.read_text().splitlines()[-lines:]
+            if text:
+                tails.append(f"{log.name}:\n" + "\n".join(text))
+        return "\n".join(tails) or "no output"
+
+
+def _settled(before: list[tuple], after: list[tuple]) -> bool:
+    """Nothing was received or recovered between the two samples, and every replica that recovers ran a pass."""
+    if [row[0] for row in before] != [row[0] for row in after]:
+        return False
+    for (_, received, _, passes, recovered, has_recovery, _), (
+        _,
+        received_after,
+        _,
+        passes_after,
+        recovered_after,
+        *_,
+    ) in zip(before, after):
+        if (received, recovered) != (received_after, recovered_after):
+            return False
+        if has_recovery and passes_after <= passes:
+            return False
+    return True
