@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .servers import PostgresServer, drop_database, recreate_database, shared_connection_options
+from .servers import PostgresServer, drop_database, empty_database, recreate_database, shared_connection_options
 from .system import SagaSystem
+from .zygote import Zygote
 
 
-def _database(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+@contextmanager
+def _session_database(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     recreate_database(options)
     try:
         yield options
@@ -21,37 +24,57 @@ def _database(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         drop_database(options)
 
 
-@pytest.fixture
-def broker_database() -> Iterator[dict[str, Any]]:
-    """A fresh database on the shared server for the broker queue, the participants' ledger and the progress."""
-    yield from _database(shared_connection_options(f"saga_faults_broker_{os.getpid()}"))
+@pytest.fixture(scope="session")
+def _shared_databases() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    broker, sagas = (shared_connection_options(f"saga_faults_{name}_{os.getpid()}") for name in ("broker", "sagas"))
+    with _session_database(broker), _session_database(sagas):
+        yield broker, sagas
 
 
 @pytest.fixture
-def saga_database() -> Iterator[dict[str, Any]]:
-    """A fresh database on the shared server for the saga executions."""
-    yield from _database(shared_connection_options(f"saga_faults_sagas_{os.getpid()}"))
+def broker_database(_shared_databases: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+    """An empty database on the shared server for the broker queue, the participants' ledger and the progress."""
+    return empty_database(_shared_databases[0])
+
+
+@pytest.fixture
+def saga_database(_shared_databases: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+    """An empty database on the shared server for the saga executions."""
+    return empty_database(_shared_databases[1])
 
 
 @pytest.fixture(scope="session")
 def restartable_server() -> Iterator[PostgresServer]:
-    """A throwaway PostgreSQL server the tests may restart."""
+    """A throwaway PostgreSQL server the tests may restart, with one database for saga executions."""
     server = PostgresServer.create()
     server.start()
     try:
+        recreate_database(server.connection_options("saga_faults_sagas"))
         yield server
     finally:
         server.destroy()
 
 
 @pytest.fixture
-def restartable_saga_database(restartable_server: PostgresServer) -> Iterator[dict[str, Any]]:
-    """A fresh database for the saga executions on the throwaway server."""
-    yield from _database(restartable_server.connection_options("saga_faults_sagas"))
+def restartable_saga_database(restartable_server: PostgresServer) -> dict[str, Any]:
+    """An empty database for the saga executions on the throwaway server."""
+    return empty_database(restartable_server.connection_options("saga_faults_sagas"))
 
 
-def _system(saga_database: dict[str, Any], broker_database: dict[str, Any], tmp_path: Path) -> Iterator[SagaSystem]:
-    system = SagaSystem(saga_database, broker_database, tmp_path)
+@pytest.fixture(scope="session")
+def zygote() -> Iterator[Zygote]:
+    """Forks the tests' processes (imports are slow, forks are not)."""
+    zygote = Zygote()
+    try:
+        yield zygote
+    finally:
+        zygote.close()
+
+
+def _system(
+    zygote: Zygote, saga_database: dict[str, Any], broker_database: dict[str, Any], tmp_path: Path
+) -> Iterator[SagaSystem]:
+    system = SagaSystem(zygote, saga_database, broker_database, tmp_path)
     try:
         yield system
     finally:
@@ -59,14 +82,16 @@ def _system(saga_database: dict[str, Any], broker_database: dict[str, Any], tmp_
 
 
 @pytest.fixture
-def system(saga_database: dict[str, Any], broker_database: dict[str, Any], tmp_path: Path) -> Iterator[SagaSystem]:
+def system(
+    zygote: Zygote, saga_database: dict[str, Any], broker_database: dict[str, Any], tmp_path: Path
+) -> Iterator[SagaSystem]:
     """Participants and orchestrators on the shared server."""
-    yield from _system(saga_database, broker_database, tmp_path)
+    yield from _system(zygote, saga_database, broker_database, tmp_path)
 
 
 @pytest.fixture
 def restartable_system(
-    restartable_saga_database: dict[str, Any], broker_database: dict[str, Any], tmp_path: Path
+    zygote: Zygote, restartable_saga_database: dict[str, Any], broker_database: dict[str, Any], tmp_path: Path
 ) -> Iterator[SagaSystem]:
     """Participants and orchestrators whose saga executions live on the throwaway server."""
-    yield from _system(restartable_saga_database, broker_database, tmp_path)
+    yield from _system(zygote, restartable_saga_database, broker_database, tmp_path)

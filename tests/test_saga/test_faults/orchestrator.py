@@ -196,6 +196,10 @@ async def main() -> None:
     await asyncio.Event().wait()  # a service keeps running: the test stops it
 
 
-if __name__ == "__main__":
+def run() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
     asyncio.run(main())
+
+
+if __name__ == "__main__":
+    run()

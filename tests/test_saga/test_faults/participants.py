@@ -17,8 +17,6 @@ import os
 import aiopg
 from minos.networks import BrokerDispatcher, BrokerMessage, BrokerPublisher, BrokerRequest, Response, ResponseException
 
-from minos.saga.messages import REQUEST_ID_HEADER
-
 from .broker import POLL_INTERVAL, enqueue, take
 from .faults import BROKER_DATABASE_ENV
 from .scenario import ACTION, COMPENSATION, PARTICIPANT_TOPICS, PAYMENT, PAYMENT_LIMIT
@@ -59,7 +57,7 @@ async def handle(request: BrokerRequest) -> Response:
     cursor = _CURSOR.get()
     participant, kind = PARTICIPANT_TOPICS[request.raw.topic]
     order = await request.content()
-    saga, request_id = request.headers["saga"], request.headers.get(REQUEST_ID_HEADER, "")
+    saga, request_id = request.headers["saga"], str(request.raw.identifier)  # the saga's request identity
     await cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{participant}:{saga}",))
     await cursor.execute(
         "SELECT outcome FROM ledger WHERE participant = %s AND request_id = %s AND NOT duplicate",
@@ -105,5 +103,9 @@ async def serve(broker_dsn: str) -> None:
             await cursor.execute("COMMIT")
 
 
-if __name__ == "__main__":
+def run() -> None:
     asyncio.run(serve(dsn(json.loads(os.environ[BROKER_DATABASE_ENV]))))
+
+
+if __name__ == "__main__":
+    run()

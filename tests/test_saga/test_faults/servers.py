@@ -121,6 +121,18 @@ def drop_database(options: dict[str, object]) -> None:
     _administer(options, f'DROP DATABASE IF EXISTS "{options["database"]}" WITH (FORCE)')
 
 
+def empty_database(options: dict[str, object]) -> dict[str, object]:
+    """Empty the database ``options`` names (every table of its public schema goes) and return ``options``."""
+    connection = psycopg2.connect(dsn(options))
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        connection.close()
+    return options
+
+
 def _administer(options: dict[str, object], statement: str) -> None:
     admin = psycopg2.connect(dsn(options | {"database": "postgres"}))
     admin.autocommit = True

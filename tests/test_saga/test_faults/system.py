@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +22,8 @@ from .orchestrator import CREATE_PROGRESS, ORDERS_ENV, START_ON_ENV
 from .participants import CREATE_LEDGER
 from .scenario import ACTION, COMPENSATION, PAYMENT, PAYMENT_LIMIT, STOCK
 from .servers import dsn
+from .zygote import Child, Zygote
 
-ROOT = Path(__file__).resolve().parents[3]
 PROCESS_DEADLINE = 20.0  # seconds a child may take to reach a fault, or the system to come to rest
 POLL = 0.02
 
@@ -45,11 +42,12 @@ class SagaSystem:
     """Starts participant and orchestrator processes on one broker database and one saga database, and judges the
     end state: every order that left a trace ended committed or compensated, with each step run once."""
 
-    def __init__(self, saga_database: dict[str, Any], broker_database: dict[str, Any], logs: Path):
+    def __init__(self, zygote: Zygote, saga_database: dict[str, Any], broker_database: dict[str, Any], logs: Path):
+        self.zygote = zygote
         self.saga_database = saga_database
         self.broker_database = broker_database
         self.logs = logs
-        self.processes: list[subprocess.Popen] = []
+        self.processes: list[Child] = []
         with self._cursor() as cursor:
             cursor.execute(CREATE_QUEUE + ";" + CREATE_LEDGER + ";" + CREATE_PROGRESS)
 
@@ -63,32 +61,21 @@ class SagaSystem:
         finally:
             connection.close()
 
-    def _spawn(self, module: str, env: dict[str, str]) -> subprocess.Popen:
-        environment = (
-            os.environ
-            | env
-            | {
-                SAGA_DATABASE_ENV: json.dumps(self.saga_database),
-                BROKER_DATABASE_ENV: json.dumps(self.broker_database),
-            }
-        )
-        log = (self.logs / f"{module}-{len(self.processes)}.log").open("w")
-        process = subprocess.Popen(
-            [sys.executable, "-m", f"tests.test_saga.test_faults.{module}"],
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    def _spawn(self, module: str, env: dict[str, str]) -> Child:
+        environment = env | {
+            SAGA_DATABASE_ENV: json.dumps(self.saga_database),
+            BROKER_DATABASE_ENV: json.dumps(self.broker_database),
+        }
+        process = self.zygote.spawn(module, environment, str(self.logs / f"{module}-{len(self.processes)}.log"))
         self.processes.append(process)
         return process
 
-    def start_participants(self) -> subprocess.Popen:
+    def start_participants(self) -> Child:
         return self._spawn("participants", {})
 
     def start_orchestrator(
         self, orders: list[Order] = (), env: dict[str, str] | None = None, start_on: str | None = None
-    ) -> subprocess.Popen:
+    ) -> Child:
         """An orchestrator that starts ``orders``; with ``start_on``, a standby that starts once :meth:`note`
         notes that event."""
         orders_env = json.dumps([{"order_id": order.order_id, "amount": order.amount} for order in orders])
@@ -99,7 +86,7 @@ class SagaSystem:
         with self._cursor() as cursor:
             cursor.execute("INSERT INTO fault_events (event) VALUES (%s)", (event,))
 
-    async def wait_killed(self, process: subprocess.Popen) -> None:
+    async def wait_killed(self, process: Child) -> None:
         """Wait until ``process`` died of SIGKILL (the injected fault), failing if it does not within the deadline."""
         deadline = time.monotonic() + PROCESS_DEADLINE
         while process.poll() is None and time.monotonic() < deadline:
@@ -184,9 +171,7 @@ class SagaSystem:
 
     def stop(self) -> None:
         for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                process.wait()
+            process.kill()
 
     def _log_tail(self, lines: int = 15) -> str:
         tails = []
