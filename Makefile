@@ -36,7 +36,7 @@ format: $(UV)
 	$(RUN) ruff format $(SOURCES)
 
 demo: $(UV)
-	$(RUN) python demo/run.py
+	$(WITH_POSTGRES) python demo/run.py
 
 demo-postgres: $(UV)
 	$(WITH_POSTGRES) python demo/run.py --postgres

@@ -28,6 +28,8 @@ from minos.networks import (
     BrokerDispatcher,
     BrokerHandler,
     BrokerMessage,
+    BrokerMessageV1,
+    BrokerMessageV1Payload,
     EnrouteCollector,
     InMemoryBrokerPublisher,
     InMemoryBrokerSubscriber,
@@ -47,9 +49,11 @@ class DemoConfig(ConfigV2):
 
 
 class Bus:
-    """Topic → subscribers, plus the messages waiting for a subscriber. ``trace`` prints every message."""
+    """Topic → subscribers, plus the messages waiting for a subscriber. ``trace`` prints every message. Messages to
+    the topics in ``redelivered`` are delivered twice, as an at-least-once broker may."""
 
     def __init__(self, trace: Callable[[str], None] = print):
+        self.redelivered: set[str] = set()
         self.subscribers: dict[str, list[RoutingSubscriber]] = defaultdict(list)
         self.waiting: dict[str, list[BrokerMessage]] = defaultdict(list)
         self.trace = trace
@@ -64,6 +68,9 @@ class Bus:
             return
         for subscriber in subscribers:
             subscriber.add_message(message)
+            if message.topic in self.redelivered:
+                self.trace(f"      (the broker delivers {message.topic!r} again)")
+                subscriber.add_message(_copy(message))
 
     def register(self, subscriber: RoutingSubscriber) -> None:
         for topic in subscriber.topics:
@@ -90,6 +97,12 @@ class Bus:
             content = content[:57] + "..."
         status = f" [{int(message.status)}]" if is_reply else ""
         return f"      {sender:>7} → {topic}{status}: {content}"
+
+
+def _copy(message: BrokerMessage) -> BrokerMessage:
+    """Another delivery of ``message``: same identifier and content, headers of its own (handlers change them)."""
+    payload = BrokerMessageV1Payload(content=message.content, headers=dict(message.headers), status=message.status)
+    return BrokerMessageV1(message.topic, payload, identifier=message.identifier, reply_topic=message.reply_topic)
 
 
 def _looks_random(topic: str) -> bool:

@@ -48,9 +48,17 @@ Hold the stock, check for fraud unless the customer is premium (a conditional st
    is stopped and a new `SagaManager` over a new repository object reading the same storage takes over; when stock
    comes back, its reply reaches the new `SagaService`, which loads the execution and finishes it.
 
-It ends with `3 sagas finished, 1 compensated` and exits 1 if any outcome differs from the expected one.
-Run it against PostgreSQL with `make demo-postgres`: a throwaway server, or the one the usual `PG*` variables
-name (`uv run python demo/run.py --postgres` uses the `PG*` variables directly).
+5. **Duplicate delivery**: the broker delivers `ReserveStock`, `CheckFraud` and `ChargePayment` twice. The
+   participants' handlers are [`@idempotent`](participants.md): the second delivery does not run them (no second
+   hold, no second charge) and is answered with the recorded reply, which the saga, already past that step, ignores.
+
+The participants keep their state (stock on hand and holds, balances and pending charges) in a PostgreSQL database
+created for the run, and do their work through `participant_cursor()`, so it commits with the record of the request.
+`make demo` runs on a throwaway server, or on the one the usual `PG*` variables name.
+
+It ends with `4 sagas finished, 1 compensated` and exits 1 if any outcome differs from the expected one.
+`make demo-postgres` also stores the sagas in PostgreSQL (`uv run python demo/run.py --postgres` uses the `PG*`
+variables directly).
 """
 
 

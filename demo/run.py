@@ -1,8 +1,13 @@
 """Three Minos services in one process: ``order`` runs sagas, ``stock`` and ``payment`` take part in them.
 
+    make demo                             # on a throwaway PostgreSQL server, unless PGHOST/PGPORT name one
+    make demo-postgres                    # the same, with the sagas stored in PostgreSQL too
+
     uv run python demo/run.py             # sagas kept in a directory of JSON files
-    uv run python demo/run.py --postgres  # sagas kept by PostgreSqlSagaExecutionRepository (PG* env vars)
-    make demo-postgres                    # the same on a throwaway server, unless PGHOST/PGPORT name one
+    uv run python demo/run.py --postgres  # sagas kept by PostgreSqlSagaExecutionRepository
+
+The participants keep their state in a database created for the run on the server the PG* variables name (and
+dropped at the end); their saga handlers are ``@idempotent`` (``minos.saga.participants``).
 
 Exits 0 only if every saga ends the expected way.
 """
@@ -17,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,10 +33,12 @@ from minos.common import DependencyInjector, PoolFactory  # noqa: E402
 
 import minos.saga  # noqa: E402
 from demo.bus import Bus, MinosService, RoutingPublisher, load_config, subscriber_builder  # noqa: E402
+from demo.database import ParticipantsDatabase  # noqa: E402
 from demo.sagas import CREATE_ORDER, ORDERS  # noqa: E402
 from demo.services import OrderLedger, PaymentService, StockService, TransactionService  # noqa: E402
 from demo.storage import FileSagaExecutionRepository  # noqa: E402
 from minos.saga import (  # noqa: E402
+    ParticipantBarrier,
     SagaContext,
     SagaExecutionNotFoundException,
     SagaExecutionRepository,
@@ -155,16 +162,29 @@ def make_storage(args: argparse.Namespace, directory: Path) -> SagaExecutionRepo
 
 async def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.CRITICAL)  # replies to compensations are logged as "late": keep quiet
+    database = ParticipantsDatabase()
+    await database.create()
+    try:
+        return await run(args, database)
+    finally:
+        await database.drop()
+
+
+async def run(args: argparse.Namespace, database: ParticipantsDatabase) -> int:
     bus = Bus()
     config = load_config()
+    # The participants' records of the saga requests they handled, next to their own tables (see demo/services.py).
+    barrier = ParticipantBarrier(database.name, **database.settings)
     injector = DependencyInjector(
-        config, [PoolFactory.from_config(config), RoutingPublisher(bus), subscriber_builder(bus)]
+        config, [PoolFactory.from_config(config), RoutingPublisher(bus), subscriber_builder(bus), barrier]
     )
     await injector.wire_and_setup_injections(modules=[minos.saga, sys.modules[__name__]])
     directory = Path(tempfile.mkdtemp(prefix="minos-saga-demo-"))
 
-    stock = StockService({"book": 10, "lamp": 3})
-    payment = PaymentService({"alice": 200, "bob": 20, "carol": 900, "dave": 100})
+    stock = StockService(database)
+    await stock.create({"book": 10, "lamp": 3})
+    payment = PaymentService(database)
+    await payment.create({"alice": 200, "bob": 20, "carol": 900, "dave": 100})
     participants = {
         "stock": MinosService("stock", [stock, TransactionService(stock)], bus, config, [transactional_command]),
         "payment": MinosService(
@@ -180,36 +200,49 @@ async def main(args: argparse.Namespace) -> int:
 
     outcomes: list[tuple[str, SagaStatus, SagaStatus, bool]] = []  # (label, expected, obtained, side effects ok)
 
-    async def scenario(label: str, expected: SagaStatus, check: Callable[[], bool], **order) -> None:
+    async def scenario(label: str, expected: SagaStatus, check: Callable[[], Awaitable[bool]], **order) -> None:
         execution = await orchestrator.place(**order)
         obtained = await orchestrator.settled(execution.uuid)
-        ok = check()
+        ok = await check()
         outcomes.append((label, expected, obtained, ok))
         mark = "✔" if obtained == expected and ok else "✘"
         print(f"    {mark} order #{order['order_id']} is {ORDERS[order['order_id']]['status']}, saga {obtained.raw}")
 
     try:
+
+        async def happy_path() -> bool:
+            return (ORDERS[1]["status"], await stock.on_hand("book"), await payment.balance("alice")) == (
+                "confirmed", 8, 140
+            )  # fmt: skip
+
         title("1. Happy path: hold stock → fraud check → charge → confirm → two-phase commit")
         await scenario(
             "happy path",
             SagaStatus.Finished,
-            lambda: (ORDERS[1]["status"], stock.on_hand["book"], payment.balances["alice"]) == ("confirmed", 8, 140),
+            happy_path,
             order_id=1, customer="alice", tier="regular", item="book", quantity=2, amount=60,
         )  # fmt: skip
+
+        async def payment_refused() -> bool:
+            lamps = (await stock.available("lamp"), await stock.on_hand("lamp"))
+            return ORDERS[2]["status"] == "cancelled" and lamps == (3, 3)
 
         title("2. Payment refused: the stock hold and the order are compensated")
         await scenario(
             "payment refused",
             SagaStatus.Errored,
-            lambda: ORDERS[2]["status"] == "cancelled" and stock.available("lamp") == 3 and stock.on_hand["lamp"] == 3,
+            payment_refused,
             order_id=2, customer="bob", tier="regular", item="lamp", quantity=1, amount=45,
         )  # fmt: skip
+
+        async def premium_branch() -> bool:
+            return ORDERS[3]["status"] == "confirmed" and await payment.balance("carol") == 300
 
         title("3. Conditional step: a premium customer skips the fraud check")
         await scenario(
             "premium branch",
             SagaStatus.Finished,
-            lambda: ORDERS[3]["status"] == "confirmed" and payment.balances["carol"] == 300,
+            premium_branch,
             order_id=3, customer="carol", tier="premium", item="lamp", quantity=2, amount=600,
         )  # fmt: skip
 
@@ -230,12 +263,25 @@ async def main(args: argparse.Namespace) -> int:
         print("    a new order service is up, reading the same storage; the stock service comes back:")
         await participants["stock"].start()
         obtained = await orchestrator.settled(execution.uuid)
-        ok = ORDERS[4]["status"] == "confirmed" and stock.on_hand["book"] == 7
+        ok = ORDERS[4]["status"] == "confirmed" and await stock.on_hand("book") == 7
         outcomes.append(("resumed after restart", SagaStatus.Finished, obtained, ok))
         print(
             f"    {'✔' if ok and obtained == SagaStatus.Finished else '✘'} order #4 is {ORDERS[4]['status']}, ", end=""
         )
         print(f"saga {obtained.raw}")
+
+        async def delivered_twice() -> bool:
+            return (await stock.on_hand("book"), await payment.balance("alice")) == (6, 120)
+
+        title("5. Duplicate delivery: the broker delivers each saga request twice; each takes effect once")
+        bus.redelivered = {"ReserveStock", "CheckFraud", "ChargePayment"}
+        await scenario(
+            "duplicates answered from the record",
+            SagaStatus.Finished,
+            delivered_twice,
+            order_id=5, customer="alice", tier="regular", item="book", quantity=1, amount=20,
+        )  # fmt: skip
+        bus.redelivered = set()
     finally:
         await orchestrator.stop()
         for service in participants.values():

@@ -3,16 +3,22 @@
 Participants change their state *tentatively* under the saga's transaction (the last uuid of the ``transactions``
 request header) and make it final when the orchestrator's ``TransactionCommitter`` sends
 ``_Commit{Service}Transaction`` (or drop it on ``_Reject{Service}Transaction``), as ``minos.aggregate`` does.
+
+Their handlers of saga requests are ``@idempotent`` (``minos.saga.participants``): a request delivered twice takes
+effect once and the duplicate gets the recorded reply; the work goes through ``participant_cursor()``, so it
+commits together with that record.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from minos.common import Config
 from minos.networks import BrokerRequest, EnrouteDecorator, Response, ResponseException, enroute
 
+from minos.saga import idempotent, participant_cursor
+
+from .database import ParticipantsDatabase
 from .sagas import say
 
 
@@ -22,8 +28,9 @@ def transaction_of(request: BrokerRequest) -> str:
 
 
 class TransactionService:
-    """Answers ``_Reserve/_Commit/_Reject{Service}Transaction`` for ``ledger`` (an object with ``commit(uuid)`` and
-    ``reject(uuid)``), named after the service it runs in, like ``minos.aggregate.TransactionService``."""
+    """Answers ``_Reserve/_Commit/_Reject{Service}Transaction`` for ``ledger`` (an object with async ``commit(uuid)``
+    and ``reject(uuid)``, idempotent by nature: what a transaction holds is moved or dropped once), named after the
+    service it runs in, like ``minos.aggregate.TransactionService``."""
 
     def __init__(self, ledger: Any):
         self.ledger = ledger
@@ -41,69 +48,112 @@ class TransactionService:
         return Response(await request.content())  # nothing can go wrong between the step and the commit here
 
     async def commit(self, request: BrokerRequest) -> None:
-        self.ledger.commit(str(await request.content()))
+        await self.ledger.commit(str(await request.content()))
 
     async def reject(self, request: BrokerRequest) -> None:
-        self.ledger.reject(str(await request.content()))
+        await self.ledger.reject(str(await request.content()))
 
 
 class StockService:
-    """Holds units for orders; a hold becomes a sale when its saga commits."""
+    """Holds units for orders; a hold becomes a sale when its saga commits. Its tables live in the participants'
+    database; the saga requests it answers are ``@idempotent`` (the work and its record commit together)."""
 
-    def __init__(self, on_hand: dict[str, int]):
-        self.on_hand = dict(on_hand)
-        self.holds: dict[str, dict[int, tuple[str, int]]] = defaultdict(dict)  # transaction -> order -> hold
+    def __init__(self, database: ParticipantsDatabase):
+        self.database = database
 
-    def available(self, item: str) -> int:
-        held = sum(qty for holds in self.holds.values() for held_item, qty in holds.values() if held_item == item)
-        return self.on_hand.get(item, 0) - held
+    async def create(self, on_hand: dict[str, int]) -> None:
+        async with self.database.transaction() as cursor:
+            await cursor.execute(
+                "CREATE TABLE stock_on_hand (item TEXT PRIMARY KEY, quantity INT NOT NULL);"
+                "CREATE TABLE stock_holds (order_id INT PRIMARY KEY, transaction TEXT, item TEXT, quantity INT)"
+            )
+            for item, quantity in on_hand.items():
+                await cursor.execute("INSERT INTO stock_on_hand VALUES (%s, %s)", (item, quantity))
+
+    async def on_hand(self, item: str) -> int:
+        return await self.database.value("SELECT quantity FROM stock_on_hand WHERE item = %s", item)
+
+    async def available(self, item: str) -> int:
+        return await self.database.value(
+            "SELECT quantity - (SELECT COALESCE(sum(quantity), 0) FROM stock_holds WHERE item = %s) "
+            "FROM stock_on_hand WHERE item = %s",
+            item,
+            item,
+        )
 
     @enroute.broker.command("ReserveStock")
+    @idempotent("reserve_stock")
     async def reserve_stock(self, request: BrokerRequest) -> Response:
         content = await request.content()
         order, item, quantity = content["order"], content["item"], content["quantity"]
-        if quantity > (available := self.available(item)):
+        cursor = participant_cursor()
+        # The row lock makes concurrent reservations of one item take turns.
+        await cursor.execute("SELECT quantity FROM stock_on_hand WHERE item = %s FOR UPDATE", (item,))
+        (on_hand,) = await cursor.fetchone()
+        await cursor.execute("SELECT COALESCE(sum(quantity), 0) FROM stock_holds WHERE item = %s", (item,))
+        available = on_hand - (await cursor.fetchone())[0]
+        if quantity > available:
             say("stock", f"order #{order}: only {available} {item} left, refused")
             raise ResponseException(f"only {available} {item} left")
-        self.holds[transaction_of(request)][order] = (item, quantity)
-        say("stock", f"order #{order}: {quantity} × {item} held ({self.available(item)} still available)")
+        await cursor.execute(
+            "INSERT INTO stock_holds VALUES (%s, %s, %s, %s)", (order, transaction_of(request), item, quantity)
+        )
+        say("stock", f"order #{order}: {quantity} × {item} held ({available - quantity} still available)")
         return Response({"held": quantity})
 
     @enroute.broker.command("ReleaseStock")
+    @idempotent("reserve_stock", compensation=True)
     async def release_stock(self, request: BrokerRequest) -> Response:
         order = (await request.content())["order"]
-        for holds in self.holds.values():
-            if (hold := holds.pop(order, None)) is not None:
-                say("stock", f"order #{order}: hold of {hold[1]} × {hold[0]} released (compensation)")
+        cursor = participant_cursor()
+        await cursor.execute("DELETE FROM stock_holds WHERE order_id = %s RETURNING item, quantity", (order,))
+        for item, quantity in await cursor.fetchall():
+            say("stock", f"order #{order}: hold of {quantity} × {item} released (compensation)")
         return Response({"released": order})
 
-    def commit(self, transaction: str) -> None:
-        for order, (item, quantity) in self.holds.pop(transaction, {}).items():
-            self.on_hand[item] -= quantity
-            say(
-                "stock",
-                f"order #{order}: commit, {item} on hand {self.on_hand[item] + quantity} → {self.on_hand[item]}",
+    async def commit(self, transaction: str) -> None:
+        async with self.database.transaction() as cursor:
+            await cursor.execute(
+                "DELETE FROM stock_holds WHERE transaction = %s RETURNING order_id, item, quantity", (transaction,)
             )
+            for order, item, quantity in await cursor.fetchall():
+                await cursor.execute(
+                    "UPDATE stock_on_hand SET quantity = quantity - %s WHERE item = %s RETURNING quantity",
+                    (quantity, item),
+                )
+                (left,) = await cursor.fetchone()
+                say("stock", f"order #{order}: commit, {item} on hand {left + quantity} → {left}")
 
-    def reject(self, transaction: str) -> None:
-        for order, (item, quantity) in self.holds.pop(transaction, {}).items():
-            say("stock", f"order #{order}: reject, hold of {quantity} × {item} dropped")
+    async def reject(self, transaction: str) -> None:
+        async with self.database.transaction() as cursor:
+            await cursor.execute(
+                "DELETE FROM stock_holds WHERE transaction = %s RETURNING order_id, item, quantity", (transaction,)
+            )
+            for order, item, quantity in await cursor.fetchall():
+                say("stock", f"order #{order}: reject, hold of {quantity} × {item} dropped")
 
 
 class PaymentService:
-    """Checks for fraud and charges customers; a charge is pending until its saga commits."""
+    """Checks for fraud and charges customers; a charge is pending until its saga commits. Its tables live in the
+    participants' database; the saga requests it answers are ``@idempotent``."""
 
-    def __init__(self, balances: dict[str, int]):
-        self.balances = dict(balances)
-        self.pending: dict[str, dict[int, tuple[str, int]]] = defaultdict(dict)  # transaction -> order -> charge
+    def __init__(self, database: ParticipantsDatabase):
+        self.database = database
 
-    def available(self, customer: str) -> int:
-        pending = sum(
-            amount for charges in self.pending.values() for who, amount in charges.values() if who == customer
-        )
-        return self.balances.get(customer, 0) - pending
+    async def create(self, balances: dict[str, int]) -> None:
+        async with self.database.transaction() as cursor:
+            await cursor.execute(
+                "CREATE TABLE payment_balances (customer TEXT PRIMARY KEY, balance INT NOT NULL);"
+                "CREATE TABLE payment_pending (order_id INT PRIMARY KEY, transaction TEXT, customer TEXT, amount INT)"
+            )
+            for customer, balance in balances.items():
+                await cursor.execute("INSERT INTO payment_balances VALUES (%s, %s)", (customer, balance))
+
+    async def balance(self, customer: str) -> int:
+        return await self.database.value("SELECT balance FROM payment_balances WHERE customer = %s", customer)
 
     @enroute.broker.command("CheckFraud")
+    @idempotent("check_fraud")
     async def check_fraud(self, request: BrokerRequest) -> Response:
         content = await request.content()
         if content["amount"] > content["max_amount"]:
@@ -113,31 +163,52 @@ class PaymentService:
         return Response({"fraud": False})
 
     @enroute.broker.command("ChargePayment")
+    @idempotent("charge_payment")
     async def charge(self, request: BrokerRequest) -> Response:
         content = await request.content()
         order, customer, amount = content["order"], content["customer"], content["amount"]
-        if amount > (available := self.available(customer)):
+        cursor = participant_cursor()
+        await cursor.execute("SELECT balance FROM payment_balances WHERE customer = %s FOR UPDATE", (customer,))
+        (balance,) = await cursor.fetchone()
+        await cursor.execute("SELECT COALESCE(sum(amount), 0) FROM payment_pending WHERE customer = %s", (customer,))
+        available = balance - (await cursor.fetchone())[0]
+        if amount > available:
             say("payment", f"order #{order}: {customer} has {available} €, cannot pay {amount} €, refused")
             raise ResponseException(f"insufficient funds ({available} € < {amount} €)")
-        self.pending[transaction_of(request)][order] = (customer, amount)
+        await cursor.execute(
+            "INSERT INTO payment_pending VALUES (%s, %s, %s, %s)", (order, transaction_of(request), customer, amount)
+        )
         say("payment", f"order #{order}: {amount} € charge pending for {customer}")
         return Response({"charged": amount})
 
-    def commit(self, transaction: str) -> None:
-        for order, (customer, amount) in self.pending.pop(transaction, {}).items():
-            self.balances[customer] -= amount
-            say("payment", f"order #{order}: commit, {customer}'s balance → {self.balances[customer]} €")
+    async def commit(self, transaction: str) -> None:
+        async with self.database.transaction() as cursor:
+            await cursor.execute(
+                "DELETE FROM payment_pending WHERE transaction = %s RETURNING order_id, customer, amount",
+                (transaction,),
+            )
+            for order, customer, amount in await cursor.fetchall():
+                await cursor.execute(
+                    "UPDATE payment_balances SET balance = balance - %s WHERE customer = %s RETURNING balance",
+                    (amount, customer),
+                )
+                (balance,) = await cursor.fetchone()
+                say("payment", f"order #{order}: commit, {customer}'s balance → {balance} €")
 
-    def reject(self, transaction: str) -> None:
-        for order, (_, amount) in self.pending.pop(transaction, {}).items():
-            say("payment", f"order #{order}: reject, pending charge of {amount} € dropped")
+    async def reject(self, transaction: str) -> None:
+        async with self.database.transaction() as cursor:
+            await cursor.execute(
+                "DELETE FROM payment_pending WHERE transaction = %s RETURNING order_id, amount", (transaction,)
+            )
+            for order, amount in await cursor.fetchall():
+                say("payment", f"order #{order}: reject, pending charge of {amount} € dropped")
 
 
 class OrderLedger:
     """The order service writes its orders directly (see ``sagas.ORDERS``): nothing to commit or reject."""
 
-    def commit(self, transaction: str) -> None:
+    async def commit(self, transaction: str) -> None:
         pass
 
-    def reject(self, transaction: str) -> None:
+    async def reject(self, transaction: str) -> None:
         pass
