@@ -381,13 +381,11 @@ def check(pg: dict[str, Any], names: dict[str, str], plan_: list[dict[str, Any]]
     waiting = rows("order", "SELECT count(*) FROM saga_execution WHERE status IN ('created', 'running', 'paused')")
     stuck += waiting[0][0]
 
-    twice = duplicates = 0
+    twice = 0
     for service in ("stock", "payment"):
         twice += rows(
             service, "SELECT count(*) FROM (SELECT 1 FROM effects GROUP BY order_id, action HAVING count(*) > 1) t"
         )[0][0]
-        total, distinct = rows(service, "SELECT count(*), count(DISTINCT (order_id, action)) FROM requests")[0]
-        duplicates += total - distinct
 
     held = {
         id_: (item, quantity)
@@ -421,9 +419,15 @@ def check(pg: dict[str, Any], names: dict[str, str], plan_: list[dict[str, Any]]
         "finished": len(finished),
         "compensated": len(compensated),
         "declined": sum(1 for id_ in compensated if amounts[id_] > CARD_LIMIT),
+        # Widgets never run out and these amounts are never declined: a compensation means a participant refused a
+        # request it should have accepted (e.g. a step re-sent under a new identifier). Consistent, but reported.
+        "unexpected": sum(
+            1
+            for order in plan_
+            if order["id"] in compensated and order["item"] == "widget" and order["amount"] <= CARD_LIMIT
+        ),
         "stuck": stuck,
         "twice": twice,
-        "duplicates": duplicates,
         "stock": "consistent" if stock_ok else "INCONSISTENT",
         "money": "consistent" if money_ok else "INCONSISTENT",
         "reserved": reserved,
@@ -525,8 +529,9 @@ def run() -> int:
         print(
             f"e2e: {len(plan_)} sagas, 2 order replicas (order-1 SIGKILLed mid-run and restarted): "
             f"finished {figures['finished']}, compensated {figures['compensated']} "
-            f"({figures['declined']} declined by payment, the rest out of stock), stuck {figures['stuck']}, "
-            f"steps run twice {figures['twice']} ({figures['duplicates']} duplicate deliveries absorbed), "
+            f"({figures['declined']} declined by payment, {figures['unexpected']} that should have finished, "
+            f"the rest out of stock), stuck {figures['stuck']}, "
+            f"steps run twice {figures['twice']}, "
             f"stock ledger {figures['stock']}, money ledger {figures['money']}, "
             f"transactions left reserved {figures['reserved']}, timeouts not run (no saga timeout feature), "
             f"{len(plan_) / elapsed:.1f} sagas/s -> {'FAILED' if problems else 'OK'}",

@@ -3,7 +3,7 @@ compensates; replies reach ``SagaService`` on any replica."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
 from minos.common import Inject
 from minos.networks import BrokerRequest, enroute
@@ -39,8 +39,16 @@ def refund_payment(context: SagaContext) -> SagaRequest:
     return SagaRequest("RefundPayment", {"order": context["order"]})
 
 
-async def accepted(context: SagaContext, response: SagaResponse) -> SagaContext:
-    context.update(await response.content())
+async def stock_held(context: SagaContext, response: SagaResponse) -> Union[SagaContext, Exception]:
+    content = await response.content()
+    if not content["held"]:
+        return ValueError(f"order {context['order']}: {content['outcome']}")  # fails the step: the saga compensates
+    context["held"] = content["held"]
+    return context
+
+
+async def payment_charged(context: SagaContext, response: SagaResponse) -> SagaContext:
+    context["charged"] = (await response.content())["charged"]
     return context
 
 
@@ -57,11 +65,11 @@ ORDER_SAGA = (
     .local_step(start)
     .on_failure(mark_compensated)
     .remote_step(reserve_stock)
-    .on_success(accepted)
+    .on_success(stock_held)
     .on_error(refused)
     .on_failure(release_stock)
     .remote_step(charge_payment)
-    .on_success(accepted)
+    .on_success(payment_charged)
     .on_error(refused)
     .on_failure(refund_payment)
     .local_step(mark_finished)

@@ -1,7 +1,7 @@
 """Each service's tables, created once before any replica starts (replicas creating tables at the same moment
-collide, see docs/deployment.md). Stock and payment actions are PL/pgSQL functions: each runs in one transaction
-under a per-order lock, records its outcome and answers a repeated request with it, so it acts once per order;
-``requests`` counts every delivery and ``effects`` every applied change (the end-to-end run checks both)."""
+collide, see docs/deployment.md). Stock and payment actions are PL/pgSQL functions: each runs under a per-order lock,
+records its outcome and answers a repeated request with it, so it acts once per order even when a saga is started
+again for it; ``effects`` logs every change applied (the end-to-end run checks that none was applied twice)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,13 @@ CREATE TABLE orders (
 """
 )
 
-_LOGS = """
-CREATE TABLE requests (order_id integer NOT NULL, action text NOT NULL);
+_EFFECTS = """
 CREATE TABLE effects (order_id integer NOT NULL, action text NOT NULL);
 """
 
 STOCK = (
     TRANSACTIONS
-    + _LOGS
+    + _EFFECTS
     + """
 CREATE TABLE stock (item text PRIMARY KEY, initial integer NOT NULL, available integer NOT NULL);
 CREATE TABLE holds (order_id integer PRIMARY KEY, item text, quantity integer NOT NULL, state text NOT NULL);
@@ -36,7 +35,6 @@ DECLARE
     previous holds%ROWTYPE;
 BEGIN
     PERFORM pg_advisory_xact_lock(p_order);
-    INSERT INTO requests VALUES (p_order, 'reserve');
     SELECT * INTO previous FROM holds WHERE order_id = p_order;
     IF FOUND THEN  -- a repeated request gets the recorded answer; after a release, the hold comes too late
         RETURN CASE WHEN previous.state = 'held' THEN 'held' ELSE 'refused' END;
@@ -56,7 +54,6 @@ DECLARE
     previous holds%ROWTYPE;
 BEGIN
     PERFORM pg_advisory_xact_lock(p_order);
-    INSERT INTO requests VALUES (p_order, 'release');
     SELECT * INTO previous FROM holds WHERE order_id = p_order;
     IF NOT FOUND THEN  -- the release overtook its hold: record it, so the hold is refused when it arrives
         INSERT INTO holds VALUES (p_order, NULL, 0, 'released');
@@ -75,7 +72,7 @@ END $$ LANGUAGE plpgsql;
 
 PAYMENT = (
     TRANSACTIONS
-    + _LOGS
+    + _EFFECTS
     + """
 CREATE TABLE account (balance bigint NOT NULL);
 INSERT INTO account VALUES (0);
@@ -86,7 +83,6 @@ DECLARE
     previous payments%ROWTYPE;
 BEGIN
     PERFORM pg_advisory_xact_lock(p_order);
-    INSERT INTO requests VALUES (p_order, 'charge');
     SELECT * INTO previous FROM payments WHERE order_id = p_order;
     IF FOUND THEN
         RETURN CASE WHEN previous.state = 'charged' THEN 'charged' ELSE 'declined' END;
@@ -106,7 +102,6 @@ DECLARE
     previous payments%ROWTYPE;
 BEGIN
     PERFORM pg_advisory_xact_lock(p_order);
-    INSERT INTO requests VALUES (p_order, 'refund');
     SELECT * INTO previous FROM payments WHERE order_id = p_order;
     IF NOT FOUND THEN
         INSERT INTO payments VALUES (p_order, 0, 'refunded');
