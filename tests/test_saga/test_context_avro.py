@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+from base64 import b64encode
 from datetime import date, datetime, timezone
 from uuid import uuid4
 
 import pytest
-from fastavro import schemaless_writer
+from fastavro import parse_schema, schemaless_writer, writer
 from minos.common import Model
 
 from minos.saga import SagaContext, context_avro
@@ -83,3 +84,16 @@ def test_long_encoding_matches_fastavro(value):
     buffer = io.BytesIO()
     schemaless_writer(buffer, "long", value)
     assert context_avro._long(value) == buffer.getvalue()
+
+
+def test_compressed_or_multi_record_containers_step_aside():
+    schema = {"type": "record", "name": "minos.saga.context.x.SagaContext", "fields": [{"name": "a", "type": "int"}]}
+    for codec, records in (("deflate", [{"a": 1}]), ("null", [{"a": 1}, {"a": 2}])):
+        with io.BytesIO() as buffer:
+            writer(buffer, parse_schema(schema), records, codec=codec)
+            raw = b64encode(buffer.getvalue()).decode()
+        assert context_avro.decode(raw) is None
+
+
+def test_not_an_avro_container_steps_aside():
+    assert context_avro.decode(b64encode(b"not avro").decode()) is None
