@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TypeVar
 
 from minos.common import Config, Inject, MinosImportException, import_module
@@ -15,8 +16,11 @@ def get_service_name(config: Config) -> str:
     return config.get_name()
 
 
+@lru_cache(maxsize=256)
 def import_subclass(path: str, base: type[T], error: type[Exception]) -> type[T]:
-    """The class a raw document names by import path, which must be a ``base`` subclass; else ``error``."""
+    """The class a raw document names by import path, which must be a ``base`` subclass; else ``error``.
+
+    Cached: a stored execution names the same few classes once per step, and a class found stays the same."""
     try:
         found = import_module(path)
     except MinosImportException as exc:

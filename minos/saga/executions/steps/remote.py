@@ -38,7 +38,7 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
 
     def __init__(self, *args, request_id: UUID | str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.request_id = UUID(str(request_id)) if request_id is not None else None
+        self.request_id = request_id if request_id is None or isinstance(request_id, UUID) else UUID(str(request_id))
 
     async def execute(self, context: SagaContext, response: SagaResponse | None = None, *args, **kwargs) -> SagaContext:
         if response is None:
