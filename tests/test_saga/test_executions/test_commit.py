@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from uuid import uuid4
 
 import pytest
 from minos.common import NotProvidedException
 from minos.networks import InMemoryBrokerPublisher
 
+import minos.saga
 from minos.saga import (
     ConditionalSagaStepExecution,
     LocalSagaStepExecution,
@@ -111,7 +111,7 @@ def test_without_a_broker_pool_raises_when_constructed(config):
     from minos.common import DependencyInjector
 
     injector = DependencyInjector(config, [InMemoryBrokerPublisher()])
-    injector.wire_injections(modules=[sys.modules[TransactionCommitter.__module__]])
+    injector.wire_injections(modules=[minos.saga])
     try:
         with pytest.raises(NotProvidedException):
             TransactionCommitter(uuid4(), [])
