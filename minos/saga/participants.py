@@ -320,7 +320,7 @@ class ParticipantBarrier(SetupMixin):
 
         try:
             yield
-        except (psycopg2.OperationalError, psycopg2.InterfaceError, OSError) as exc:
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             raise ConnectionException(f"{self._where()} failed: {exc!r}") from exc
 
     def _where(self) -> str:

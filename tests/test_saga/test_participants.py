@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -38,6 +39,7 @@ from minos.saga import (
     ParticipantRequestException,
     idempotent,
     participant_cursor,
+    transactional_command,
 )
 
 
@@ -125,8 +127,10 @@ def stock(database: dict[str, Any], barrier: ParticipantBarrier) -> Stock:
 class Broker:
     """Delivers copies of messages through a real ``BrokerDispatcher`` and returns the reply it publishes."""
 
-    def __init__(self, stock: Stock):
+    def __init__(self, stock: Stock, middleware: Callable[..., Any] | None = None):
         self.actions = {"Reserve": stock.reserve, "Release": stock.release}
+        if middleware is not None:
+            self.actions = {topic: partial(middleware, inner=action) for topic, action in self.actions.items()}
 
     async def deliver(self, message: BrokerMessageV1) -> BrokerMessageV1:
         publisher = InMemoryBrokerPublisher()
@@ -168,6 +172,20 @@ async def test_duplicate_is_answered_with_the_recorded_reply(stock: Stock, broke
     assert first.identifier == action.identifier
     assert stock.calls["reserve"] == 1
     assert stock.holds() == [(str(saga), 2)]
+
+
+async def test_duplicates_through_transactional_command_get_the_same_reply(stock: Stock, injector):
+    broker = Broker(stock, middleware=transactional_command)
+    saga = uuid4()
+    action = request("Reserve", saga, {"quantity": 2})
+
+    first = await broker.deliver(action)
+    second = await broker.deliver(action)
+
+    assert first.headers["related_services"] == "order"  # the middleware ran around the handler
+    assert "transactions" not in first.headers
+    assert reply_of(second) == reply_of(first)
+    assert stock.calls["reserve"] == 1
 
 
 async def test_record_keeps_the_reply(stock: Stock, broker: Broker, barrier: ParticipantBarrier):
