@@ -239,6 +239,24 @@ async def test_concurrent_duplicate_runs_when_the_first_fails(
     assert stock.holds() == [(str(saga), 1)]
 
 
+async def test_compensation_arriving_while_its_action_runs_waits_then_compensates(
+    stock: Stock, broker: Broker, database: dict[str, Any]
+):
+    saga, stock.proceed = uuid4(), asyncio.Event()
+    action = asyncio.create_task(broker.deliver(request("Reserve", saga, {"quantity": 1})))
+    await asyncio.wait_for(stock.entered.wait(), 10)
+    compensation = asyncio.create_task(broker.deliver(request("Release", saga)))
+    await wait_for_lock_waiters(database, 1)
+
+    stock.proceed.set()
+    done, compensated = await asyncio.gather(action, compensation)
+
+    assert (int(done.status), int(compensated.status)) == (200, 200)
+    assert compensated.content == {"released": True}
+    assert stock.calls == Counter(reserve=1, release=1)
+    assert stock.holds() == []
+
+
 async def wait_for_lock_waiters(database: dict[str, Any], count: int) -> None:
     """Until ``count`` sessions of ``database`` wait for a lock (a duplicate blocked on the first one's row)."""
     for _ in range(500):
