@@ -149,6 +149,17 @@ class SagaFailedExecutionStepException(SagaStepExecutionException, SagaFailedExe
         SagaFailedExecutionException.__init__(self, exception, message)
 
 
+class SagaExecutionNotStorableException(SagaFailedExecutionStepException):
+    """A step left a value its execution cannot be stored with (a tuple, an integer beyond 64 bits, a ``Decimal``, a
+    lone surrogate, a NUL character...). Raised before any message of that step is published; nothing stored
+    changes."""
+
+    def __init__(self, exception: Exception, message: str | None = None):
+        if message is None:
+            message = f"The saga execution cannot be stored: {exception!r}"
+        super().__init__(exception, message)
+
+
 class SagaRollbackExecutionStepException(SagaStepExecutionException):
     default_message = "The step execution could not be rolled back."
 

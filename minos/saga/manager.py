@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from typing import Any, NoReturn, Optional, Union, cast
+from typing import Any, Optional, Union, cast
 from uuid import UUID
 
 from minos.common import (
@@ -26,11 +25,13 @@ from minos.networks import (
     REQUEST_USER_CONTEXT_VAR,
     BrokerClient,
     BrokerClientPool,
+    BrokerPublisher,
 )
 
 from .context import SagaContext
 from .definitions import Saga
 from .exceptions import (
+    SagaExecutionNotFoundException,
     SagaFailedCommitCallbackException,
     SagaFailedExecutionException,
     SagaPausedExecutionStepException,
@@ -44,6 +45,7 @@ from .executions import (
     SagaExecutionRepository,
     SagaStatus,
 )
+from .executions._outbox import CollectingPublisher, PendingMessage
 from .interceptors import SagaInterceptor, active_interceptors, intercept_run
 from .messages import SagaResponse
 
@@ -58,7 +60,9 @@ class SagaManager(SetupMixin):
 
     All work on one execution happens under ``storage.lock(uuid)``, with a fresh read when resuming, so a reply
     delivered twice, or raced by two replicas, runs its step once; replies for a step that is no longer paused
-    are logged and ignored.
+    are logged and ignored. The messages a step sends are stored with the state that awaits their answers before
+    they are published (an outbox in the execution document), and :meth:`recover` publishes those a crash or a
+    broker failure left unsent.
 
     Finished executions are deleted, as in 0.7.0, unless ``keep_finished_for`` is given: then they stay stored
     (listable, e.g. with ``minos-saga list --status finished``) for that long, and each finish first deletes the
@@ -73,6 +77,7 @@ class SagaManager(SetupMixin):
         # ``Optional``, not ``X | None``: minos' ``Inject`` only resolves ``typing.Union`` annotations.
         broker_pool: Optional[BrokerClientPool] = None,  # noqa: UP045
         pool_factory: Optional[PoolFactory] = None,  # noqa: UP045
+        broker_publisher: Optional[BrokerPublisher] = None,  # noqa: UP045
         *,
         keep_finished_for: Optional[timedelta] = None,  # noqa: UP045
         interceptors: Sequence[SagaInterceptor] = (),
@@ -96,6 +101,7 @@ class SagaManager(SetupMixin):
             raise NotProvidedException(f"A {BrokerClientPool!r} instance is required. Obtained: {broker_pool!r}")
         self.storage = storage
         self.broker_pool = broker_pool
+        self.broker_publisher = broker_publisher
 
     @classmethod
     def _from_config(cls, config: Config, **kwargs) -> SagaManager:
@@ -111,6 +117,10 @@ class SagaManager(SetupMixin):
     async def _setup(self) -> None:
         await super()._setup()
         await self.storage.setup()
+        try:
+            await self.recover()  # messages a previous run stored but did not publish
+        except Exception as exc:
+            logger.warning("Saga recovery on start failed (the periodic one will retry): %r", exc)
 
     async def _destroy(self) -> None:
         await self.storage.destroy()
@@ -133,18 +143,66 @@ class SagaManager(SetupMixin):
 
         With ``pause_on_disk`` a paused execution is stored and this returns; otherwise it waits for each reply.
         Finished executions are deleted from storage, failed ones stored (and raised if ``raise_on_error``).
+        Messages are stored with the state that awaits their answers before they are published (see
+        :meth:`recover`).
         """
-        options = dict(autocommit=autocommit, pause_on_disk=pause_on_disk, raise_on_error=raise_on_error) | kwargs
-        if response is not None:
-            execution = await self._resume(response, **options)
-        elif definition is not None:
-            execution = SagaExecution.from_definition(definition, context=context, user=self._user(user))
-            async with self.storage.lock(execution.uuid):
-                await self._run(execution, None, **options)
-        else:
+        if response is None and definition is None:
             raise ValueError("A saga definition (to start) or a response (to resume) is required.")
+        options = dict(autocommit=autocommit, raise_on_error=raise_on_error) | kwargs
+        if pause_on_disk:
+            execution = await self._start_or_resume(definition, context, response, user, **options)
+        else:
+            execution = await self._run_waiting_replies(definition, context, response, user, **options)
         self._report_related_services(execution)
         return execution if return_execution else execution.uuid
+
+    async def _start_or_resume(
+        self,
+        definition: Saga | None,
+        context: SagaContext | None,
+        response: SagaResponse | None,
+        user: UUID | None,
+        **options,
+    ) -> SagaExecution:
+        if response is not None:
+            return await self._resume(response, **options)
+        assert definition is not None
+        execution = SagaExecution.from_definition(definition, context=context, user=self._user(user))
+        async with self.storage.lock(execution.uuid):
+            await self._advance(execution, None, **options)
+        return execution
+
+    async def _run_waiting_replies(self, *args, **options) -> SagaExecution:
+        """Run and wait in memory for each reply on a broker client of this process. No execution lock (so no
+        pooled connection) is held while waiting; each reply is then applied like a stored one (lock, fresh read)."""
+        async with self.broker_pool.acquire() as broker:  # sets REQUEST_REPLY_TOPIC_CONTEXT_VAR to its topic
+            execution = await self._start_or_resume(*args, **options)
+            while execution.status == SagaStatus.Paused:
+                try:
+                    response = await self._wait_reply(broker, execution)
+                except Exception as exc:
+                    return await self._fail_waiting(execution, exc, **options)
+                execution = await self._resume(response, **options)
+        return execution
+
+    async def _fail_waiting(self, execution: SagaExecution, exc: Exception, *, autocommit: bool, **options):
+        """The reply cannot be received: as in 0.7.0 the execution is errored and its transaction rejected."""
+        async with self.storage.lock(execution.uuid):
+            execution = await self.storage.load(execution.uuid)
+
+            async def reject(publisher: BrokerPublisher, **kwargs) -> None:
+                execution.status = SagaStatus.Errored
+                try:
+                    await execution.reject(broker_publisher=publisher, **kwargs)
+                except SagaFailedCommitCallbackException as reject_failure:
+                    logger.warning(
+                        "Could not reject the %s execution's transaction: %r", execution.uuid, reject_failure
+                    )
+                raise SagaFailedExecutionException(exc) from exc
+
+            with active_interceptors(self.interceptors):
+                await self._apply(execution, reject, **options)
+        return execution
 
     async def _resume(self, response: SagaResponse, **options) -> SagaExecution:
         if response.uuid is None:
@@ -159,7 +217,7 @@ class SagaManager(SetupMixin):
                     execution.status.raw,
                 )
                 return execution
-            await self._run(execution, response, **options)
+            await self._advance(execution, response, **options)
         return execution
 
     @staticmethod
@@ -175,35 +233,50 @@ class SagaManager(SetupMixin):
             )
         return request_user
 
-    async def _run(self, execution: SagaExecution, response: SagaResponse | None, **options) -> None:
-        with active_interceptors(self.interceptors):
-            await intercept_run(execution, response, partial(self._run_and_store, execution, response, **options))
+    async def _advance(
+        self, execution: SagaExecution, response: SagaResponse | None, *, autocommit: bool, **options
+    ) -> None:
+        """Run ``execution`` (under its lock) with ``response`` until it pauses, finishes or fails."""
 
-    async def _run_and_store(
+        async def execute(publisher: BrokerPublisher, **kwargs) -> None:
+            await execution.execute(response, autocommit=autocommit, broker_publisher=publisher, **kwargs)
+
+        with active_interceptors(self.interceptors):
+            await intercept_run(execution, response, partial(self._apply, execution, execute, **options))
+
+    async def _apply(
         self,
         execution: SagaExecution,
-        response: SagaResponse | None,
+        action: Callable[..., Awaitable[None]],
         *,
-        autocommit: bool,
-        pause_on_disk: bool,
         raise_on_error: bool,
+        broker_publisher: BrokerPublisher | None = None,
         **kwargs,
     ) -> None:
+        """Run ``action`` on ``execution`` (under its lock) with a publisher that only collects; store the execution
+        with the collected messages, then publish them and record that they were sent."""
         # The commit pauses on its reservations like a remote step: waiting for them here would hold a broker
         # handler task while the answers (one from this very service) need free ones.
         kwargs = {"broker_pool": self.broker_pool, "pause_on_commit": True} | kwargs
+        collected = CollectingPublisher()
+        failure = None
         try:
-            if pause_on_disk:
-                await self._run_until_paused(execution, response, autocommit, **kwargs)
-            else:
-                await self._run_waiting_replies(execution, response, autocommit, **kwargs)
+            await action(collected, **kwargs)
+        except SagaPausedExecutionStepException:
+            pass
         except (SagaFailedExecutionException, SagaRollbackExecutionException) as exc:
-            await self.storage.store(execution)
+            failure = exc
+        execution.prune_outbox()  # the reply (if any) answered what was awaited
+        execution.outbox.extend(PendingMessage(message) for message in collected.messages)
+        await self._save(execution)
+        await self._publish(execution, broker_publisher)
+        if failure is not None:
             if raise_on_error:
-                raise
-            logger.warning("The %s saga execution failed: %r", execution.uuid, exc)
-            return
-        if execution.status != SagaStatus.Finished:
+                raise failure
+            logger.warning("The %s saga execution failed: %r", execution.uuid, failure)
+
+    async def _save(self, execution: SagaExecution) -> None:
+        if execution.status != SagaStatus.Finished or execution.outbox:
             await self.storage.store(execution)
         elif self.keep_finished_for is None:
             await self.storage.delete(execution)
@@ -215,38 +288,52 @@ class SagaManager(SetupMixin):
         await cast(SagaExecutionPurger, self.storage).purge(status=SagaStatus.Finished, updated_before=expired_before)
         await self.storage.store(execution)
 
-    @staticmethod
-    async def _run_until_paused(
-        execution: SagaExecution, response: SagaResponse | None, autocommit: bool, **kwargs
-    ) -> None:
-        with suppress(SagaPausedExecutionStepException):
-            await execution.execute(response, autocommit=autocommit, **kwargs)
-
-    async def _run_waiting_replies(
-        self, execution: SagaExecution, response: SagaResponse | None, autocommit: bool, **kwargs
-    ) -> None:
-        async with self.broker_pool.acquire() as broker:  # sets REQUEST_REPLY_TOPIC_CONTEXT_VAR to its topic
-            while True:
-                try:
-                    await execution.execute(response, autocommit=autocommit, **kwargs)
-                    return
-                except SagaPausedExecutionStepException:
-                    await self.storage.store(execution)
-                try:
-                    response = await self._wait_reply(broker, execution)
-                except Exception as exc:
-                    await self._fail_waiting(execution, exc, **kwargs)
-
-    @staticmethod
-    async def _fail_waiting(execution: SagaExecution, exc: Exception, **kwargs) -> NoReturn:
-        """The reply cannot be received: as in 0.7.0 the execution is errored and its transaction rejected (the
-        caller stores it)."""
-        execution.status = SagaStatus.Errored
+    async def _publish(self, execution: SagaExecution, broker_publisher: BrokerPublisher | None = None) -> int:
+        """Publish the stored messages never confirmed sent, then store that they were; returns how many were sent.
+        A message the broker refuses stays stored for :meth:`recover`."""
+        unsent = [pending for pending in execution.outbox if not pending.sent]
+        if not unsent:
+            return 0
+        if broker_publisher is None:
+            broker_publisher = self._broker_publisher()
+        sent = 0
         try:
-            await execution.reject(**kwargs)
-        except SagaFailedCommitCallbackException as reject_failure:
-            logger.warning("Could not reject the %s execution's transaction: %r", execution.uuid, reject_failure)
-        raise SagaFailedExecutionException(exc) from exc
+            for pending in unsent:
+                await broker_publisher.send(pending.message)
+                pending.mark_sent()
+                sent += 1
+        except Exception as exc:
+            logger.warning(
+                "Could not publish a message of the %s saga execution (kept stored for recovery): %r",
+                execution.uuid,
+                exc,
+            )
+        if sent:
+            execution.prune_outbox()
+            await self._save(execution)
+        return sent
+
+    def _broker_publisher(self) -> BrokerPublisher:
+        if self.broker_publisher is None:
+            self.broker_publisher = Inject.resolve(BrokerPublisher)
+        return self.broker_publisher
+
+    async def recover(self) -> int:
+        """Publish the stored messages never confirmed sent (the process stopped between storing and publishing
+        them, or the broker refused them), each under its execution's lock and with its original identifier, so
+        participants can recognise duplicates. Every replica may run it at any time; returns how many messages it
+        published."""
+        published = 0
+        for uuid in await self.storage.list_unsent():
+            async with self.storage.lock(uuid):
+                try:
+                    execution = await self.storage.load(uuid)
+                except SagaExecutionNotFoundException:
+                    continue  # finished meanwhile
+                published += await self._publish(execution)
+        if published:
+            logger.info("Recovery published %s stored saga message(s).", published)
+        return published
 
     @staticmethod
     async def _wait_reply(broker: BrokerClient, execution: SagaExecution) -> SagaResponse:

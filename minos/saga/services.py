@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from minos.common import Config, Inject
-from minos.networks import BrokerRequest, EnrouteDecorator, enroute
+from minos.common import Config, Inject, MinosConfigException
+from minos.networks import BrokerRequest, EnrouteDecorator, Request, enroute
 
 from .exceptions import SagaExecutionNotFoundException
 from .manager import SagaManager
 from .messages import SagaResponse
 
 logger = logging.getLogger(__name__)
+
+RECOVERY_CRONTAB = "* * * * *"
+"""When :meth:`SagaService.__recover__` runs unless the config's ``saga.recovery`` key says otherwise."""
 
 
 class SagaService:
@@ -20,6 +24,10 @@ class SagaService:
 
     A saga that fails is stored and logged, not raised back to the broker, and so is a reply for an execution that
     is no longer stored. Storage and broker faults do propagate, so minos' handler reports them.
+
+    :meth:`__recover__` runs ``SagaManager.recover()`` periodically (every minute, or on the crontab of the config's
+    ``saga.recovery`` key; ``null`` turns it off), so messages a crash or a broker failure left unsent are
+    published by whichever replica runs it next. It needs minos' periodic interface, as any periodic handler.
     """
 
     @Inject()
@@ -28,7 +36,14 @@ class SagaService:
 
     @classmethod
     def __get_enroute__(cls, config: Config) -> dict[str, set[EnrouteDecorator]]:
-        return {cls.__reply__.__name__: {enroute.broker.command(f"{config.get_name()}Reply")}}
+        routes = {cls.__reply__.__name__: {enroute.broker.command(f"{config.get_name()}Reply")}}
+        if (crontab := _recovery_crontab(config)) is not None:
+            routes[cls.__recover__.__name__] = {enroute.periodic.event(crontab)}
+        return routes
+
+    async def __recover__(self, request: Request) -> int:
+        """Publish the stored saga messages never confirmed sent; returns how many."""
+        return await self.saga_manager.recover()
 
     async def __reply__(self, request: BrokerRequest) -> None:
         response = SagaResponse.from_message(request.raw)
@@ -39,3 +54,10 @@ class SagaService:
         except SagaExecutionNotFoundException:
             # Finished executions are deleted: this is a duplicated or late reply for one of them.
             logger.warning("Ignored a reply for the %s saga execution, which is not stored.", response.uuid)
+
+
+def _recovery_crontab(config: Config) -> Any:
+    try:
+        return config.get_by_key("saga.recovery")
+    except MinosConfigException:
+        return RECOVERY_CRONTAB

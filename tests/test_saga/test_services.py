@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import pytest
-from minos.networks import BrokerCommandEnrouteDecorator, BrokerRequest
+import yaml
+from minos.common import Config
+from minos.networks import BrokerCommandEnrouteDecorator, BrokerRequest, PeriodicEventEnrouteDecorator
 
 from minos.saga import (
     InMemorySagaExecutionRepository,
@@ -14,6 +18,7 @@ from minos.saga import (
     SagaService,
     SagaStatus,
 )
+from minos.saga.services import RECOVERY_CRONTAB
 from tests.test_saga.utils import (
     handle_ticket,
     mutate_then_fail,
@@ -36,7 +41,24 @@ def definition() -> Saga:
 
 
 def test_get_enroute(config):
-    assert SagaService.__get_enroute__(config) == {"__reply__": {BrokerCommandEnrouteDecorator("orderReply")}}
+    routes = SagaService.__get_enroute__(config)
+    assert routes["__reply__"] == {BrokerCommandEnrouteDecorator("orderReply")}
+    assert routes["__recover__"] == {PeriodicEventEnrouteDecorator(RECOVERY_CRONTAB)}
+
+
+@pytest.mark.parametrize(("recovery", "expected"), [("*/10 * * * *", "*/10 * * * *"), (None, None)])
+def test_get_enroute_reads_the_recovery_crontab(tmp_path, recovery, expected):
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.safe_dump({"version": 2, "name": "order", "saga": {"recovery": recovery}}))
+    routes = SagaService.__get_enroute__(Config(path))
+    assert routes.get("__recover__") == (None if expected is None else {PeriodicEventEnrouteDecorator(expected)})
+
+
+async def test_recover_publishes_what_was_left_unsent(manager, broker_publisher):
+    with patch.object(broker_publisher, "send", side_effect=ConnectionError("broker down")):
+        await manager.run(definition(), pause_on_disk=True, autocommit=False)
+    assert await SagaService(saga_manager=manager).__recover__(None) == 1
+    assert [message.topic for message in broker_publisher.messages] == ["CreateTicket"]
 
 
 def test_manager_injected(injector, manager):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import uuid as uuid_lib
 import warnings
 from contextlib import suppress
@@ -16,6 +18,7 @@ from ..exceptions import (
     SagaDefinitionFormatException,
     SagaExecutionAlreadyExecutedException,
     SagaExecutionFormatException,
+    SagaExecutionNotStorableException,
     SagaFailedCommitCallbackException,
     SagaFailedExecutionStepException,
     SagaPausedExecutionStepException,
@@ -27,6 +30,7 @@ from ..exceptions import (
 from ..interceptors import intercept_commit, intercept_step
 from ..messages import SagaResponse
 from ._dependencies import resolves_once
+from ._outbox import PendingMessage
 from .commit import TransactionCommitter
 from .executors.abc import context_copy
 from .status import SagaStatus
@@ -80,6 +84,9 @@ class SagaExecution:
         # identifier and its answer, None until it arrives.
         reservations: dict[Any, bool | None] | None = kwargs.get("reservations")
         self.reservations = None if reservations is None else {_as_uuid(k): v for k, v in reservations.items()}
+        # Messages stored with this state and not yet published, or published and still awaiting their answer
+        # (filled by ``SagaManager``; ``execute()`` alone publishes as it goes and leaves it empty).
+        self.outbox: list[PendingMessage] = list(kwargs.get("outbox", ()))
 
     @classmethod
     def from_definition(
@@ -125,6 +132,7 @@ class SagaExecution:
             if (user := fields.get("user")) is not None:
                 fields["user"] = _as_uuid(user)
             awaited = metadata.get("awaiting")
+            fields["outbox"] = [PendingMessage.from_raw(record) for record in metadata.get("outbox", ())]
             execution = cls(**fields)
             if awaited is not None:
                 execution._set_awaited_request(_as_uuid(awaited))
@@ -209,6 +217,11 @@ class SagaExecution:
         if (step := self._paused_remote_step()) is None:
             raise ValueError(f"The {self.uuid} execution awaits {request_id} but is not paused on a remote step.")
         step.request_id = request_id
+
+    def prune_outbox(self) -> None:
+        """Forget the published messages whose answer is no longer awaited (the others may need publishing again)."""
+        awaited = {self.awaited_request, *(key for key, answer in (self.reservations or {}).items() if answer is None)}
+        self.outbox = [pending for pending in self.outbox if not pending.sent or pending.identifier in awaited]
 
     def _paused_remote_step(self) -> RemoteSagaStepExecution | None:
         step = self.paused_step
@@ -337,6 +350,8 @@ class SagaExecution:
         metadata: dict[str, Any] = {}
         if (awaited := self.awaited_request) is not None:
             metadata["awaiting"] = str(awaited)
+        if self.outbox:
+            metadata["outbox"] = [pending.raw for pending in self.outbox]
         return {"format": FORMAT_VERSION} | metadata if metadata else None
 
     def __eq__(self, other: Any) -> bool:
@@ -360,6 +375,30 @@ class SagaExecution:
             f"{type(self).__name__}(uuid={self.uuid!r}, status={self.status!r}, "
             f"executed_steps={len(self.executed_steps)}, paused_step={self.paused_step!r}, user={self.user!r})"
         )
+
+
+_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # an escaped NUL in JSON text (not an escaped backslash + "u0000")
+
+
+def storable_document(execution: SagaExecution) -> tuple[dict[str, Any], str]:
+    """The raw document of ``execution`` and its JSON text, checked to be storable as is: every value serialisable
+    (contexts are avro-encoded), UTF-8 encodable (no lone surrogates) and free of NUL characters, which PostgreSQL's
+    ``jsonb`` and ``text`` refuse. Raises ``SagaExecutionNotStorableException`` otherwise."""
+    try:
+        raw = execution.raw
+        text = json.dumps(raw)
+        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    except Exception as exc:
+        raise SagaExecutionNotStorableException(exc) from exc
+    if _NUL.search(text):
+        raise SagaExecutionNotStorableException(ValueError("a NUL character (PostgreSQL cannot store it)"))
+    return raw, text
+
+
+def has_unsent_messages(raw: dict[str, Any]) -> bool:
+    """Whether a raw execution document holds outbox messages never confirmed published."""
+    metadata = raw.get(METADATA_KEY) or {}
+    return any(record.get("sent_at") is None for record in metadata.get("outbox", ()))
 
 
 _DEFINITIONS: dict[str, Saga] = {}

@@ -6,13 +6,13 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Union
+from typing import Any, Union
 from uuid import UUID
 
 from minos.common import SetupMixin
 
 from ...exceptions import SagaExecutionNotFoundException
-from ..saga import SagaExecution
+from ..saga import SagaExecution, storable_document
 
 
 class SagaExecutionRepository(SetupMixin, ABC):
@@ -36,10 +36,24 @@ class SagaExecutionRepository(SetupMixin, ABC):
                 self._locks.pop(uuid, None)
 
     async def store(self, execution: SagaExecution) -> None:
+        """Store ``execution``; a value that cannot be stored raises ``SagaExecutionNotStorableException`` before
+        the repository is touched."""
+        raw, text = storable_document(execution)
+        await self._store_document(execution, raw, text)
+
+    async def _store_document(self, execution: SagaExecution, raw: dict[str, Any], text: str) -> None:
+        """Store the checked document (``raw`` and its JSON ``text``); repositories that can use them override
+        this instead of ``_store``."""
         await self._store(execution)
 
     async def _store(self, execution: SagaExecution) -> None:
         raise NotImplementedError
+
+    async def list_unsent(self) -> list[UUID]:
+        """The uuids of stored executions holding messages never confirmed published, which
+        ``SagaManager.recover()`` publishes. Repositories that cannot search their documents find none (this
+        default), so recovery needs the in-memory or the PostgreSQL repository."""
+        return []
 
     async def load(self, uuid: Union[str, UUID]) -> SagaExecution:
         return await self._load(_as_uuid(uuid))

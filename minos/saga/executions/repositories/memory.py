@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from ...exceptions import SagaExecutionNotFoundException
-from ..saga import SagaExecution
+from ..saga import SagaExecution, has_unsent_messages
 from ..status import SagaStatus
 from .abc import SagaExecutionRepository
 from .listing import SagaExecutionLister, SagaExecutionPurger, SagaExecutionQuery, SagaExecutionSummary
@@ -37,6 +37,9 @@ class InMemorySagaExecutionRepository(SagaExecutionRepository, SagaExecutionList
 
     async def _delete(self, uuid: UUID) -> None:
         self._documents.pop(uuid, None)
+
+    async def list_unsent(self) -> list[UUID]:
+        return [uuid for uuid, document in self._documents.items() if has_unsent_messages(document.raw)]
 
     async def _list(self, query: SagaExecutionQuery) -> list[SagaExecutionSummary]:
         summaries = (document.summary for document in self._documents.values())

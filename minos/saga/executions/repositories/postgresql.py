@@ -170,13 +170,11 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
             async with (pool or self.pool).acquire() as connection, connection.cursor(**kwargs) as cursor:
                 yield cursor
 
-    async def _store(self, execution: SagaExecution) -> None:
-        raw = execution.raw
+    async def _store_document(self, execution: SagaExecution, raw: dict[str, Any], text: str) -> None:
         user = raw.get("user")
         async with self._cursor() as cursor:
             await cursor.execute(
-                self._queries.store,
-                (str(execution.uuid), raw["status"], None if user is None else str(user), json.dumps(raw)),
+                self._queries.store, (str(execution.uuid), raw["status"], None if user is None else str(user), text)
             )
 
     async def _load(self, uuid: UUID) -> SagaExecution:
@@ -190,6 +188,12 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
     async def _delete(self, uuid: UUID) -> None:
         async with self._cursor() as cursor:
             await cursor.execute(self._queries.delete, (str(uuid),))
+
+    async def list_unsent(self) -> list[UUID]:
+        async with self._cursor() as cursor:
+            await cursor.execute(self._queries.unsent)
+            rows = await cursor.fetchall()
+        return [UUID(str(uuid)) for (uuid,) in rows]
 
     @asynccontextmanager
     async def lock(self, uuid: UUID) -> AsyncIterator[None]:
@@ -309,6 +313,10 @@ def _connection_faults(repository: PostgreSqlSagaExecutionRepository) -> Iterato
         ) from exc
 
 
+# Rows whose outbox holds a message never confirmed published (see ``SagaExecution.outbox``).
+_UNSENT = """document -> 'orchestrator' -> 'outbox' @> '[{"sent_at": null}]'"""
+
+
 class _Queries:
     def __init__(self, table: str):
         self.create = f"""
@@ -323,6 +331,7 @@ class _Queries:
                 version BIGINT NOT NULL DEFAULT 1
             );
             CREATE INDEX IF NOT EXISTS {table}_status_updated_at_idx ON {table} (status, updated_at, uuid);
+            CREATE INDEX IF NOT EXISTS {table}_unsent_idx ON {table} (uuid) WHERE {_UNSENT};
         """
         self.store = f"""
             INSERT INTO {table} (uuid, status, user_uuid, document) VALUES (%s, %s, %s, %s::jsonb)
@@ -335,3 +344,4 @@ class _Queries:
         """
         self.load = f"SELECT document::text FROM {table} WHERE uuid = %s"
         self.delete = f"DELETE FROM {table} WHERE uuid = %s"
+        self.unsent = f"SELECT uuid FROM {table} WHERE {_UNSENT}"

@@ -29,6 +29,7 @@ from minos.saga import (
     SagaContext,
     SagaExecution,
     SagaExecutionNotFoundException,
+    SagaExecutionNotStorableException,
     SagaManager,
     SagaRequest,
     SagaResponse,
@@ -155,10 +156,10 @@ async def test_failed_store_keeps_previous_row(repository, injector):
     execution = SagaExecution.from_raw(load_compat("executions-0.7.0.json")[0]["raw"])
     await repository.store(execution)
     before = execution.raw
-    broken = before | {"status": "finished", "note": "\x00"}  # jsonb cannot hold NUL: the server rejects the upsert
+    broken = before | {"status": "finished", "note": "\x00"}  # jsonb cannot hold NUL: refused before the upsert
     with (
         patch.object(SagaExecution, "raw", new_callable=PropertyMock, return_value=broken),
-        pytest.raises(psycopg2.DataError),
+        pytest.raises(SagaExecutionNotStorableException),
     ):
         await repository.store(execution)
     assert await repository.load(execution.uuid) == SagaExecution.from_raw(before)

@@ -1,0 +1,73 @@
+"""The outbox of an execution: messages stored with the state that awaits their answers, published afterwards.
+
+``SagaManager`` runs steps with a :class:`CollectingPublisher`, stores the execution together with what it
+collected, then publishes each message and records that it did. A crash in between leaves the message in the stored
+document, where ``SagaManager.recover()`` finds it and publishes it again with the same identifier, so participants
+can recognise a duplicate.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+from minos.networks import BrokerMessage, BrokerMessageV1, BrokerPublisher
+
+
+class PendingMessage:
+    """A message to publish, stored in the execution document until its purpose is served.
+
+    ``sent_at`` is when it was last confirmed published (``None``: never) and ``attempts`` how many times it was
+    published; a timeout or retry policy can add deadlines next to them.
+    """
+
+    __slots__ = ("message", "sent_at", "attempts")
+
+    def __init__(self, message: BrokerMessage, sent_at: datetime | None = None, attempts: int = 0):
+        self.message = message
+        self.sent_at = sent_at
+        self.attempts = attempts
+
+    @property
+    def identifier(self) -> UUID:
+        return self.message.identifier
+
+    @property
+    def sent(self) -> bool:
+        return self.sent_at is not None
+
+    def mark_sent(self) -> None:
+        """Record one more confirmed publication, now."""
+        self.sent_at = datetime.now(timezone.utc)
+        self.attempts += 1
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        return {
+            "message": base64.b64encode(self.message.avro_bytes).decode("ascii"),
+            "sent_at": None if self.sent_at is None else self.sent_at.isoformat(),
+            "attempts": self.attempts,
+        }
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> PendingMessage:
+        """Read a record written by :attr:`raw` (the message keeps its identifier)."""
+        message = BrokerMessageV1.from_avro_bytes(base64.b64decode(raw["message"]))
+        sent_at = raw.get("sent_at")
+        return cls(message, None if sent_at is None else datetime.fromisoformat(sent_at), int(raw.get("attempts", 0)))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message.topic!r}, {self.identifier}, sent_at={self.sent_at!r})"
+
+
+class CollectingPublisher(BrokerPublisher):
+    """A publisher that only collects: the manager stores what it collected before anything is published."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.messages: list[BrokerMessage] = []
+
+    async def _send(self, message: BrokerMessage) -> None:
+        self.messages.append(message)
