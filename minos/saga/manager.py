@@ -185,7 +185,9 @@ class SagaManager(SetupMixin):
                 execution = await self._resume(response, **options)
         return execution
 
-    async def _fail_waiting(self, execution: SagaExecution, exc: Exception, *, autocommit: bool, **options):
+    async def _fail_waiting(
+        self, execution: SagaExecution, exc: Exception, *, autocommit: bool, **options
+    ) -> SagaExecution:
         """The reply cannot be received: as in 0.7.0 the execution is errored and its transaction rejected."""
         async with self.storage.lock(execution.uuid):
             execution = await self.storage.load(execution.uuid)
