@@ -25,8 +25,16 @@ def run_scenarios(python: str) -> list[dict]:
     return json.loads(process.stdout)
 
 
-def _collapsed(calls: list[str]) -> list[str]:
-    return [call for position, call in enumerate(calls) if position == 0 or calls[position - 1] != call]
+def _each_store_at_most_twice(before: list[str], after: list[str]) -> bool:
+    """Whether ``after`` is ``before`` with some of its store calls made twice in a row."""
+    if not before:
+        return not after
+    if not after or after[0] != before[0]:
+        return False
+    if _each_store_at_most_twice(before[1:], after[1:]):
+        return True
+    twice = before[0].startswith("store") and len(after) > 1 and after[1] == before[0]
+    return twice and _each_store_at_most_twice(before[1:], after[2:])
 
 
 def explained(before: dict, after: dict) -> str | None:
@@ -35,7 +43,7 @@ def explained(before: dict, after: dict) -> str | None:
         key: value for key, value in after.items() if key != "storage"
     }:
         return None
-    if _collapsed(after.get("storage", [])) == before.get("storage"):
+    if _each_store_at_most_twice(before.get("storage", []), after.get("storage", [])):
         return "stores each state before publishing its messages, and again once they are sent (the outbox)"
     return None
 

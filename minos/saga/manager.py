@@ -190,7 +190,6 @@ class SagaManager(SetupMixin):
     ) -> SagaExecution:
         """The reply cannot be received: as in 0.7.0 the execution is errored and its transaction rejected."""
         async with self.storage.lock(execution.uuid):
-            execution = await self.storage.load(execution.uuid)
 
             async def reject(publisher: BrokerPublisher, **kwargs) -> None:
                 execution.status = SagaStatus.Errored
