@@ -62,7 +62,8 @@ class SagaManager(SetupMixin):
     delivered twice, or raced by two replicas, runs its step once; replies for a step that is no longer paused
     are logged and ignored. The messages a step sends are stored with the state that awaits their answers before
     they are published (an outbox in the execution document), and :meth:`recover` publishes those a crash or a
-    broker failure left unsent.
+    broker failure left unsent; ``setup()`` runs it once unless ``recover_on_setup=False`` (for a service that
+    runs it on start itself).
 
     Finished executions are deleted, as in 0.7.0, unless ``keep_finished_for`` is given: then they stay stored
     (listable, e.g. with ``minos-saga list --status finished``) for that long, and each finish first deletes the
@@ -79,6 +80,7 @@ class SagaManager(SetupMixin):
         pool_factory: Optional[PoolFactory] = None,  # noqa: UP045
         broker_publisher: Optional[BrokerPublisher] = None,  # noqa: UP045
         *,
+        recover_on_setup: bool = True,
         keep_finished_for: Optional[timedelta] = None,  # noqa: UP045
         interceptors: Sequence[SagaInterceptor] = (),
         **kwargs,
@@ -102,6 +104,7 @@ class SagaManager(SetupMixin):
         self.storage = storage
         self.broker_pool = broker_pool
         self.broker_publisher = broker_publisher
+        self.recover_on_setup = recover_on_setup
 
     @classmethod
     def _from_config(cls, config: Config, **kwargs) -> SagaManager:
@@ -117,6 +120,8 @@ class SagaManager(SetupMixin):
     async def _setup(self) -> None:
         await super()._setup()
         await self.storage.setup()
+        if not self.recover_on_setup:
+            return
         try:
             await self.recover()  # messages a previous run stored but did not publish
         except Exception as exc:

@@ -173,7 +173,8 @@ async def main() -> None:
     await injector.wire_and_setup_injections(modules=[minos.saga, sys.modules[__name__]])
 
     repository = PostgreSqlSagaExecutionRepository(**saga_database)
-    manager = SagaManager(storage=repository, broker_pool=BrokerClientPool.from_config(config))
+    # This process recovers on start itself (below), counting what it recovers: not again in ``setup``.
+    manager = SagaManager(storage=repository, broker_pool=BrokerClientPool.from_config(config), recover_on_setup=False)
     await manager.setup()
     faults.install(repository, publisher)
 

@@ -122,7 +122,9 @@ class SagaSystem:
                 replicas = cursor.fetchall()
             stopped = [pid for pid, *_, consuming in replicas if not consuming]
             assert not stopped, f"the reply consumer of the orchestrator {stopped} stopped ({self._log_tail()})"
-            idle = queued == 0 and all(received == handled for _, received, handled, *_ in replicas)
+            # A replica that has not reported yet (still starting) is not at rest.
+            reporting = bool(replicas)
+            idle = reporting and queued == 0 and all(received == handled for _, received, handled, *_ in replicas)
             if idle and previous is not None and _settled(previous, replicas):
                 return
             previous = replicas if idle else None
