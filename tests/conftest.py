@@ -8,6 +8,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from minos.common import Config, DependencyInjector, PoolFactory
@@ -56,3 +57,22 @@ def postgres() -> Iterator[dict[str, Any]]:
     server started for this session (only when a test asks for it) and removed at its end."""
     with postgres_server() as settings:
         yield settings
+
+
+@pytest.fixture(scope="module")
+def postgres_database(postgres: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A database of its own for the test module on the session's server: ``database`` plus the server settings,
+    as a ``saga`` database entry names them. Dropped at the end of the module."""
+    import psycopg2
+
+    name = f"minos_saga_{uuid4().hex[:12]}"
+    admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **postgres)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE {name}")
+        yield {"database": name, **postgres}
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        admin.close()

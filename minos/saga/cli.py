@@ -5,6 +5,7 @@ Run it in the service's directory (its sagas' callbacks must import, as they do 
     minos-saga list --status paused --older-than 10m
     minos-saga show 5b8f...
     minos-saga diagram 5b8f... > saga.mmd
+    minos-saga retry 5b8f... --reason "stock service was down"
 
 It opens the saga storage the way ``SagaManager.from_config`` does: the class the ``saga`` database's
 ``repository`` key names, with that entry's connection settings.
@@ -23,11 +24,17 @@ from pathlib import Path
 from typing import Any, Optional, TypeVar
 
 import typer
-from minos.common import Config, ConnectionException, MinosConfigException
+from minos.common import Config, ConnectionException, DependencyInjector, MinosConfigException
+from minos.networks import BrokerClientPool, BrokerPublisher
 
 from .context import SagaContext
 from .definitions import ConditionalSagaStep, LocalSagaStep, RemoteSagaStep, SagaOperation, SagaStep
-from .exceptions import SagaExecutionFormatException, SagaExecutionNotFoundException
+from .exceptions import (
+    SagaExecutionFormatException,
+    SagaExecutionNotFoundException,
+    SagaOperatorActionException,
+    SagaRollbackExecutionException,
+)
 from .executions import (
     SagaExecution,
     SagaExecutionLister,
@@ -36,7 +43,7 @@ from .executions import (
     SagaStatus,
     execution_to_mermaid,
 )
-from .manager import _saga_database, _storage_from_config
+from .manager import SagaManager, _saga_database, _storage_from_config
 from .messages import SagaRequest
 
 app = typer.Typer(
@@ -86,7 +93,7 @@ def list_(
     if newer_than is not None:
         filters["updated_after"] = now - _duration(newer_than)
 
-    async def list_page(storage: SagaExecutionRepository) -> list[SagaExecutionSummary]:
+    async def list_page(_: Config, storage: SagaExecutionRepository) -> list[SagaExecutionSummary]:
         try:
             return await _lister(storage).list(**filters)
         except (TypeError, ValueError) as exc:
@@ -106,7 +113,7 @@ def list_(
 def show(uuid: str = typer.Argument(..., help="The execution's uuid."), config: Path = ConfigOption) -> None:
     """Show one execution: its steps and where it stands, its context, the request it waits on, its timestamps."""
 
-    async def describe(storage: SagaExecutionRepository) -> str:
+    async def describe(_: Config, storage: SagaExecutionRepository) -> str:
         execution = await storage.load(uuid)
         summary = None
         if isinstance(storage, SagaExecutionLister):
@@ -120,13 +127,84 @@ def show(uuid: str = typer.Argument(..., help="The execution's uuid."), config: 
 def diagram(uuid: str = typer.Argument(..., help="The execution's uuid."), config: Path = ConfigOption) -> None:
     """Print the Mermaid flowchart of the execution's saga with its progress marked."""
 
-    async def render(storage: SagaExecutionRepository) -> str:
+    async def render(_: Config, storage: SagaExecutionRepository) -> str:
         return execution_to_mermaid(await storage.load(uuid))
 
     typer.echo(_run(config, render), nl=False)
 
 
-def _run(config_path: Path, work: Callable[[SagaExecutionRepository], Awaitable[_T]]) -> _T:
+Work = Callable[[Config, SagaExecutionRepository], Awaitable[_T]]
+
+
+@app.command()
+def retry(
+    uuid: str = typer.Argument(..., help="The execution's uuid."),
+    reason: Optional[str] = typer.Option(None, help="Why, recorded with the decision."),  # noqa: UP045
+    config: Path = ConfigOption,
+) -> None:
+    """Re-send the request a paused execution waits on, with its original message identity."""
+    _act(config, "retry", uuid, reason)
+
+
+@app.command()
+def compensate(
+    uuid: str = typer.Argument(..., help="The execution's uuid."),
+    reason: Optional[str] = typer.Option(None, help="Why, recorded with the decision."),  # noqa: UP045
+    config: Path = ConfigOption,
+) -> None:
+    """Compensate a paused execution now, its in-flight step included; late replies are then ignored."""
+    _act(config, "compensate", uuid, reason)
+
+
+@app.command()
+def abandon(
+    uuid: str = typer.Argument(..., help="The execution's uuid."),
+    reason: Optional[str] = typer.Option(None, help="Why, recorded with the decision."),  # noqa: UP045
+    config: Path = ConfigOption,
+) -> None:
+    """Stop an execution for good without sending anything more (settled by hand); late replies are ignored."""
+    _act(config, "abandon", uuid, reason)
+
+
+_DONE = {"retry": "retried", "compensate": "compensated", "abandon": "abandoned"}
+
+
+def _act(config_path: Path, action: str, uuid: str, reason: str | None) -> None:
+    """Run one of SagaManager's operator actions with the service's storage and broker publisher."""
+
+    async def act(config: Config, storage: SagaExecutionRepository) -> str:
+        publisher = _broker_publisher(config)
+        # Steps read the service's name (reply topics) and publisher from minos' injections, as in the service.
+        injector = DependencyInjector(config, [publisher])
+        await injector.wire_and_setup_injections(modules=[sys.modules[__package__]])
+        try:
+            manager = SagaManager(
+                storage=storage, broker_pool=BrokerClientPool.from_config(config), broker_publisher=publisher
+            )
+            execution = await getattr(manager, action)(uuid, reason=reason)
+        except SagaOperatorActionException as exc:
+            raise CliError(str(exc), 6) from exc
+        except SagaRollbackExecutionException as exc:
+            raise CliError(f"a compensation failed (the outcome is stored; see minos-saga show): {exc}", 7) from exc
+        finally:
+            await injector.unwire_and_destroy_injections()
+        return f"{_DONE[action]} {execution.uuid}: {_where(execution)}"
+
+    typer.echo(_run(config_path, act))
+
+
+def _broker_publisher(config: Config) -> BrokerPublisher:
+    """The broker publisher the service's config names (``interfaces.broker.publisher.client``)."""
+    try:
+        publisher_cls = config.get_interface_by_name("broker")["publisher"]["client"]
+    except (MinosConfigException, KeyError, TypeError) as exc:
+        raise CliError(
+            "the config names no broker publisher (interfaces: broker: publisher: client): minos-saga cannot send", 2
+        ) from exc
+    return publisher_cls.from_config(config)
+
+
+def _run(config_path: Path, work: Work[_T]) -> _T:
     """Open the storage ``config_path`` names, run ``work`` on it and close it; report errors in one line."""
     try:
         with _importable_service(config_path):
@@ -136,10 +214,10 @@ def _run(config_path: Path, work: Callable[[SagaExecutionRepository], Awaitable[
         raise typer.Exit(exc.exit_code) from None
 
 
-async def _with_storage(config_path: Path, work: Callable[[SagaExecutionRepository], Awaitable[_T]]) -> _T:
-    async with _storage(config_path) as storage:
+async def _with_storage(config_path: Path, work: Work[_T]) -> _T:
+    async with _storage(config_path) as (config, storage):
         try:
-            return await work(storage)
+            return await work(config, storage)
         except SagaExecutionNotFoundException as exc:
             raise CliError(f"no such saga execution: {exc}", 4) from exc
         except SagaExecutionFormatException as exc:
@@ -152,7 +230,7 @@ async def _with_storage(config_path: Path, work: Callable[[SagaExecutionReposito
 
 
 @asynccontextmanager
-async def _storage(config_path: Path) -> AsyncIterator[SagaExecutionRepository]:
+async def _storage(config_path: Path) -> AsyncIterator[tuple[Config, SagaExecutionRepository]]:
     if not config_path.is_file():
         raise CliError(f"no config file at {config_path} (pass --config PATH)", 2)
     try:
@@ -175,7 +253,7 @@ async def _storage(config_path: Path) -> AsyncIterator[SagaExecutionRepository]:
     except ConnectionException as exc:
         raise CliError(f"the saga storage is unreachable: {exc}", 3) from exc
     try:
-        yield storage
+        yield config, storage
     finally:
         await storage.destroy()
 
@@ -260,6 +338,11 @@ async def _describe(execution: SagaExecution, summary: SagaExecutionSummary | No
         lines.append(f"  {index}. {_step_name(definition):<48} {state}")
     lines += ["", "context", *_context_lines(execution.context)]
     lines += await _pending_request_lines(execution)
+    if execution.decisions:
+        lines += ["", "operator decisions"]
+        lines += [
+            f"  {d.at.isoformat()}  {d.action}" + (f": {d.reason}" if d.reason else "") for d in execution.decisions
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -296,7 +379,15 @@ def _context_lines(context: SagaContext) -> list[str]:
 
 
 async def _pending_request_lines(execution: SagaExecution) -> list[str]:
-    """The request a paused remote step waits on, rebuilt from the stored context by its request callback."""
+    """The messages the execution waits on or has not sent yet, as stored (with their attempts); for a document
+    0.7.0 stored, the paused step's request rebuilt from the stored context by its request callback."""
+    if execution.outbox:
+        lines = ["", "pending messages"]
+        for pending in execution.outbox:
+            sent = f"sent {pending.sent_at.isoformat()}" if pending.sent_at is not None else "not sent yet"
+            lines.append(f"  {pending.message.topic}  id {pending.identifier}  attempts {pending.attempts}, {sent}")
+            lines.append(f"    content  {json.dumps(pending.message.content, default=str)}")
+        return lines
     step = execution.paused_step
     if step is None or not isinstance(step.definition, RemoteSagaStep):
         return []

@@ -98,6 +98,12 @@ class SagaExecutionNotFoundException(SagaExecutionException):
     default_message = "The saga execution was not found."
 
 
+class SagaOperatorActionException(SagaExecutionException):
+    """An operator action (retry, compensate, abandon) does not apply to the execution in the state it is in."""
+
+    default_message = "The operator action does not apply to the saga execution in its current state."
+
+
 class SagaExecutionAlreadyExecutedException(SagaExecutionException):
     default_message = "The saga execution has already been executed."
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any, Optional, Union, cast
@@ -34,12 +35,14 @@ from .exceptions import (
     SagaExecutionNotFoundException,
     SagaFailedCommitCallbackException,
     SagaFailedExecutionException,
+    SagaOperatorActionException,
     SagaPausedExecutionStepException,
     SagaResponseMismatchException,
     SagaRollbackExecutionException,
 )
 from .executions import (
     DatabaseSagaExecutionRepository,
+    OperatorDecision,
     SagaExecution,
     SagaExecutionPurger,
     SagaExecutionRepository,
@@ -340,6 +343,85 @@ class SagaManager(SetupMixin):
         if published:
             logger.info("Recovery published %s stored saga message(s).", published)
         return published
+
+    async def retry(self, uuid: Union[UUID, str], reason: str | None = None) -> SagaExecution:
+        """Re-send what a paused execution waits on (its step's request, or its commit's reservations) with the same
+        message identifiers, so a participant that already handled a message recognises it (see
+        ``minos.saga.participants``). Under the execution's lock; the decision is stored before anything is sent.
+
+        Raises ``SagaOperatorActionException`` unless the execution is paused on messages this package stored.
+        """
+        async with self._operator_action(uuid, "retry", reason) as execution:
+            if execution.status != SagaStatus.Paused or not execution.outbox:
+                raise SagaOperatorActionException(
+                    f"The {execution.uuid} execution is {execution.status.raw} and waits on no stored message: "
+                    "there is nothing to re-send."
+                )
+            for pending in execution.outbox:
+                pending.sent_at = None  # stored as unsent first: a crash now leaves it to recover()
+            await self.storage.store(execution)
+            await self._publish(execution)
+        return execution
+
+    async def compensate(self, uuid: Union[UUID, str], reason: str | None = None) -> SagaExecution:
+        """Give up on a paused execution and undo it: compensate its in-flight step (its participant may have acted
+        on the request) and then every executed step, newest first, and reject its transaction. The execution ends
+        ``errored``; a reply arriving afterwards is ignored. Under the execution's lock.
+
+        Raises ``SagaOperatorActionException`` for an execution that finished or was already compensated, and
+        ``SagaRollbackExecutionException`` (after storing the outcome) when a compensation fails.
+        """
+        async with self._operator_action(uuid, "compensate", reason) as execution:
+            if execution.status == SagaStatus.Finished or execution.already_rollback:
+                raise SagaOperatorActionException(
+                    f"The {execution.uuid} execution is {execution.status.raw}"
+                    f"{' and compensated' if execution.already_rollback else ''}: there is nothing to compensate."
+                )
+
+            async def undo(publisher: BrokerPublisher, **kwargs) -> None:
+                if execution.paused_step is not None:
+                    execution.executed_steps.append(execution.paused_step)  # in flight: compensate it too
+                execution.paused_step = None
+                execution.reservations = None
+                execution.status = SagaStatus.Errored
+                await execution.rollback(autoreject=True, broker_publisher=publisher, **kwargs)
+
+            with active_interceptors(self.interceptors):
+                await self._apply(execution, undo, raise_on_error=True)
+        return execution
+
+    async def abandon(self, uuid: Union[UUID, str], reason: str | None = None) -> SagaExecution:
+        """Stop an execution for good without sending anything more: no compensation, no reject, and its messages not
+        yet sent are dropped (for an operator who settles it by hand). The execution ends ``errored`` with the
+        decision recorded; a reply arriving afterwards is ignored. Under the execution's lock.
+
+        Raises ``SagaOperatorActionException`` for a finished execution.
+        """
+        async with self._operator_action(uuid, "abandon", reason) as execution:
+            if execution.status == SagaStatus.Finished:
+                raise SagaOperatorActionException(f"The {execution.uuid} execution finished: there is nothing to stop.")
+            execution.outbox = []
+            execution.reservations = None
+            execution.status = SagaStatus.Errored
+            await self.storage.store(execution)
+        return execution
+
+    @asynccontextmanager
+    async def _operator_action(
+        self, uuid: Union[UUID, str], action: str, reason: str | None
+    ) -> AsyncIterator[SagaExecution]:
+        """Load the execution under its lock and record the decision on it; the block stores it."""
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError(f"reason must be a str. Obtained: {reason!r}")
+        try:
+            key = uuid if isinstance(uuid, UUID) else UUID(uuid)
+        except (TypeError, ValueError, AttributeError):
+            raise SagaExecutionNotFoundException(f"{uuid!r} is not a saga execution uuid.") from None
+        async with self.storage.lock(key):
+            execution = await self.storage.load(key)
+            execution.decisions.append(OperatorDecision(action, datetime.now(timezone.utc), reason))
+            logger.info("Operator %s of the %s saga execution (%s).", action, execution.uuid, reason or "no reason")
+            yield execution
 
     @staticmethod
     async def _wait_reply(broker: BrokerClient, execution: SagaExecution) -> SagaResponse:

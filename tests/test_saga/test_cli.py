@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-import psycopg2
 import pytest
 
 from minos.saga import PostgreSqlSagaExecutionRepository, SagaContext, SagaExecution, SagaManager, SagaStatus
@@ -20,6 +19,11 @@ ENTRY_POINT = Path(sys.executable).parent / "minos-saga"
 
 SERVICE_MODULE = '''
 """The sagas of the service under test (stored executions name these callbacks by import path)."""
+
+import json
+import os
+
+from minos.networks import BrokerPublisher
 
 from minos.saga import Saga, SagaContext, SagaRequest
 
@@ -43,45 +47,44 @@ def decline_card(context: SagaContext) -> SagaContext:
 
 CREATE_ORDER = Saga().local_step(create_order).remote_step(reserve_stock).on_failure(release_stock).commit()
 PAY_ORDER = Saga().local_step(create_order).local_step(decline_card).commit()
+
+
+class RecordingPublisher(BrokerPublisher):
+    """The service's broker, as far as the test can see: each message sent is a line of sent.jsonl."""
+
+    async def _send(self, message) -> None:
+        record = {"topic": message.topic, "identifier": str(message.identifier), "saga": message.headers.get("saga")}
+        with open(os.path.join(os.path.dirname(__file__), "sent.jsonl"), "a") as file:
+            file.write(json.dumps(record) + "\\n")
 '''
 
 
-def config_text(database: dict[str, Any], **overrides: Any) -> str:
+def config_text(
+    database: dict[str, Any], publisher: str = "minos.networks.InMemoryBrokerPublisher", **overrides
+) -> str:
     saga = {"repository": "minos.saga.PostgreSqlSagaExecutionRepository", **database, **overrides}
     entries = "\n".join(f"    {key}: {value}" for key, value in saga.items())
-    return (
-        f"version: 2\nname: order\ndatabases:\n  saga:\n{entries}\npools:\n  broker: minos.networks.BrokerClientPool\n"
-    )
-
-
-@pytest.fixture(scope="module")
-def database(postgres: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    name = f"minos_saga_cli_{uuid4().hex[:12]}"
-    admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **postgres)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    try:
-        yield {"database": name, **postgres}
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+    broker = f"interfaces:\n  broker:\n    publisher:\n      client: {publisher}\n"
+    pools = "pools:\n  broker: minos.networks.BrokerClientPool\n"
+    return f"version: 2\nname: order\ndatabases:\n  saga:\n{entries}\n{broker}{pools}"
 
 
 @pytest.fixture
-def service(tmp_path: Path, database: dict[str, Any], monkeypatch) -> Path:
+def service(tmp_path: Path, postgres_database: dict[str, Any], monkeypatch) -> Path:
     """A service directory: its config.yml (a table of its own) and the module of its sagas."""
     module = f"order_sagas_{uuid4().hex[:8]}"
     (tmp_path / f"{module}.py").write_text(SERVICE_MODULE)
-    (tmp_path / "config.yml").write_text(config_text(database, table_name=f"saga_{uuid4().hex[:8]}"))
+    table = f"saga_{uuid4().hex[:8]}"
+    (tmp_path / "config.yml").write_text(
+        config_text(postgres_database, f"{module}.RecordingPublisher", table_name=table)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "module").write_text(module)
     return tmp_path
 
 
 @pytest.fixture
-async def stored(service: Path, injector, broker_pool) -> AsyncIterator[dict[str, SagaExecution]]:
+async def stored(service: Path, injector, broker_pool, broker_publisher) -> AsyncIterator[dict[str, SagaExecution]]:
     """A paused and an errored execution, stored by a SagaManager configured from the service's config.yml."""
     from minos.common import Config
 
@@ -91,8 +94,9 @@ async def stored(service: Path, injector, broker_pool) -> AsyncIterator[dict[str
     await manager.setup()
     try:
         paused = await manager.run(sagas.CREATE_ORDER, SagaContext(order_id=7), pause_on_disk=True)
+        request = broker_publisher.messages[-1]
         errored = await manager.run(sagas.PAY_ORDER, SagaContext(order_id=8), pause_on_disk=True, raise_on_error=False)
-        yield {"paused": paused, "errored": errored, "module": sagas}
+        yield {"paused": paused, "errored": errored, "module": sagas, "request": request}
     finally:
         await manager.destroy()
 
@@ -190,7 +194,9 @@ async def test_show_describes_where_an_execution_stands(service, stored):
     assert f"1. local  {stored['module'].__name__}.create_order" in text and "finished" in text
     assert f"2. remote {stored['module'].__name__}.reserve_stock" in text and "paused-by-on-execute  <- waiting" in text
     assert '  order_id: 7\n  order: "created"' in text
-    assert "target      ReserveStock" in text and '{"order_id": 7, "quantity": 2}' in text
+    request = stored["request"]
+    assert f"  ReserveStock  id {request.identifier}  attempts 1, sent " in text
+    assert '    content  {"order_id": 7, "quantity": 2}' in text
     assert "created    " in text and "updated    " in text
 
     errored = errored_result.stdout
@@ -224,9 +230,9 @@ def test_config_without_saga_storage_is_a_clear_error(service):
     assert missing.returncode == 2 and "no config file at" in missing.stderr
 
 
-def test_unreachable_database_is_a_clear_error(service, database):
+def test_unreachable_database_is_a_clear_error(service, postgres_database):
     config = service / "unreachable.yml"
-    config.write_text(config_text(database | {"host": "127.0.0.1", "port": 1}))
+    config.write_text(config_text(postgres_database | {"host": "127.0.0.1", "port": 1}))
     result = minos_saga(service, "list", config=config)
     assert result.returncode == 3
     assert "the saga storage is unreachable" in result.stderr and "Traceback" not in result.stderr
@@ -239,3 +245,32 @@ def test_python_dash_m(service):
     assert result.returncode == 0, result.stderr
     for command in ("list", "show", "diagram"):
         assert command in result.stdout
+
+
+def sent(service: Path) -> list[dict[str, Any]]:
+    path = service / "sent.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+async def test_operator_actions(service, stored):
+    paused, errored, request = stored["paused"], stored["errored"], stored["request"]
+
+    retried = minos_saga(service, "retry", str(paused.uuid), "--reason", "stock was down")
+    assert retried.returncode == 0, retried.stderr
+    assert retried.stdout.strip() == f"retried {paused.uuid}: paused on step 2 of 2"
+    assert sent(service) == [{"topic": "ReserveStock", "identifier": str(request.identifier), "saga": str(paused.uuid)}]
+
+    compensated = minos_saga(service, "compensate", str(paused.uuid))
+    assert compensated.returncode == 0, compensated.stderr
+    assert compensated.stdout.strip() == f"compensated {paused.uuid}: errored after 2 of 2 steps (compensated)"
+    # The in-flight step's compensation (its participant may have acted), then the transaction's rejection.
+    assert [record["topic"] for record in sent(service)[1:]] == ["ReleaseStock", "_RejectOrderTransaction"]
+
+    refused, abandoned = run_all(
+        service, [["retry", str(errored.uuid)], ["abandon", str(errored.uuid), "--reason", "x"]]
+    )
+    assert refused.returncode == 6 and "nothing to re-send" in last_line(refused.stderr)
+    assert abandoned.returncode == 0, abandoned.stderr
+
+    shown = minos_saga(service, "show", str(paused.uuid)).stdout
+    assert "operator decisions" in shown and "  retry: stock was down" in shown and "  compensate" in shown

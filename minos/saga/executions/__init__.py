@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .commit import TransactionCommitter
+from .decisions import OperatorDecision
 from .diagram import execution_to_mermaid
 from .executors import Executor, LocalExecutor, RequestExecutor, ResponseExecutor
 from .repositories import (
@@ -50,6 +51,7 @@ __all__ = [
     "SagaStatus",
     "SagaStepExecution",
     "SagaStepStatus",
+    "OperatorDecision",
     "TransactionCommitter",
     "execution_to_mermaid",
 ]

@@ -32,6 +32,7 @@ from ..messages import SagaResponse
 from ._dependencies import resolves_once
 from ._outbox import PendingMessage
 from .commit import TransactionCommitter
+from .decisions import OperatorDecision
 from .executors.abc import context_copy
 from .status import SagaStatus
 from .steps import ConditionalSagaStepExecution, RemoteSagaStepExecution, SagaStepExecution
@@ -87,6 +88,8 @@ class SagaExecution:
         # Messages stored with this state and not yet published, or published and still awaiting their answer
         # (filled by ``SagaManager``; ``execute()`` alone publishes as it goes and leaves it empty).
         self.outbox: list[PendingMessage] = list(kwargs.get("outbox", ()))
+        # What operators decided about this execution, oldest first (see ``SagaManager.retry`` and the others).
+        self.decisions: list[OperatorDecision] = list(kwargs.get("decisions", ()))
 
     @classmethod
     def from_definition(
@@ -133,6 +136,7 @@ class SagaExecution:
                 fields["user"] = _as_uuid(user)
             awaited = metadata.get("awaiting")
             fields["outbox"] = [PendingMessage.from_raw(record) for record in metadata.get("outbox", ())]
+            fields["decisions"] = [OperatorDecision.from_raw(record) for record in metadata.get("decisions", ())]
             execution = cls(**fields)
             if awaited is not None:
                 execution._set_awaited_request(_as_uuid(awaited))
@@ -352,6 +356,8 @@ class SagaExecution:
             metadata["awaiting"] = str(awaited)
         if self.outbox:
             metadata["outbox"] = [pending.raw for pending in self.outbox]
+        if self.decisions:
+            metadata["decisions"] = [decision.raw for decision in self.decisions]
         return {"format": FORMAT_VERSION} | metadata if metadata else None
 
     def __eq__(self, other: Any) -> bool:

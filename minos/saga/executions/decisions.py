@@ -1,0 +1,26 @@
+"""What operators decided about an execution (retry, compensate, abandon), stored with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class OperatorDecision:
+    """One operator action on an execution: ``action`` (``retry``, ``compensate`` or ``abandon``), when, and the
+    reason the operator gave (if any)."""
+
+    action: str
+    at: datetime
+    reason: str | None = None
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        return {"action": self.action, "at": self.at.isoformat(), "reason": self.reason}
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> OperatorDecision:
+        """Read a record written by :attr:`raw`."""
+        return cls(str(raw["action"]), datetime.fromisoformat(raw["at"]), raw.get("reason"))
