@@ -43,6 +43,7 @@ from .executions import (
     SagaStatus,
     execution_to_mermaid,
 )
+from .executions.decisions import stopping_decision
 from .manager import SagaManager, _saga_database, _storage_from_config
 from .messages import SagaRequest
 
@@ -325,13 +326,14 @@ async def _describe(execution: SagaExecution, summary: SagaExecutionSummary | No
         lines.append(f"updated    {summary.updated_at.astimezone(timezone.utc).isoformat()}")
     lines += ["", "steps"]
     executed = len(execution.executed_steps)
+    stopped = stopping_decision(execution.decisions) is not None
     for index, definition in enumerate(execution.definition.steps, start=1):
         if index <= executed:
             step = execution.executed_steps[index - 1]
             state = step.status.raw + (", compensated" if step.already_rollback else "")
         elif index == executed + 1 and execution.paused_step is not None:
             state = f"{execution.paused_step.status.raw}  <- waiting"
-        elif index == executed + 1 and execution.status == SagaStatus.Errored:
+        elif index == executed + 1 and execution.status == SagaStatus.Errored and not stopped:
             state = "failed"
         else:
             state = "pending"
@@ -353,6 +355,8 @@ def _where(execution: SagaExecution) -> str:
         return f"paused on step {done + 1} of {total}"
     if execution.status == SagaStatus.Errored:
         compensated = "compensated" if execution.already_rollback else "not compensated"
+        if (stopped := stopping_decision(execution.decisions)) is not None:
+            return f"errored: {_DONE[stopped.action]} by an operator after {done} of {total} steps ({compensated})"
         return f"errored after {done} of {total} steps ({compensated})"
     return f"{execution.status.raw} ({done} of {total} steps done)"
 

@@ -24,3 +24,8 @@ class OperatorDecision:
     def from_raw(cls, raw: dict[str, Any]) -> OperatorDecision:
         """Read a record written by :attr:`raw`."""
         return cls(str(raw["action"]), datetime.fromisoformat(raw["at"]), raw.get("reason"))
+
+
+def stopping_decision(decisions: list[OperatorDecision]) -> OperatorDecision | None:
+    """The last ``compensate`` or ``abandon`` decision: an execution errored by it had no step fail."""
+    return next((decision for decision in reversed(decisions) if decision.action in ("compensate", "abandon")), None)

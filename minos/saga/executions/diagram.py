@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..definitions import saga_to_mermaid
+from .decisions import stopping_decision
 from .saga import SagaExecution
 from .status import SagaStatus
 
@@ -21,12 +22,18 @@ def execution_to_mermaid(execution: SagaExecution) -> str:
     marks: dict[str, str] = {}
     for index, step in enumerate(execution.executed_steps, start=1):
         marks[f"s{index}"] = "failed" if step.status.raw.startswith("errored") else "done"
+        if step.already_rollback and step.status.raw.startswith("paused"):
+            marks[f"s{index}"] = "compensated"  # in flight when an operator compensated the execution
         if step.already_rollback and getattr(step.definition, "on_failure_operation", None) is not None:
             marks[f"s{index}_undo"] = "compensated"
     current = f"s{len(execution.executed_steps) + 1}"
     if execution.paused_step is not None:
         marks[current] = "failed" if execution.paused_step.status.raw.startswith("errored") else "waiting"
-    elif execution.status == SagaStatus.Errored and len(execution.executed_steps) < len(execution.definition.steps):
+    elif (
+        execution.status == SagaStatus.Errored
+        and stopping_decision(execution.decisions) is None  # an operator stopped it: no step failed
+        and len(execution.executed_steps) < len(execution.definition.steps)
+    ):
         marks[current] = "failed"
     lines = [saga_to_mermaid(execution.definition).rstrip("\n")]
     lines += [f"    classDef {name} {style}" for name, style in _CLASSES.items() if name in marks.values()]
