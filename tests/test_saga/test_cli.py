@@ -262,7 +262,10 @@ async def test_operator_actions(service, stored):
 
     compensated = minos_saga(service, "compensate", str(paused.uuid))
     assert compensated.returncode == 0, compensated.stderr
-    assert compensated.stdout.strip() == f"compensated {paused.uuid}: errored after 2 of 2 steps (compensated)"
+    assert (
+        compensated.stdout.strip()
+        == f"compensated {paused.uuid}: errored: compensated by an operator after 2 of 2 steps (compensated)"
+    )
     # The in-flight step's compensation (its participant may have acted), then the transaction's rejection.
     assert [record["topic"] for record in sent(service)[1:]] == ["ReleaseStock", "_RejectOrderTransaction"]
 
