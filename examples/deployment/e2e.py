@@ -409,6 +409,15 @@ def check(pg: dict[str, Any], names: dict[str, str], plan_: list[dict[str, Any]]
     reserved = sum(
         rows(service, "SELECT count(*) FROM transactions WHERE state = 'reserved'")[0][0] for service in SERVICES
     )
+    # Widgets never run out and these amounts are never declined: a compensation means a participant refused a
+    # request it should have accepted (e.g. a step re-sent under a new identifier, which @idempotent refuses).
+    unexpected = sum(
+        1
+        for order in plan_
+        if order["id"] in compensated and order["item"] == "widget" and order["amount"] <= CARD_LIMIT
+    )
+    if unexpected:
+        problems.append(f"{unexpected} orders compensated that should have finished")
     if stuck:
         problems.append(f"{stuck} sagas stuck")
     if twice:
@@ -419,13 +428,7 @@ def check(pg: dict[str, Any], names: dict[str, str], plan_: list[dict[str, Any]]
         "finished": len(finished),
         "compensated": len(compensated),
         "declined": sum(1 for id_ in compensated if amounts[id_] > CARD_LIMIT),
-        # Widgets never run out and these amounts are never declined: a compensation means a participant refused a
-        # request it should have accepted (e.g. a step re-sent under a new identifier). Consistent, but reported.
-        "unexpected": sum(
-            1
-            for order in plan_
-            if order["id"] in compensated and order["item"] == "widget" and order["amount"] <= CARD_LIMIT
-        ),
+        "unexpected": unexpected,
         "stuck": stuck,
         "twice": twice,
         "stock": "consistent" if stock_ok else "INCONSISTENT",
