@@ -5,6 +5,7 @@ Spans and metrics go to the SDK's in-memory exporter and reader.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,7 +29,15 @@ from opentelemetry.trace import StatusCode
 
 from minos.saga import InMemorySagaExecutionRepository, Saga, SagaManager, SagaResponse, SagaStatus
 from minos.saga.otel import OpenTelemetryInterceptor, traced_command
-from tests.test_saga.utils import add_order, delete_order, handle_ticket, send_create_ticket, send_delete_ticket
+from tests.test_saga.utils import (
+    add_order,
+    answer_reserves,
+    delete_order,
+    handle_ticket,
+    responder,
+    send_create_ticket,
+    send_delete_ticket,
+)
 
 EXPORTER = InMemorySpanExporter()
 TRACER_PROVIDER = TracerProvider()
@@ -182,3 +191,12 @@ def test_the_engine_does_not_import_opentelemetry():
     code = "import sys, minos.saga; print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+async def test_the_commit_is_traced(manager, broker_publisher, broker_pool, spans):
+    async with responder(broker_publisher, broker_pool, answer_reserves(200)):
+        execution = await asyncio.wait_for(manager.run(Saga().local_step(add_order).commit()), 5)
+    assert execution.status == SagaStatus.Finished
+    [commit] = by_name(spans)["saga commit"]
+    assert commit.attributes["saga.execution"] == str(execution.uuid)
+    assert commit.status.status_code != StatusCode.ERROR

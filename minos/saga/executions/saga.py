@@ -308,7 +308,8 @@ class SagaExecution:
         answers, self.reservations = self.reservations.values(), None
         self.status = SagaStatus.Finished
         try:
-            await TransactionCommitter(self.uuid, self.executed_steps, **kwargs).conclude(answers)
+            committer = TransactionCommitter(self.uuid, self.executed_steps, **kwargs)
+            await intercept_commit(self, partial(committer.conclude, answers))
         except Exception as exc:
             await self._fail_commit(exc, **kwargs)
 
