@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minos.common import MinosException
+from minos.common import ConnectionException, MinosException
 
 
 class SagaException(MinosException):
@@ -114,6 +114,14 @@ class SagaExecutionFormatException(SagaExecutionException, TypeError):
     A ``TypeError`` too: 0.7.0 raised ``TypeError`` for a ``cls`` naming the wrong kind of class."""
 
     default_message = "The raw saga execution is not valid."
+
+
+class SagaExecutionLockLostException(SagaExecutionException, ConnectionException):
+    """This process no longer holds the execution's lock (its database session was lost, or another process stored
+    the execution since this one read it): the work in progress was not stored, and nothing it would have sent
+    left. A ``ConnectionException`` too, so handlers treat it as the infrastructure fault it is."""
+
+    default_message = "The saga execution lock was lost; nothing was stored."
 
 
 class SagaRollbackExecutionException(SagaExecutionException):

@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from inspect import Parameter, signature
 from typing import Any
@@ -18,7 +19,7 @@ import psycopg2
 from minos.common import Config, ConnectionException
 from psycopg2.extensions import make_dsn
 
-from ...exceptions import SagaExecutionNotFoundException
+from ...exceptions import SagaExecutionLockLostException, SagaExecutionNotFoundException
 from ..saga import SagaExecution
 from ..status import SagaStatus
 from .abc import SagaExecutionRepository
@@ -66,6 +67,13 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
     (seconds, default 5) bounds each connection attempt, so an unreachable server raises
     ``minos.common.ConnectionException`` instead of hanging. ``lock_pool_size`` bounds the connections that hold
     execution locks (a separate pool, so work done under a lock always finds a connection).
+
+    Waits are bounded on the server: ``statement_timeout`` (seconds, default 30) for every statement and
+    ``lock_wait_timeout`` (default 10) for an execution lock (PostgreSQL's ``lock_timeout``); the client waits a
+    little longer, so a statement it gave up on can never commit later. Either bound raises a
+    ``ConnectionException`` (never ``asyncio.CancelledError``). Work under :meth:`lock` runs on the connection
+    holding the lock, and each store is conditional on the version read when the lock was taken: a process that
+    lost its lock raises ``SagaExecutionLockLostException`` and changes nothing.
     """
 
     def __init__(
@@ -79,7 +87,8 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
         table_name: str = "saga_execution",
         connect_timeout: float = 5,
         lock_pool_size: int | None = None,
-        lock_wait_timeout: float = 24 * 3600,
+        lock_wait_timeout: float = 10,
+        statement_timeout: float = 30,
         **pool_options,
     ):
         super().__init__(*args)
@@ -93,7 +102,11 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
         self.table_name = table_name
         self.connect_timeout = connect_timeout
         self.lock_wait_timeout = lock_wait_timeout
-        self.pool_options = {"minsize": 1, "maxsize": 10, "timeout": 60.0} | pool_options
+        self.pool_options = {"minsize": 1, "maxsize": 10, "timeout": statement_timeout + _CLIENT_MARGIN} | pool_options
+        # The client (the pool's ``timeout``) waits longer than the server may take, so the server always gives up
+        # first: a statement the client abandoned can never commit afterwards.
+        client_timeout = float(self.pool_options["timeout"])
+        self.statement_timeout = min(statement_timeout, max(client_timeout - _CLIENT_MARGIN, client_timeout / 2))
         self.lock_pool_size = lock_pool_size if lock_pool_size is not None else self.pool_options["maxsize"]
         self._pool: aiopg.Pool | None = None
         self._lock_pool: aiopg.Pool | None = None
@@ -125,6 +138,8 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
             user=self.user,
             password=self.password,
             connect_timeout=max(1, round(self.connect_timeout)),
+            # Server-side bounds: every statement, and every lock wait (advisory locks included).
+            options=f"-c statement_timeout={_ms(self.statement_timeout)} -c lock_timeout={_ms(self.lock_wait_timeout)}",
         )
 
     async def _setup(self) -> None:
@@ -172,22 +187,59 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
 
     async def _store_document(self, execution: SagaExecution, raw: dict[str, Any], text: str) -> None:
         user = raw.get("user")
-        async with self._cursor() as cursor:
-            await cursor.execute(
-                self._queries.store, (str(execution.uuid), raw["status"], None if user is None else str(user), text)
+        row = (raw["status"], None if user is None else str(user), text, str(execution.uuid))
+        if (held := self._held(execution.uuid)) is None:
+            async with self._cursor() as cursor:
+                await cursor.execute(self._queries.store, row)
+            return
+        async with held.cursor(self) as cursor:
+            if held.version is None:
+                await cursor.execute(self._queries.insert, row)
+            else:
+                await cursor.execute(self._queries.update, (*row, held.version))
+            stored = await cursor.fetchone()
+        if stored is None:
+            raise SagaExecutionLockLostException(
+                f"The {execution.uuid} saga execution changed since this process locked it: it was not stored."
             )
+        held.version, held.document = stored[0], None
 
     async def _load(self, uuid: UUID) -> SagaExecution:
-        async with self._cursor() as cursor:
-            await cursor.execute(self._queries.load, (str(uuid),))
-            row = await cursor.fetchone()
-        if row is None:
+        held = self._held(uuid)
+        document: str | None
+        if held is not None and held.document is not None:
+            document = held.document  # read with the lock, in the same round trip
+        else:
+            async with self._cursor() if held is None else held.cursor(self) as cursor:
+                await cursor.execute(self._queries.load, (str(uuid),))
+                row = await cursor.fetchone()
+            document = None if row is None else row[0]
+        if document is None:
             raise SagaExecutionNotFoundException(f"The {uuid} saga execution does not exist.")
-        return SagaExecution.from_raw(json.loads(row[0]))
+        return SagaExecution.from_raw(json.loads(document))
 
     async def _delete(self, uuid: UUID) -> None:
-        async with self._cursor() as cursor:
-            await cursor.execute(self._queries.delete, (str(uuid),))
+        if (held := self._held(uuid)) is None:
+            async with self._cursor() as cursor:
+                await cursor.execute(self._queries.delete, (str(uuid),))
+            return
+        if held.version is None:
+            return  # never stored
+        async with held.cursor(self) as cursor:
+            await cursor.execute(self._queries.delete_version, (str(uuid), held.version))
+            deleted = cursor.rowcount
+        if deleted != 1:
+            raise SagaExecutionLockLostException(
+                f"The {uuid} saga execution changed since this process locked it: it was not deleted."
+            )
+        held.version = held.document = None
+
+    def _held(self, uuid: UUID) -> _HeldLock | None:
+        """The lock this task holds on ``uuid`` through this repository, if any."""
+        for held in _HELD.get():
+            if held.repository is self and held.uuid == uuid:
+                return held
+        return None
 
     async def list_unsent(self) -> list[UUID]:
         async with self._cursor() as cursor:
@@ -200,48 +252,71 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
         """Hold the execution's advisory lock, shared by every process on this database, until the block ends.
 
         Work from this process is first serialised in memory (so waiters do not each hold a connection); then a
-        session advisory lock is taken on a dedicated pooled connection and released in ``finally``. If this task
-        is cancelled or the process dies, the connection is closed and the server releases the lock.
+        session advisory lock is taken, and the row read, in one round trip on a pooled connection, which the
+        block's loads, stores and deletes of that execution use. A lock taken inside another one (a saga started
+        from a step) gets a connection of its own outside the pool, so it never waits for the pool its outer saga
+        holds. If this task is cancelled or the process dies, the connection is closed and the server releases the
+        lock.
         """
         async with super().lock(uuid):
-            key = advisory_lock_key(uuid)
-            connection = await self._acquire_lock(key)
+            held = await self._acquire_lock(uuid)
+            token = _HELD.set((*_HELD.get(), held))
             try:
                 yield
             finally:
-                await self._release_lock(connection, key)
+                _HELD.reset(token)
+                await self._release_lock(held)
 
-    async def _acquire_lock(self, key: int) -> aiopg.Connection:
+    async def _acquire_lock(self, uuid: UUID) -> _HeldLock:
         if self._lock_pool is None:
             raise ConnectionException(f"{type(self).__name__} is not set up.")
-        pool = self._lock_pool
+        pool = None if _HELD.get() else self._lock_pool
         with _connection_faults(self):
-            connection = await pool.acquire()
+            connection = await self._lock_connection(pool)
             try:
-                async with connection.cursor(timeout=self.lock_wait_timeout) as cursor:
-                    await cursor.execute("SELECT pg_advisory_lock(%s)", (key,))
+                async with connection.cursor(timeout=self.lock_wait_timeout + _CLIENT_MARGIN) as cursor:
+                    await cursor.execute(self._queries.lock_and_load, (advisory_lock_key(uuid), str(uuid)))
+                    row = await cursor.fetchone()
             except BaseException:
                 connection.close()  # it may hold the lock if the server granted it as we were cancelled
-                pool.release(connection)
+                if pool is not None:
+                    pool.release(connection)
                 raise
-        return connection
+        document, version = (None, None) if row is None else row
+        return _HeldLock(self, uuid, connection, pool, version, document)
 
-    async def _release_lock(self, connection: aiopg.Connection, key: int) -> None:
-        pool = self._lock_pool
+    async def _lock_connection(self, pool: aiopg.Pool | None) -> aiopg.Connection:
+        timeout = self.lock_wait_timeout + _CLIENT_MARGIN
+        try:
+            if pool is None:
+                return await asyncio.wait_for(_connect(self.dsn), timeout)
+            return await asyncio.wait_for(pool.acquire(), timeout)
+        except asyncio.TimeoutError:
+            raise ConnectionException(
+                f"No connection to take a saga execution lock became free within {timeout} s "
+                f"(lock_pool_size={self.lock_pool_size})."
+            ) from None
+
+    async def _release_lock(self, held: _HeldLock) -> None:
+        connection = held.connection
         try:
             if not connection.closed:  # else the server released the lock with the session
                 async with connection.cursor() as cursor:
-                    await cursor.execute("SELECT pg_advisory_unlock(%s)", (key,))
-        except (psycopg2.Error, OSError) as exc:
+                    await cursor.execute("SELECT pg_advisory_unlock(%s)", (advisory_lock_key(held.uuid),))
+        except (psycopg2.Error, OSError, asyncio.CancelledError) as exc:
             # The session is gone (or unusable): closing it makes sure the server releases the lock.
             connection.close()
-            logger.warning("Could not release the saga execution lock %s cleanly: %r", key, exc)
+            if isinstance(exc, asyncio.CancelledError) and not _server_cancel(exc):
+                raise
+            logger.warning("Could not release the saga execution lock of %s cleanly: %r", held.uuid, exc)
         except BaseException:
             connection.close()  # never hand a connection that may still hold the lock back to the pool
             raise
         finally:
-            if pool is not None:
-                pool.release(connection)
+            if held.pool is not None:
+                held.pool.release(connection)
+            else:
+                connection.close()
 
     async def _list(self, query: SagaExecutionQuery) -> list[SagaExecutionSummary]:
         """Read from the columns and a few document paths, without loading whole documents."""
@@ -305,12 +380,77 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
 
 @contextmanager
 def _connection_faults(repository: PostgreSqlSagaExecutionRepository) -> Iterator[None]:
+    """Turn driver faults into ``ConnectionException``: a lost or refused connection, a client-side timeout, and a
+    statement the server cancelled (``statement_timeout``, ``lock_timeout``), which aiopg raises as
+    ``asyncio.CancelledError`` and which minos' handlers would not survive."""
     try:
         yield
-    except (psycopg2.OperationalError, psycopg2.InterfaceError, OSError) as exc:
+    except (psycopg2.OperationalError, psycopg2.InterfaceError, OSError, asyncio.TimeoutError) as exc:
         raise ConnectionException(
             f"PostgreSQL at {repository.host}:{repository.port} (database {repository.database!r}) failed: {exc!r}"
         ) from exc
+    except asyncio.CancelledError as exc:
+        if not _server_cancel(exc):
+            raise  # this task was cancelled
+        raise ConnectionException(
+            f"PostgreSQL at {repository.host}:{repository.port} cancelled a statement that ran too long: "
+            f"{exc.__context__!r}"
+        ) from exc.__context__
+
+
+def _server_cancel(exc: BaseException) -> bool:
+    """Whether aiopg raised this ``CancelledError`` for a statement the server cancelled."""
+    return isinstance(exc.__context__, psycopg2.extensions.QueryCanceledError)
+
+
+async def _connect(dsn: str) -> aiopg.Connection:
+    return await aiopg.connect(dsn)
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+_CLIENT_MARGIN = 5.0
+"""Seconds the client waits beyond a server-side bound before giving up itself."""
+
+
+class _HeldLock:
+    """An execution lock this task holds: its connection (where the work under the lock runs), the version the
+    row had when locked (``None``: no row) and, until used, the document read with the lock."""
+
+    def __init__(
+        self,
+        repository: PostgreSqlSagaExecutionRepository,
+        uuid: UUID,
+        connection: aiopg.Connection,
+        pool: aiopg.Pool | None,
+        version: int | None,
+        document: str | None,
+    ):
+        self.repository = repository
+        self.uuid = uuid
+        self.connection = connection
+        self.pool = pool
+        self.version = version
+        self.document = document
+
+    @asynccontextmanager
+    async def cursor(self, repository: PostgreSqlSagaExecutionRepository) -> AsyncIterator[aiopg.Cursor]:
+        """A cursor on the lock's connection; losing it means losing the lock."""
+        try:
+            with _connection_faults(repository):
+                async with self.connection.cursor() as cursor:
+                    yield cursor
+        except ConnectionException as exc:
+            if not self.connection.closed:
+                raise  # a timeout: the lock is still held
+            raise SagaExecutionLockLostException(
+                f"The session holding the {self.uuid} saga execution lock was lost: {exc!r}"
+            ) from exc
+
+
+_HELD: ContextVar[tuple[_HeldLock, ...]] = ContextVar("minos_saga_postgresql_held_locks", default=())
 
 
 # Rows whose outbox holds a message never confirmed published (see ``SagaExecution.outbox``).
@@ -334,7 +474,7 @@ class _Queries:
             CREATE INDEX IF NOT EXISTS {table}_unsent_idx ON {table} (uuid) WHERE {_UNSENT};
         """
         self.store = f"""
-            INSERT INTO {table} (uuid, status, user_uuid, document) VALUES (%s, %s, %s, %s::jsonb)
+            INSERT INTO {table} (status, user_uuid, document, uuid) VALUES (%s, %s, %s::jsonb, %s)
             ON CONFLICT (uuid) DO UPDATE SET
                 status = EXCLUDED.status,
                 user_uuid = EXCLUDED.user_uuid,
@@ -344,4 +484,17 @@ class _Queries:
         """
         self.load = f"SELECT document::text FROM {table} WHERE uuid = %s"
         self.delete = f"DELETE FROM {table} WHERE uuid = %s"
+        # Under an execution lock: one round trip takes the lock and then (a statement of its own, so with a
+        # snapshot taken after the lock was granted) reads the row; stores are conditional on its version.
+        self.lock_and_load = f"SELECT pg_advisory_lock(%s); SELECT document::text, version FROM {table} WHERE uuid = %s"
+        self.insert = f"""
+            INSERT INTO {table} (status, user_uuid, document, uuid) VALUES (%s, %s, %s::jsonb, %s)
+            ON CONFLICT (uuid) DO NOTHING RETURNING version
+        """
+        self.update = f"""
+            UPDATE {table} SET status = %s, user_uuid = %s, document = %s::jsonb, updated_at = clock_timestamp(),
+                version = version + 1
+            WHERE uuid = %s AND version = %s RETURNING version
+        """
+        self.delete_version = f"DELETE FROM {table} WHERE uuid = %s AND version = %s"
         self.unsent = f"SELECT uuid FROM {table} WHERE {_UNSENT}"

@@ -1,0 +1,205 @@
+"""PostgreSqlSagaExecutionRepository under faults: fenced stores, bounded waits, server-side cancels, no lock-pool
+starvation, and how many round trips the manager's work costs. A real server; each test on a table of its own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import uuid4
+
+import aiopg
+import psycopg2
+import pytest
+from minos.common import ConnectionException
+
+from minos.saga import (
+    PostgreSqlSagaExecutionRepository,
+    Saga,
+    SagaContext,
+    SagaExecution,
+    SagaExecutionLockLostException,
+    SagaManager,
+    SagaResponse,
+    SagaStatus,
+)
+from minos.saga.executions.repositories.postgresql import advisory_lock_key
+from tests.test_saga.utils import add_order, handle_ticket, reply_message, send_create_ticket
+
+from .test_postgresql import PG, build_repository, pg_database  # noqa: F401  (the module's database fixture)
+
+GUARD = 10  # seconds: a test that would hang on today's code fails instead
+
+
+@pytest.fixture
+def table() -> str:
+    return f"saga_execution_{uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def repositories(table) -> AsyncIterator[Any]:
+    """Builds set-up repositories on one table (replicas), destroyed at the end."""
+    built: list[PostgreSqlSagaExecutionRepository] = []
+
+    async def build(**kwargs) -> PostgreSqlSagaExecutionRepository:
+        repository = build_repository(table_name=table, **kwargs)
+        await repository.setup()
+        built.append(repository)
+        return repository
+
+    yield build
+    for repository in built:
+        await repository.destroy()
+
+
+async def stored_execution(repository: PostgreSqlSagaExecutionRepository) -> SagaExecution:
+    execution = SagaExecution.from_definition(Saga().local_step(add_order).commit(), SagaContext(step=0))
+    await repository.store(execution)
+    return execution
+
+
+def admin(statement: str, parameters: tuple = ()) -> Any:
+    from .test_postgresql import DATABASE
+
+    connection = psycopg2.connect(dbname=DATABASE, connect_timeout=3, **PG)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, parameters)
+            return cursor.fetchall() if cursor.description else None
+    finally:
+        connection.close()
+
+
+TERMINATE_LOCK_HOLDERS = (
+    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
+async def test_a_replica_that_lost_its_lock_changes_nothing(injector, repositories):
+    first, second = await repositories(), await repositories()
+    execution = await stored_execution(first)
+    async with first.lock(execution.uuid):
+        mine = await first.load(execution.uuid)
+        admin(TERMINATE_LOCK_HOLDERS)  # e.g. idle_session_timeout, or a network partition
+        async with second.lock(execution.uuid):  # the other replica now gets the lock and stores
+            theirs = await second.load(execution.uuid)
+            theirs.context["step"] = "theirs"
+            await second.store(theirs)
+        mine.context["step"] = "mine"
+        with pytest.raises(SagaExecutionLockLostException):
+            await first.store(mine)
+        with pytest.raises(SagaExecutionLockLostException):
+            await first.delete(mine)
+    assert (await second.load(execution.uuid)).context["step"] == "theirs"
+
+
+async def test_a_store_under_the_lock_is_conditional_on_the_version_it_read(injector, repositories):
+    first, second = await repositories(), await repositories()
+    execution = await stored_execution(first)
+    async with first.lock(execution.uuid):
+        mine = await first.load(execution.uuid)
+        theirs = await second.load(execution.uuid)
+        theirs.context["step"] = "theirs"
+        await second.store(theirs)  # a writer that did not take the lock
+        mine.context["step"] = "mine"
+        with pytest.raises(SagaExecutionLockLostException):
+            await first.store(mine)
+    assert (await second.load(execution.uuid)).context["step"] == "theirs"
+
+
+async def test_a_lock_wait_is_bounded_by_the_server_and_raises_a_connection_exception(injector, repositories):
+    repository = await repositories(lock_wait_timeout=0.3)
+    uuid = uuid4()
+    holder = await aiopg.connect(repository.dsn)
+    try:
+        async with holder.cursor() as cursor:
+            await cursor.execute("SELECT pg_advisory_lock(%s)", (advisory_lock_key(uuid),))
+        with pytest.raises(ConnectionException):
+            await asyncio.wait_for(_enter_and_leave(repository.lock(uuid)), GUARD)
+    finally:
+        holder.close()
+
+
+async def test_a_server_side_statement_cancel_is_a_connection_exception_and_commits_nothing(injector, repositories):
+    repository = await repositories(statement_timeout=0.3, lock_wait_timeout=5)
+    execution = await stored_execution(repository)
+    holder = await aiopg.connect(repository.dsn)  # holds the row, so the store waits on it
+    try:
+        async with holder.cursor() as cursor:
+            lock_row = f"BEGIN; SELECT 1 FROM {repository.table_name} WHERE uuid = %s FOR UPDATE"
+            await cursor.execute(lock_row, (str(execution.uuid),))
+        execution.context["step"] = "late"
+        with pytest.raises(ConnectionException):
+            await asyncio.wait_for(repository.store(execution), GUARD)
+        async with holder.cursor() as cursor:
+            await cursor.execute("ROLLBACK")
+    finally:
+        holder.close()
+    assert (await repository.load(execution.uuid)).context["step"] == 0  # the timed-out store never committed
+
+
+async def _enter_and_leave(context) -> None:
+    async with context:
+        pass
+
+
+# -- the manager on a lock pool of one connection ------------------------------------------------------------------
+
+NESTED: list[SagaManager] = []  # the manager the step below starts its saga with
+
+
+async def start_a_saga(context: SagaContext) -> SagaContext:
+    inner = await NESTED[0].run(Saga().local_step(add_order).commit(), pause_on_disk=True, autocommit=False)
+    context["inner"] = inner.status.value
+    return context
+
+
+@pytest.fixture
+async def manager(injector, broker_pool, repositories) -> AsyncIterator[SagaManager]:
+    manager = SagaManager(storage=await repositories(lock_pool_size=1), broker_pool=broker_pool)
+    await manager.setup()
+    yield manager
+    await manager.destroy()
+
+
+async def test_a_saga_started_from_a_step_does_not_deadlock_the_lock_pool(manager):
+    NESTED.append(manager)
+    try:
+        saga = Saga().local_step(start_a_saga).commit()
+        execution = await asyncio.wait_for(manager.run(saga, pause_on_disk=True, autocommit=False), GUARD)
+    finally:
+        NESTED.clear()
+    assert execution.status == SagaStatus.Finished and execution.context["inner"] == "finished"
+
+
+async def test_a_saga_waiting_in_memory_holds_no_lock_connection(manager, broker_publisher):
+    waiting_saga = Saga().remote_step(send_create_ticket).on_success(handle_ticket).commit()
+    waiting = asyncio.create_task(manager.run(waiting_saga, autocommit=False))  # waits for its reply in memory
+    try:
+        while not broker_publisher.messages:
+            await asyncio.sleep(0)
+        other = await asyncio.wait_for(manager.run(waiting_saga, pause_on_disk=True, autocommit=False), GUARD)
+        assert other.status == SagaStatus.Paused
+    finally:
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+
+
+async def test_round_trips_of_a_resume(manager, broker_publisher, monkeypatch):
+    """Lock and read in one round trip; store with the next request; store that it was sent; unlock."""
+    saga = Saga().remote_step(send_create_ticket).on_success(handle_ticket).remote_step(send_create_ticket).commit()
+    execution = await manager.run(saga, pause_on_disk=True, autocommit=False)
+    statements: list[str] = []
+    execute = aiopg.Cursor.execute
+
+    async def counting(self, operation, *args, **kwargs):
+        statements.append(operation.split()[0].upper() if isinstance(operation, str) else str(operation))
+        return await execute(self, operation, *args, **kwargs)
+
+    monkeypatch.setattr(aiopg.Cursor, "execute", counting)
+    response = SagaResponse.from_message(reply_message(broker_publisher.messages[-1], "t1"))
+    resumed = await manager.run(response=response, pause_on_disk=True, autocommit=False)
+    assert resumed.uuid == execution.uuid and resumed.status == SagaStatus.Paused
+    assert statements == ["SELECT", "UPDATE", "UPDATE", "SELECT"], statements
