@@ -58,6 +58,8 @@ ConfigOption = typer.Option(
     Path("config.yml"), "--config", "-c", help="The service's config file.", envvar="MINOS_CONFIG"
 )
 
+UuidArgument = typer.Argument(..., help="The execution's uuid.")
+
 _T = TypeVar("_T")
 
 
@@ -111,7 +113,7 @@ def list_(
 
 
 @app.command()
-def show(uuid: str = typer.Argument(..., help="The execution's uuid."), config: Path = ConfigOption) -> None:
+def show(uuid: str = UuidArgument, config: Path = ConfigOption) -> None:
     """Show one execution: its steps and where it stands, its context, the request it waits on, its timestamps."""
 
     async def describe(_: Config, storage: SagaExecutionRepository) -> str:
@@ -125,7 +127,7 @@ def show(uuid: str = typer.Argument(..., help="The execution's uuid."), config: 
 
 
 @app.command()
-def diagram(uuid: str = typer.Argument(..., help="The execution's uuid."), config: Path = ConfigOption) -> None:
+def diagram(uuid: str = UuidArgument, config: Path = ConfigOption) -> None:
     """Print the Mermaid flowchart of the execution's saga with its progress marked."""
 
     async def render(_: Config, storage: SagaExecutionRepository) -> str:
@@ -137,37 +139,32 @@ def diagram(uuid: str = typer.Argument(..., help="The execution's uuid."), confi
 Work = Callable[[Config, SagaExecutionRepository], Awaitable[_T]]
 
 
-@app.command()
-def retry(
-    uuid: str = typer.Argument(..., help="The execution's uuid."),
-    reason: Optional[str] = typer.Option(None, help="Why, recorded with the decision."),  # noqa: UP045
-    config: Path = ConfigOption,
-) -> None:
-    """Re-send the request a paused execution waits on, with its original message identity."""
-    _act(config, "retry", uuid, reason)
+_ACTIONS = {
+    "retry": ("retried", "Re-send the request a paused execution waits on, with its original message identity."),
+    "compensate": (
+        "compensated",
+        "Compensate a paused execution now, its in-flight step included; late replies are then ignored.",
+    ),
+    "abandon": (
+        "abandoned",
+        "Stop an execution for good without sending anything more (settled by hand); late replies are ignored.",
+    ),
+}
+ReasonOption = typer.Option(None, help="Why, recorded with the decision.")
 
 
-@app.command()
-def compensate(
-    uuid: str = typer.Argument(..., help="The execution's uuid."),
-    reason: Optional[str] = typer.Option(None, help="Why, recorded with the decision."),  # noqa: UP045
-    config: Path = ConfigOption,
-) -> None:
-    """Compensate a paused execution now, its in-flight step included; late replies are then ignored."""
-    _act(config, "compensate", uuid, reason)
+def _action_command(action: str, summary: str) -> None:
+    """Register the ``minos-saga ACTION UUID [--reason]`` command of one of SagaManager's operator actions."""
+
+    def command(uuid: str = UuidArgument, reason: Optional[str] = ReasonOption, config: Path = ConfigOption) -> None:  # noqa: UP045
+        _act(config, action, uuid, reason)
+
+    command.__doc__ = summary
+    app.command(action)(command)
 
 
-@app.command()
-def abandon(
-    uuid: str = typer.Argument(..., help="The execution's uuid."),
-    reason: Optional[str] = typer.Option(None, help="Why, recorded with the decision."),  # noqa: UP045
-    config: Path = ConfigOption,
-) -> None:
-    """Stop an execution for good without sending anything more (settled by hand); late replies are ignored."""
-    _act(config, "abandon", uuid, reason)
-
-
-_DONE = {"retry": "retried", "compensate": "compensated", "abandon": "abandoned"}
+for _action, (_, _summary) in _ACTIONS.items():
+    _action_command(_action, _summary)
 
 
 def _act(config_path: Path, action: str, uuid: str, reason: str | None) -> None:
@@ -189,7 +186,7 @@ def _act(config_path: Path, action: str, uuid: str, reason: str | None) -> None:
             raise CliError(f"a compensation failed (the outcome is stored; see minos-saga show): {exc}", 7) from exc
         finally:
             await injector.unwire_and_destroy_injections()
-        return f"{_DONE[action]} {execution.uuid}: {_where(execution)}"
+        return f"{_ACTIONS[action][0]} {execution.uuid}: {_where(execution)}"
 
     typer.echo(_run(config_path, act))
 
@@ -356,7 +353,9 @@ def _where(execution: SagaExecution) -> str:
     if execution.status == SagaStatus.Errored:
         compensated = "compensated" if execution.already_rollback else "not compensated"
         if (stopped := stopping_decision(execution.decisions)) is not None:
-            return f"errored: {_DONE[stopped.action]} by an operator after {done} of {total} steps ({compensated})"
+            return (
+                f"errored: {_ACTIONS[stopped.action][0]} by an operator after {done} of {total} steps ({compensated})"
+            )
         return f"errored after {done} of {total} steps ({compensated})"
     return f"{execution.status.raw} ({done} of {total} steps done)"
 

@@ -23,24 +23,10 @@ from minos.saga import (
 )
 from tests.test_saga.utils import (
     add_order,
-    delete_order,
-    handle_ticket,
     reply_message,
     send_create_ticket,
-    send_delete_ticket,
+    ticket_saga,
 )
-
-
-def ticket_saga() -> Saga:
-    return (
-        Saga()
-        .local_step(add_order)
-        .on_failure(delete_order)
-        .remote_step(send_create_ticket)
-        .on_success(handle_ticket)
-        .on_failure(send_delete_ticket)
-        .commit()
-    )
 
 
 @pytest.fixture

@@ -32,11 +32,8 @@ from minos.saga.otel import OpenTelemetryInterceptor, traced_command
 from tests.test_saga.utils import (
     add_order,
     answer_reserves,
-    delete_order,
-    handle_ticket,
     responder,
-    send_create_ticket,
-    send_delete_ticket,
+    ticket_saga,
 )
 
 EXPORTER = InMemorySpanExporter()
@@ -71,18 +68,6 @@ async def manager(injector, broker_pool, metrics) -> SagaManager:
     await manager.setup()
     yield manager
     await manager.destroy()
-
-
-def ticket_saga() -> Saga:
-    return (
-        Saga()
-        .local_step(add_order)
-        .on_failure(delete_order)
-        .remote_step(send_create_ticket)
-        .on_success(handle_ticket)
-        .on_failure(send_delete_ticket)
-        .commit()
-    )
 
 
 async def participant_answers(request_message, status: int = 200) -> BrokerMessageV1:

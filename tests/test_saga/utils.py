@@ -16,7 +16,7 @@ from minos.networks import (
 )
 from minos.networks import BrokerMessageV1Status as Status
 
-from minos.saga import SagaContext, SagaRequest, SagaResponse
+from minos.saga import Saga, SagaContext, SagaRequest, SagaResponse
 
 
 def add_order(context: SagaContext) -> SagaContext:
@@ -180,3 +180,17 @@ def answer_all(status: int = 200, content: Any = "ok") -> Callable[[BrokerMessag
 
 def answer_reserves(status: int = 200) -> Callable[[BrokerMessage], tuple[int, Any] | None]:
     return lambda message: (status, None) if message.topic.startswith("_Reserve") else None
+
+
+def ticket_saga() -> Saga:
+    """A local step (``add_order``, compensated by ``delete_order``), then a remote one (``CreateTicket``,
+    compensated by ``DeleteTicket``)."""
+    return (
+        Saga()
+        .local_step(add_order)
+        .on_failure(delete_order)
+        .remote_step(send_create_ticket)
+        .on_success(handle_ticket)
+        .on_failure(send_delete_ticket)
+        .commit()
+    )
