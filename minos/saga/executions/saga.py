@@ -393,8 +393,8 @@ def storable_document(execution: SagaExecution) -> tuple[dict[str, Any], str]:
     ``jsonb`` and ``text`` refuse. Raises ``SagaExecutionNotStorableException`` otherwise."""
     try:
         raw = execution.raw
-        text = json.dumps(raw)
-        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+        text = json.dumps(raw, ensure_ascii=False)
+        text.encode("utf-8")  # raises on a lone surrogate, which no UTF-8 database can hold
     except Exception as exc:
         raise SagaExecutionNotStorableException(exc) from exc
     if _NUL.search(text):
