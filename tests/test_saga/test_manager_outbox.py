@@ -282,3 +282,32 @@ async def test_a_finished_saga_is_deleted_once_its_messages_are_out(manager, bro
     await manager.run(response=answer(broker_publisher.messages[-1], "p1"), pause_on_disk=True, autocommit=False)
     with pytest.raises(SagaExecutionNotFoundException):
         await manager.storage.load(execution.uuid)
+
+
+async def test_a_delete_that_fails_at_the_end_leaves_the_saga_finished_until_recovery(manager, broker_publisher):
+    execution = await manager.run(two_remote_steps(), pause_on_disk=True)
+    await manager.run(
+        response=answer(broker_publisher.messages[-1], "t1", related_services="ticket"), pause_on_disk=True
+    )
+    await manager.run(response=answer(broker_publisher.messages[-1], "p1"), pause_on_disk=True)
+    reservations = [message for message in broker_publisher.messages if message.topic.startswith("_Reserve")]
+    assert len(reservations) == 2
+    await manager.run(response=answer(reservations[0]), pause_on_disk=True)
+    with (
+        patch.object(type(manager.storage), "delete", side_effect=ConnectionException("database restarting")),
+        pytest.raises(ConnectionException),
+    ):
+        await manager.run(response=answer(reservations[1]), pause_on_disk=True)
+    assert {message.topic for message in broker_publisher.messages if message.topic.startswith("_Commit")} == {
+        "_CommitOrderTransaction",
+        "_CommitTicketTransaction",
+    }
+    stored = await manager.storage.load(execution.uuid)
+    assert stored.status == SagaStatus.Finished  # listed as finished, never as paused
+    assert [pending.message.topic for pending in stored.outbox if not pending.sent] == [
+        "_CommitOrderTransaction",
+        "_CommitTicketTransaction",
+    ]  # published, but not recorded as such: recovery sends them again (same identifiers), then deletes
+    assert await manager.recover() == 2
+    with pytest.raises(SagaExecutionNotFoundException):
+        await manager.storage.load(execution.uuid)
