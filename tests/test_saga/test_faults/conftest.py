@@ -73,9 +73,13 @@ def zygote() -> Iterator[Zygote]:
 
 
 def _system(
-    zygote: Zygote, saga_database: dict[str, Any], broker_database: dict[str, Any], tmp_path: Path
+    zygote: Zygote,
+    saga_database: dict[str, Any],
+    broker_database: dict[str, Any],
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
 ) -> Iterator[SagaSystem]:
-    system = SagaSystem(zygote, saga_database, broker_database, tmp_path)
+    system = SagaSystem(zygote, saga_database, broker_database, tmp_path, env)
     try:
         yield system
     finally:
@@ -92,7 +96,12 @@ def system(
 
 @pytest.fixture
 def restartable_system(
-    zygote: Zygote, restartable_saga_database: dict[str, Any], broker_database: dict[str, Any], tmp_path: Path
+    zygote: Zygote,
+    restartable_server: PostgresServer,
+    restartable_saga_database: dict[str, Any],
+    broker_database: dict[str, Any],
+    tmp_path: Path,
 ) -> Iterator[SagaSystem]:
-    """Participants and orchestrators whose saga executions live on the throwaway server."""
-    yield from _system(zygote, restartable_saga_database, broker_database, tmp_path)
+    """Participants and orchestrators whose saga executions live on the throwaway server (which they may
+    restart)."""
+    yield from _system(zygote, restartable_saga_database, broker_database, tmp_path, restartable_server.env())

@@ -18,6 +18,7 @@ import signal
 import time
 from collections import Counter
 from typing import Any
+from uuid import UUID
 
 import aiopg
 from minos.networks import BrokerMessage, BrokerPublisher
@@ -112,7 +113,7 @@ async def _lose_lock(**details: Any) -> None:
 async def _hold_lock(*, message: BrokerMessage | None = None, execution: SagaExecution | None = None, **_: Any) -> None:
     """Make another session (whose statements have no timeout) wait for the execution lock now, and hold it for
     ``HOLD_LOCK_SECONDS`` once granted: a lock wait of this process that follows outlives ``statement_timeout``."""
-    uuid = execution.uuid if execution is not None else message.headers["saga"] if message is not None else None
+    uuid = execution.uuid if execution is not None else UUID(message.headers["saga"]) if message is not None else None
     assert uuid is not None, "hold_lock needs the execution a store or send is about"
     saga_database = json.loads(os.environ[SAGA_DATABASE_ENV])
     holder = PostgreSqlSagaExecutionRepository(**saga_database, options="-c statement_timeout=0")

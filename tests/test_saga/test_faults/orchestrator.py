@@ -2,7 +2,7 @@
 
 A service that runs :data:`ORDER_SAGA` through ``SagaManager`` over ``PostgreSqlSagaExecutionRepository``, with the
 table broker. It starts the orders named in ``SAGA_FAULTS_ORDERS`` one after another (each once the previous one
-finished or failed), resumes sagas with replies through ``SagaService`` (one reply at a time, as minos'
+ended), resumes sagas with replies through ``SagaService`` (one reply at a time, as minos'
 ``BrokerHandler`` with one consumer: a handler's ``Exception`` is logged, anything else ends the consumer), accepts
 the saga transactions on itself (another consumer) and, when
 the manager can recover, recovers on start and periodically. Faults come from ``SAGA_FAULT`` (see ``faults``); the
@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -49,6 +50,7 @@ REPLY_TOPIC = "orderReply"  # the reply topic of the ``order`` service of tests/
 TRANSACTION_TOPICS = ("_ReserveOrderTransaction", "_CommitOrderTransaction", "_RejectOrderTransaction")
 START_ON_ENV = "SAGA_FAULTS_START_ON"
 RECOVERY_INTERVAL = 0.1
+ORDER_WAIT = 3.0
 CREATE_PROGRESS = """
     CREATE TABLE IF NOT EXISTS replica_progress (
         pid INT PRIMARY KEY,
@@ -57,7 +59,8 @@ CREATE_PROGRESS = """
         recovery_passes INT NOT NULL DEFAULT 0,
         recovered INT NOT NULL DEFAULT 0,
         has_recovery BOOL NOT NULL,
-        consuming BOOL NOT NULL DEFAULT TRUE
+        consuming BOOL NOT NULL DEFAULT TRUE,
+        starting_orders BOOL NOT NULL DEFAULT TRUE
     );
     CREATE TABLE IF NOT EXISTS fault_events (event TEXT NOT NULL)
 """
@@ -86,8 +89,9 @@ class Progress:
             f"UPDATE replica_progress SET {column} = {column} + %s WHERE pid = %s", (amount, os.getpid())
         )
 
-    async def stopped_consuming(self) -> None:
-        await self._execute("UPDATE replica_progress SET consuming = FALSE WHERE pid = %s", (os.getpid(),))
+    async def stopped(self, activity: str) -> None:
+        """Note that ``consuming`` or ``starting_orders`` ended."""
+        await self._execute(f"UPDATE replica_progress SET {activity} = FALSE WHERE pid = %s", (os.getpid(),))
 
 
 async def consume(subscriber: TableSubscriber, dispatcher: BrokerDispatcher, progress: Progress) -> None:
@@ -104,14 +108,16 @@ async def consume(subscriber: TableSubscriber, dispatcher: BrokerDispatcher, pro
             await progress.add("handled")
     finally:
         logger.error("The reply consumer stopped.")
-        await progress.stopped_consuming()
+        await progress.stopped("consuming")
 
 
 async def accept_transaction(request: BrokerRequest) -> None:
     """Accept a reservation, commit or reject of a saga's transaction on this service."""
 
 
-async def start_orders(manager: SagaManager, orders: list[dict[str, Any]]) -> None:
+async def start_orders(manager: SagaManager, orders: list[dict[str, Any]], progress: Progress) -> None:
+    """Start each order's saga once the previous one ended (or ``ORDER_WAIT`` passed: a stuck saga must not keep
+    the next order from starting; the test judges the end state)."""
     for order in orders:
         try:
             execution = await manager.run(
@@ -120,7 +126,9 @@ async def start_orders(manager: SagaManager, orders: list[dict[str, Any]]) -> No
         except Exception as exc:
             logger.warning("Starting the saga of %s failed: %r", order, exc)
             continue
-        await _until_ended(manager, execution)
+        with suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(_until_ended(manager, execution), ORDER_WAIT)
+    await progress.stopped("starting_orders")
 
 
 async def _until_ended(manager: SagaManager, uuid: UUID) -> None:
@@ -190,7 +198,7 @@ async def main() -> None:
     await asyncio.gather(
         consume(replies, dispatcher, progress),
         consume(transactions, dispatcher, progress),
-        start_orders(manager, json.loads(os.environ.get(ORDERS_ENV, "[]"))),
+        start_orders(manager, json.loads(os.environ.get(ORDERS_ENV, "[]")), progress),
         recover_periodically(manager, progress),
         return_exceptions=True,
     )

@@ -102,12 +102,12 @@ def dsn(options: dict[str, object]) -> str:
 def recreate_database(options: dict[str, object]) -> None:
     """Drop (terminating its sessions) and create the database ``options`` names, on the server it names."""
     drop_database(options)
-    _administer(options, f'CREATE DATABASE "{options["database"]}"')
+    administer(options, f'CREATE DATABASE "{options["database"]}"')
 
 
 def drop_database(options: dict[str, object]) -> None:
     """Drop the database ``options`` names (terminating its sessions)."""
-    _administer(options, f'DROP DATABASE IF EXISTS "{options["database"]}" WITH (FORCE)')
+    administer(options, f'DROP DATABASE IF EXISTS "{options["database"]}" WITH (FORCE)')
 
 
 def empty_database(options: dict[str, object]) -> dict[str, object]:
@@ -122,7 +122,8 @@ def empty_database(options: dict[str, object]) -> dict[str, object]:
     return options
 
 
-def _administer(options: dict[str, object], statement: str) -> None:
+def administer(options: dict[str, object], statement: str) -> None:
+    """Run ``statement`` on the ``postgres`` database of the server ``options`` names."""
     admin = psycopg2.connect(dsn(options | {"database": "postgres"}))
     admin.autocommit = True
     try:

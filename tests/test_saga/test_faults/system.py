@@ -42,12 +42,21 @@ class SagaSystem:
     """Starts participant and orchestrator processes on one broker database and one saga database, and judges the
     end state: every order that left a trace ended committed or compensated, with each step run once."""
 
-    def __init__(self, zygote: Zygote, saga_database: dict[str, Any], broker_database: dict[str, Any], logs: Path):
+    def __init__(
+        self,
+        zygote: Zygote,
+        saga_database: dict[str, Any],
+        broker_database: dict[str, Any],
+        logs: Path,
+        env: dict[str, str] | None = None,
+    ):
         self.zygote = zygote
+        self.env = env or {}
         self.saga_database = saga_database
         self.broker_database = broker_database
         self.logs = logs
         self.processes: list[Child] = []
+        self.orchestrators: list[Child] = []
         with self._cursor() as cursor:
             cursor.execute(CREATE_QUEUE + ";" + CREATE_LEDGER + ";" + CREATE_PROGRESS)
 
@@ -62,10 +71,14 @@ class SagaSystem:
             connection.close()
 
     def _spawn(self, module: str, env: dict[str, str]) -> Child:
-        environment = env | {
-            SAGA_DATABASE_ENV: json.dumps(self.saga_database),
-            BROKER_DATABASE_ENV: json.dumps(self.broker_database),
-        }
+        environment = (
+            self.env
+            | env
+            | {
+                SAGA_DATABASE_ENV: json.dumps(self.saga_database),
+                BROKER_DATABASE_ENV: json.dumps(self.broker_database),
+            }
+        )
         process = self.zygote.spawn(module, environment, str(self.logs / f"{module}-{len(self.processes)}.log"))
         self.processes.append(process)
         return process
@@ -80,7 +93,9 @@ class SagaSystem:
         notes that event."""
         orders_env = json.dumps([{"order_id": order.order_id, "amount": order.amount} for order in orders])
         start_env = {} if start_on is None else {START_ON_ENV: start_on}
-        return self._spawn("orchestrator", (env or {}) | start_env | {ORDERS_ENV: orders_env})
+        process = self._spawn("orchestrator", (env or {}) | start_env | {ORDERS_ENV: orders_env})
+        self.orchestrators.append(process)
+        return process
 
     def note(self, event: str) -> None:
         with self._cursor() as cursor:
@@ -105,31 +120,33 @@ class SagaSystem:
         raise AssertionError(f"the fault never noted {event!r} ({self._log_tail()})")
 
     async def wait_at_rest(self) -> None:
-        """Wait until nothing is left to do: the broker queue is empty, every live orchestrator handled all it took,
-        and (where it recovers) ran a recovery pass since, with nothing new received or recovered in between."""
-        live = [process.pid for process in self.processes if process.poll() is None]
+        """Wait until nothing is left to do: every live orchestrator is up and done starting its orders, the broker
+        queue is empty, each orchestrator handled all it took and (where it recovers) ran a recovery pass since the
+        previous look, with nothing new received or recovered in between."""
+        live = [process.pid for process in self.orchestrators if process.poll() is None]
         deadline = time.monotonic() + PROCESS_DEADLINE
-        previous = None
+        previous: list[Replica] | None = None
         while time.monotonic() < deadline:
-            with self._cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM broker_queue")
-                (queued,) = cursor.fetchone()
-                cursor.execute(
-                    "SELECT pid, received, handled, recovery_passes, recovered, has_recovery, consuming "
-                    "FROM replica_progress WHERE pid = ANY(%s) ORDER BY pid",
-                    (live,),
-                )
-                replicas = cursor.fetchall()
-            stopped = [pid for pid, *_, consuming in replicas if not consuming]
+            queued, replicas = self._progress(live)
+            stopped = [replica.pid for replica in replicas if not replica.consuming]
             assert not stopped, f"the reply consumer of the orchestrator {stopped} stopped ({self._log_tail()})"
-            # A replica that has not reported yet (still starting) is not at rest.
-            reporting = bool(replicas)
-            idle = reporting and queued == 0 and all(received == handled for _, received, handled, *_ in replicas)
-            if idle and previous is not None and _settled(previous, replicas):
+            idle = queued == 0 and len(replicas) == len(live) and all(replica.idle for replica in replicas)
+            if idle and previous is not None and all(map(Replica.settled_since, replicas, previous)):
                 return
             previous = replicas if idle else None
             await asyncio.sleep(POLL * 5)
         raise AssertionError(f"the system did not come to rest within {PROCESS_DEADLINE} s ({self._log_tail()})")
+
+    def _progress(self, pids: list[int]) -> tuple[int, list[Replica]]:
+        with self._cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM broker_queue")
+            (queued,) = cursor.fetchone()
+            cursor.execute(
+                "SELECT pid, received, handled, recovery_passes, recovered, has_recovery, consuming, starting_orders "
+                "FROM replica_progress WHERE pid = ANY(%s) ORDER BY pid",
+                (pids,),
+            )
+            return queued, [Replica(*row) for row in cursor.fetchall()]
 
     async def outcomes(self, orders: list[Order]) -> dict[str, dict[str, list[str]]]:
         """How each order ended: the non-duplicate ledger entries per participant, and the stored executions."""
@@ -153,12 +170,13 @@ class SagaSystem:
                 entries[participant].sort()
         return ended
 
-    async def assert_each_order_committed_or_compensated(self, orders: list[Order]) -> None:
-        """Every order either left no trace, or ended as its saga must: each participant's action done once and
-        kept (a finished saga, deleted from storage), or done once and compensated once (a failed saga, stored as
-        errored). Two actions (or compensations) of one participant mean a step ran twice."""
+    async def assert_each_order_committed_or_compensated(self, orders: list[Order], *, all_started: bool) -> None:
+        """Every order ended as its saga must: each participant's action done once and kept (a finished saga,
+        deleted from storage), or done once and compensated once (a failed saga, stored as errored). Two actions
+        (or compensations) of one participant mean a step ran twice. Unless ``all_started`` (the orchestrator that
+        started them was killed), an order may also have left no trace at all."""
         ended = await self.outcomes(orders)
-        untouched = {STOCK: [], PAYMENT: [], "stored": []}
+        untouched = [] if all_started else [{STOCK: [], PAYMENT: [], "stored": []}]
         committed = {STOCK: [f"{ACTION}:done"], PAYMENT: [f"{ACTION}:done"], "stored": []}
         compensated = [
             {STOCK: [f"{ACTION}:done", f"{COMPENSATION}:compensated"], PAYMENT: payment, "stored": ["errored"]}
@@ -167,7 +185,7 @@ class SagaSystem:
         wrong = {
             order.order_id: ended[order.order_id]
             for order in orders
-            if ended[order.order_id] not in [untouched, *(compensated if order.refused else [committed])]
+            if ended[order.order_id] not in [*untouched, *(compensated if order.refused else [committed])]
         }
         assert not wrong, f"orders that did not end committed or compensated exactly once: {wrong}"
 
@@ -184,20 +202,24 @@ class SagaSystem:
         return "\n".join(tails) or "no output"
 
 
-def _settled(before: list[tuple], after: list[tuple]) -> bool:
-    """Nothing was received or recovered between the two samples, and every replica that recovers ran a pass."""
-    if [row[0] for row in before] != [row[0] for row in after]:
-        return False
-    for (_, received, _, passes, recovered, has_recovery, _), (
-        _,
-        received_after,
-        _,
-        passes_after,
-        recovered_after,
-        *_,
-    ) in zip(before, after):
-        if (received, recovered) != (received_after, recovered_after):
-            return False
-        if has_recovery and passes_after <= passes:
-            return False
-    return True
+@dataclass(frozen=True)
+class Replica:
+    """One orchestrator's row of ``replica_progress``."""
+
+    pid: int
+    received: int
+    handled: int
+    recovery_passes: int
+    recovered: int
+    has_recovery: bool
+    consuming: bool
+    starting_orders: bool
+
+    @property
+    def idle(self) -> bool:
+        return self.received == self.handled and not self.starting_orders
+
+    def settled_since(self, before: Replica) -> bool:
+        """Nothing was received or recovered since ``before``, and a recovery pass ran if this replica recovers."""
+        unchanged = (self.pid, self.received, self.recovered) == (before.pid, before.received, before.recovered)
+        return unchanged and (not self.has_recovery or self.recovery_passes > before.recovery_passes)

@@ -43,4 +43,4 @@ async def test_killed_orchestrator_restarts_and_every_saga_ends(
     system.note("restart")
     await system.wait_at_rest()
 
-    await system.assert_each_order_committed_or_compensated(ORDERS)
+    await system.assert_each_order_committed_or_compensated(ORDERS, all_started=False)
