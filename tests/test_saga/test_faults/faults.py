@@ -3,7 +3,8 @@
 A parent test names one fault in the ``SAGA_FAULT`` environment variable (JSON): the boundary (``send``,
 ``compensation_send``, ``store`` or ``apply_reply``), the moment (``before`` or ``after`` the call), which call
 (1-based, counted per boundary in this process) and the action: ``kill`` (SIGKILL this process),
-``restart_database`` (restart the throwaway server the saga repository uses), ``lose_lock`` (terminate the session
+``restart_database`` (stop the throwaway server the saga repository uses, so that the call fails, and start it
+again once the call returned or failed), ``lose_lock`` (terminate the session
 holding the execution lock, redeliver the reply being applied and let another replica handle it) or ``hold_lock``
 (hold the execution lock from another session for a while, so that a lock wait outlives ``statement_timeout``).
 """
@@ -17,7 +18,7 @@ import os
 import signal
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 from uuid import UUID
 
 import aiopg
@@ -38,6 +39,7 @@ CURRENT_MESSAGE: contextvars.ContextVar[BrokerMessage | None] = contextvars.Cont
 
 _calls: Counter[str] = Counter()
 _background: set[asyncio.Task] = set()
+_after_call: list[Callable[[], None]] = []  # what a fault does once the call it hit returned or failed
 
 
 def fault_env(boundary: str, moment: str, call: int, action: str = "kill") -> dict[str, str]:
@@ -51,8 +53,10 @@ def install(repository: PostgreSqlSagaExecutionRepository, publisher: BrokerPubl
 
     async def hooked_store(execution: SagaExecution) -> None:
         await reached("store", "before", execution=execution)
-        await store(execution)
-        await reached("store", "after", execution=execution)
+        try:
+            await store(execution)
+        finally:
+            await reached("store", "after", execution=execution)
 
     async def hooked_send(message: BrokerMessage) -> None:
         from .scenario import COMPENSATION_TOPICS
@@ -72,6 +76,9 @@ async def reached(boundary: str, moment: str = "before", **details: Any) -> None
     """Count a call at ``boundary`` and run the configured fault if this is the one it names."""
     if moment == "before":
         _calls[boundary] += 1
+    else:
+        while _after_call:
+            _after_call.pop()()
     spec = json.loads(os.environ.get(FAULT_ENV) or "null")
     if spec is None or (spec["boundary"], spec["moment"], spec["call"]) != (boundary, moment, _calls[boundary]):
         return
@@ -83,7 +90,10 @@ async def _kill(**details: Any) -> None:
 
 
 async def _restart_database(**details: Any) -> None:
-    PostgresServer.from_env().restart()
+    """Stop the server now: the call about to run finds it down (and fails); it starts again right after."""
+    server = PostgresServer.from_env()
+    server.stop()
+    _after_call.append(server.start)
 
 
 async def _lose_lock(**details: Any) -> None:
