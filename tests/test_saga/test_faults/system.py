@@ -135,7 +135,10 @@ class SagaSystem:
                 return
             previous = replicas if idle else None
             await asyncio.sleep(POLL * 5)
-        raise AssertionError(f"the system did not come to rest within {PROCESS_DEADLINE} s ({self._log_tail()})")
+        raise AssertionError(
+            f"the system did not come to rest within {PROCESS_DEADLINE} s: {queued} queued, orchestrators {replicas} "
+            f"of {live} ({self._log_tail()})"
+        )
 
     def _progress(self, pids: list[int]) -> tuple[int, list[Replica]]:
         with self._cursor() as cursor:

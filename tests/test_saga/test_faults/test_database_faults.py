@@ -26,19 +26,23 @@ def statement_timeout(saga_database: dict[str, Any]) -> Iterator[None]:
         administer(saga_database, f'ALTER DATABASE "{saga_database["database"]}" RESET statement_timeout')
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: a store that fails after the next request left strands the saga")
+# A reply consumed by a handler whose store then fails is gone (the broker does not redeliver), and the stored saga
+# still awaits it: only sending the awaited request again after a while completes it.
+LOSES_THE_REPLY_TODAY = pytest.mark.xfail(
+    strict=True, reason="issue 9: a reply whose store failed is only recovered by re-sending its request"
+)
+
+
 @pytest.mark.parametrize(
-    ("boundary", "call"),  # today's stores: 1 and 2 for the committed order, 3 to 5 for the refused one
+    "call",  # stores are counted per orchestrator process; which step a number hits depends on the engine
     [
-        pytest.param("store", 2, id="while storing a resumed saga"),
-        pytest.param("store", 5, id="while storing the refused saga"),
+        pytest.param(2, id="at the 2nd store"),
+        pytest.param(5, marks=LOSES_THE_REPLY_TODAY, id="at the 5th store"),
     ],
 )
-async def test_a_database_restart_mid_run_leaves_no_saga_behind(
-    restartable_system: SagaSystem, boundary: str, call: int
-) -> None:
+async def test_a_database_restart_mid_run_leaves_no_saga_behind(restartable_system: SagaSystem, call: int) -> None:
     restartable_system.start_participants()
-    restartable_system.start_orchestrator(ORDERS, fault_env(boundary, "before", call, action="restart_database"))
+    restartable_system.start_orchestrator(ORDERS, fault_env("store", "before", call, action="restart_database"))
 
     await restartable_system.wait_at_rest()
 
