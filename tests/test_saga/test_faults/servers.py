@@ -74,10 +74,6 @@ class PostgresServer:
         """Stop at once, as a crashed or restarted server would: sessions are cut, nothing waits for clients."""
         self._pg_ctl("-m", "immediate", "stop")
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
     def destroy(self) -> None:
         try:
             self.stop()
