@@ -72,7 +72,7 @@ def zygote() -> Iterator[Zygote]:
         zygote.close()
 
 
-def _system(
+def make_system(
     zygote: Zygote,
     saga_database: dict[str, Any],
     broker_database: dict[str, Any],
@@ -91,7 +91,7 @@ def system(
     zygote: Zygote, saga_database: dict[str, Any], broker_database: dict[str, Any], tmp_path: Path
 ) -> Iterator[SagaSystem]:
     """Participants and orchestrators on the session's server."""
-    yield from _system(zygote, saga_database, broker_database, tmp_path)
+    yield from make_system(zygote, saga_database, broker_database, tmp_path)
 
 
 @pytest.fixture
@@ -104,4 +104,4 @@ def restartable_system(
 ) -> Iterator[SagaSystem]:
     """Participants and orchestrators whose saga executions live on the throwaway server (which they may
     restart)."""
-    yield from _system(zygote, restartable_saga_database, broker_database, tmp_path, restartable_server.env())
+    yield from make_system(zygote, restartable_saga_database, broker_database, tmp_path, restartable_server.env())

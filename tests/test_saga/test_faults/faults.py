@@ -31,7 +31,7 @@ from .servers import PostgresServer, dsn
 FAULT_ENV = "SAGA_FAULT"
 SAGA_DATABASE_ENV = "SAGA_FAULTS_SAGA_DATABASE"
 BROKER_DATABASE_ENV = "SAGA_FAULTS_BROKER_DATABASE"
-HOLD_LOCK_SECONDS = 1.0
+HOLD_LOCK_SECONDS = 2.0
 WAIT_DEADLINE = 10.0
 
 CURRENT_MESSAGE: contextvars.ContextVar[BrokerMessage | None] = contextvars.ContextVar("current_message", default=None)
@@ -121,12 +121,12 @@ async def _lose_lock(**details: Any) -> None:
 
 
 async def _hold_lock(*, message: BrokerMessage | None = None, execution: SagaExecution | None = None, **_: Any) -> None:
-    """Make another session (whose statements have no timeout) wait for the execution lock now, and hold it for
+    """Make another session (with a long statement timeout) wait for the execution lock now, and hold it for
     ``HOLD_LOCK_SECONDS`` once granted: a lock wait of this process that follows outlives ``statement_timeout``."""
     uuid = execution.uuid if execution is not None else UUID(message.headers["saga"]) if message is not None else None
     assert uuid is not None, "hold_lock needs the execution a store or send is about"
     saga_database = json.loads(os.environ[SAGA_DATABASE_ENV])
-    holder = PostgreSqlSagaExecutionRepository(**saga_database, options="-c statement_timeout=0")
+    holder = PostgreSqlSagaExecutionRepository(**(saga_database | {"statement_timeout": 60}))
     await holder.setup()
 
     async def _hold() -> None:

@@ -5,31 +5,31 @@ session terminated mid-step while another replica handles the same reply, and a 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .conftest import make_system
 from .faults import fault_env
-from .servers import administer
 from .system import Order, SagaSystem
+from .zygote import Zygote
 
 ORDERS = [Order("committed-order", 10), Order("refused-order", 500)]
 
 
 @pytest.fixture
-def statement_timeout(saga_database: dict[str, Any]) -> Iterator[None]:
-    """Sessions of the saga database cancel statements after 500 ms on the server (set for the test only)."""
-    administer(saga_database, f'ALTER DATABASE "{saga_database["database"]}" SET statement_timeout = 500')
-    try:
-        yield
-    finally:
-        administer(saga_database, f'ALTER DATABASE "{saga_database["database"]}" RESET statement_timeout')
+def impatient_system(
+    zygote: Zygote, saga_database: dict[str, Any], broker_database: dict[str, Any], tmp_path: Path
+) -> Iterator[SagaSystem]:
+    """Participants and orchestrators whose saga repository has the server cancel statements after 500 ms."""
+    yield from make_system(zygote, saga_database | {"statement_timeout": 0.5}, broker_database, tmp_path)
 
 
-# A reply consumed by a handler whose store then fails is gone (the broker does not redeliver), and the stored saga
-# still awaits it: only sending the awaited request again after a while completes it.
+# A reply consumed by a handler whose store (or lock wait) then fails is gone (the broker does not redeliver), and
+# the stored saga still awaits it: only sending the awaited request again after a while completes it.
 LOSES_THE_REPLY_TODAY = pytest.mark.xfail(
-    strict=True, reason="issue 9: a reply whose store failed is only recovered by re-sending its request"
+    strict=True, reason="issue 9: a reply whose handling failed is only recovered by re-sending its request"
 )
 
 
@@ -49,7 +49,6 @@ async def test_a_database_restart_mid_run_leaves_no_saga_behind(restartable_syst
     await restartable_system.assert_each_order_committed_or_compensated(ORDERS, all_started=True)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: stores are not fenced, a replica that lost its lock still stores")
 async def test_a_replica_that_lost_its_lock_mid_step_changes_nothing(system: SagaSystem) -> None:
     system.start_participants()
     system.start_orchestrator(start_on="lock_lost")  # the other replica, up when the lock is lost
@@ -61,13 +60,11 @@ async def test_a_replica_that_lost_its_lock_mid_step_changes_nothing(system: Sag
     await system.assert_each_order_committed_or_compensated(ORDERS, all_started=True)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: a server-side cancel surfaces as CancelledError and ends the consumer")
-async def test_a_server_side_cancel_of_a_lock_wait_leaves_no_saga_behind(
-    statement_timeout: None, system: SagaSystem
-) -> None:
-    system.start_participants()
-    system.start_orchestrator(ORDERS, fault_env("send", "before", 1, action="hold_lock"))
+@LOSES_THE_REPLY_TODAY  # the reply whose lock wait the server cancelled
+async def test_a_server_side_cancel_of_a_lock_wait_leaves_no_saga_behind(impatient_system: SagaSystem) -> None:
+    impatient_system.start_participants()
+    impatient_system.start_orchestrator(ORDERS, fault_env("send", "before", 1, action="hold_lock"))
 
-    await system.wait_at_rest()
+    await impatient_system.wait_at_rest()
 
-    await system.assert_each_order_committed_or_compensated(ORDERS, all_started=True)
+    await impatient_system.assert_each_order_committed_or_compensated(ORDERS, all_started=True)
