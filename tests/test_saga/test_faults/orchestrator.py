@@ -2,11 +2,11 @@
 
 A service that runs :data:`ORDER_SAGA` through ``SagaManager`` over ``PostgreSqlSagaExecutionRepository``, with the
 table broker. It starts the orders named in ``SAGA_FAULTS_ORDERS`` one after another (each once the previous one
-ended), resumes sagas with replies through ``SagaService`` (one reply at a time, as minos'
-``BrokerHandler`` with one consumer: a handler's ``Exception`` is logged, anything else ends the consumer), accepts
-the saga transactions on itself (another consumer) and, when
-the manager can recover, recovers on start and periodically. Faults come from ``SAGA_FAULT`` (see ``faults``); the
-process reports its progress in ``replica_progress`` so that a test can tell when the system is at rest.
+ended), resumes sagas with replies through ``SagaService`` (one reply at a time, as minos' ``BrokerHandler`` with
+one consumer: a handler's ``Exception`` is logged, anything else ends the consumer), accepts the saga transactions
+on itself (another consumer) and recovers on start and periodically. Faults come from ``SAGA_FAULT`` (see
+``faults``); the process reports its progress in ``replica_progress`` so that a test can tell when the system is at
+rest.
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ CREATE_PROGRESS = """
         handled INT NOT NULL DEFAULT 0,
         recovery_passes INT NOT NULL DEFAULT 0,
         recovered INT NOT NULL DEFAULT 0,
-        has_recovery BOOL NOT NULL,
         consuming BOOL NOT NULL DEFAULT TRUE,
         starting_orders BOOL NOT NULL DEFAULT TRUE
     );
@@ -78,11 +77,9 @@ class Progress:
         async with self._pool.acquire() as connection, connection.cursor() as cursor:
             await cursor.execute(query, parameters)
 
-    async def start(self, has_recovery: bool) -> None:
+    async def start(self) -> None:
         self._pool = await aiopg.create_pool(self.broker_dsn, minsize=1, maxsize=1)
-        await self._execute(
-            "INSERT INTO replica_progress (pid, has_recovery) VALUES (%s, %s)", (os.getpid(), has_recovery)
-        )
+        await self._execute("INSERT INTO replica_progress (pid) VALUES (%s)", (os.getpid(),))
 
     async def add(self, column: str, amount: int = 1) -> None:
         await self._execute(
@@ -146,13 +143,10 @@ async def _until_ended(manager: SagaManager, uuid: UUID) -> None:
 
 
 async def recover_periodically(manager: SagaManager, progress: Progress) -> None:
-    # Only where the engine can recover: today's only has replies to resume with.
-    recover = getattr(manager, "recover", None)
-    if recover is None:
-        return
+    """Recover on start and then periodically, as ``SagaService``'s periodic handler does, counting the passes."""
     while True:
         try:
-            await progress.add("recovered", await recover())
+            await progress.add("recovered", await manager.recover())
             await progress.add("recovery_passes")
         except Exception as exc:
             logger.warning("Recovery failed: %r", exc)
@@ -187,7 +181,7 @@ async def main() -> None:
     faults.install(repository, publisher)
 
     progress = Progress(broker_dsn)
-    await progress.start(has_recovery=hasattr(manager, "recover"))
+    await progress.start()
     replies, transactions = TableSubscriber({REPLY_TOPIC}, broker_dsn), TableSubscriber(TRANSACTION_TOPICS, broker_dsn)
     await replies.setup()
     await transactions.setup()

@@ -121,7 +121,7 @@ class SagaSystem:
 
     async def wait_at_rest(self) -> None:
         """Wait until nothing is left to do: every live orchestrator is up and done starting its orders, the broker
-        queue is empty, each orchestrator handled all it took and (where it recovers) ran a recovery pass since the
+        queue is empty, each orchestrator handled all it took and ran a recovery pass since the
         previous look, with nothing new received or recovered in between."""
         live = [process.pid for process in self.orchestrators if process.poll() is None]
         deadline = time.monotonic() + PROCESS_DEADLINE
@@ -145,7 +145,7 @@ class SagaSystem:
             cursor.execute("SELECT count(*) FROM broker_queue")
             (queued,) = cursor.fetchone()
             cursor.execute(
-                "SELECT pid, received, handled, recovery_passes, recovered, has_recovery, consuming, starting_orders "
+                "SELECT pid, received, handled, recovery_passes, recovered, consuming, starting_orders "
                 "FROM replica_progress WHERE pid = ANY(%s) ORDER BY pid",
                 (pids,),
             )
@@ -214,7 +214,6 @@ class Replica:
     handled: int
     recovery_passes: int
     recovered: int
-    has_recovery: bool
     consuming: bool
     starting_orders: bool
 
@@ -223,6 +222,6 @@ class Replica:
         return self.received == self.handled and not self.starting_orders
 
     def settled_since(self, before: Replica) -> bool:
-        """Nothing was received or recovered since ``before``, and a recovery pass ran if this replica recovers."""
+        """Nothing was received or recovered since ``before``, and a recovery pass ran since."""
         unchanged = (self.pid, self.received, self.recovered) == (before.pid, before.received, before.recovered)
-        return unchanged and (not self.has_recovery or self.recovery_passes > before.recovery_passes)
+        return unchanged and self.recovery_passes > before.recovery_passes
