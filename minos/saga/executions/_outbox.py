@@ -23,12 +23,15 @@ class PendingMessage:
     published; a timeout or retry policy can add deadlines next to them.
     """
 
-    __slots__ = ("message", "sent_at", "attempts")
+    __slots__ = ("message", "sent_at", "attempts", "_encoded")
 
     def __init__(self, message: BrokerMessage, sent_at: datetime | None = None, attempts: int = 0):
         self.message = message
         self.sent_at = sent_at
         self.attempts = attempts
+        # minos' generic avro encoder costs milliseconds per message, and an execution is stored at every step with
+        # the same messages: each is encoded once (or kept as it was read).
+        self._encoded: str | None = None
 
     @property
     def identifier(self) -> UUID:
@@ -46,17 +49,25 @@ class PendingMessage:
     @property
     def raw(self) -> dict[str, Any]:
         return {
-            "message": base64.b64encode(self.message.avro_bytes).decode("ascii"),
+            "message": self._encoded_message(),
             "sent_at": None if self.sent_at is None else self.sent_at.isoformat(),
             "attempts": self.attempts,
         }
+
+    def _encoded_message(self) -> str:
+        if self._encoded is None:
+            self._encoded = base64.b64encode(self.message.avro_bytes).decode("ascii")
+        return self._encoded
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any]) -> PendingMessage:
         """Read a record written by :attr:`raw` (the message keeps its identifier)."""
         message = BrokerMessageV1.from_avro_bytes(base64.b64decode(raw["message"]))
         sent_at = raw.get("sent_at")
-        return cls(message, None if sent_at is None else datetime.fromisoformat(sent_at), int(raw.get("attempts", 0)))
+        sent_at = None if sent_at is None else datetime.fromisoformat(sent_at)
+        pending = cls(message, sent_at, int(raw.get("attempts", 0)))
+        pending._encoded = raw["message"]
+        return pending
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message.topic!r}, {self.identifier}, sent_at={self.sent_at!r})"
