@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = _distribution_version("minos-microservice-saga")
 
+from . import _minos_compat  # noqa: F401  (repairs minos 0.7's broker messages on Python 3.13)
 from .context import SagaContext
 from .definitions import (
     ConditionalSagaStep,
