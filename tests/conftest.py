@@ -3,28 +3,19 @@ server for the session."""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import pytest
 from minos.common import Config, DependencyInjector, PoolFactory
-from minos.networks import InMemoryBrokerPublisher, InMemoryBrokerSubscriberBuilder
+from minos.networks import InMemoryBrokerSubscriberBuilder
 
 from tests._postgres import postgres_server
-
-TESTS_DIR = Path(__file__).resolve().parent
-CONFIG_FILE_PATH = TESTS_DIR / "config.yml"
-COMPAT_DIR = TESTS_DIR / "fixtures" / "compat"
+from tests.helpers import COMPAT_DIR, CONFIG_FILE_PATH, FindableBrokerSubscriber, NotifyingBrokerPublisher
 
 sys.path.insert(0, str(COMPAT_DIR))  # the compat documents name their callbacks ``saga_compat_callbacks.<fn>``
-
-
-def load_compat(name: str) -> Any:
-    return json.loads((COMPAT_DIR / name).read_text())
 
 
 @pytest.fixture
@@ -38,7 +29,8 @@ async def injector(config: Config) -> AsyncIterator[DependencyInjector]:
     import minos.saga
 
     pool_factory = PoolFactory.from_config(config)
-    injector = DependencyInjector(config, [pool_factory, InMemoryBrokerPublisher(), InMemoryBrokerSubscriberBuilder()])
+    subscriber_builder = InMemoryBrokerSubscriberBuilder().with_cls(FindableBrokerSubscriber)
+    injector = DependencyInjector(config, [pool_factory, NotifyingBrokerPublisher(), subscriber_builder])
     await injector.wire_and_setup_injections(modules=[minos.saga, sys.modules[__name__]])
     try:
         yield injector
@@ -47,7 +39,7 @@ async def injector(config: Config) -> AsyncIterator[DependencyInjector]:
 
 
 @pytest.fixture
-def broker_publisher(injector: DependencyInjector) -> InMemoryBrokerPublisher:
+def broker_publisher(injector: DependencyInjector) -> NotifyingBrokerPublisher:
     return injector.broker_publisher
 
 

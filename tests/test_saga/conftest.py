@@ -21,9 +21,5 @@ async def reserves_ok(
     broker_publisher: InMemoryBrokerPublisher, broker_pool: BrokerClientPool
 ) -> AsyncIterator[list[BrokerMessage]]:
     """Every participant accepts the transaction reservations."""
-    async with responder(broker_publisher, broker_pool, answer_reserves(200)) as answered:
+    async with responder(broker_publisher, answer_reserves(200)) as answered:
         yield answered
-
-
-def topics(publisher: InMemoryBrokerPublisher) -> list[str]:
-    return [message.topic for message in publisher.messages]

@@ -12,7 +12,7 @@ from fastavro import parse_schema, schemaless_writer, writer
 from minos.common import Model
 
 from minos.saga import SagaContext, context_avro
-from tests.conftest import load_compat
+from tests.helpers import load_compat
 
 PLAIN = {
     "order_id": 42,

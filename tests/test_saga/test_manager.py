@@ -34,7 +34,6 @@ from minos.saga import (
     SagaStatus,
     SagaStepStatus,
 )
-from tests.test_saga.conftest import topics
 from tests.test_saga.utils import (
     add_amount,
     add_order,
@@ -48,6 +47,7 @@ from tests.test_saga.utils import (
     send_create_payment,
     send_create_ticket,
     send_delete_ticket,
+    topics,
 )
 
 TIMEOUT = 3
@@ -113,7 +113,7 @@ def test_from_config_default_repository(injector, config):
 def test_from_config_repository_class_path(injector, tmp_path):
     from minos.common import Config
 
-    from tests.conftest import CONFIG_FILE_PATH
+    from tests.helpers import CONFIG_FILE_PATH
 
     text = CONFIG_FILE_PATH.read_text().replace(
         "  saga:\n    client: minos.common.testing.MockedDatabaseClient\n",
@@ -229,7 +229,7 @@ async def test_unknown_format_document(manager, storage, broker_publisher):
 
 
 async def test_pause_on_memory(manager, storage, broker_publisher, broker_pool):
-    async with responder(broker_publisher, broker_pool, answer_everything) as answered:
+    async with responder(broker_publisher, answer_everything) as answered:
         execution = await asyncio.wait_for(manager.run(two_remote_steps(), SagaContext(amount=1)), TIMEOUT)
     assert execution.status == SagaStatus.Finished
     assert execution.context == SagaContext(
@@ -249,7 +249,7 @@ async def test_pause_on_memory_ignores_other_replies(manager, broker_publisher, 
         return 200, "ok"
 
     definition = Saga().remote_step(send_create_ticket).on_success(handle_ticket).commit()
-    async with responder(broker_publisher, broker_pool, answer):
+    async with responder(broker_publisher, answer):
         # a stray reply for another execution sits first in the client's queue
         async with broker_pool.acquire() as client:
             client.subscriber.add_message(
@@ -260,7 +260,7 @@ async def test_pause_on_memory_ignores_other_replies(manager, broker_publisher, 
 
 
 async def test_autocommit_false_does_not_commit(manager, broker_publisher, broker_pool):
-    async with responder(broker_publisher, broker_pool, answer_everything):
+    async with responder(broker_publisher, answer_everything):
         execution = await asyncio.wait_for(manager.run(two_remote_steps(), autocommit=False), TIMEOUT)
     assert execution.status == SagaStatus.Finished
     assert not any(topic.startswith(("_Reserve", "_Commit")) for topic in topics(broker_publisher))

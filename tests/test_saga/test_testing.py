@@ -11,7 +11,7 @@ from minos.common import MinosTypeAttributeException
 
 from minos.saga import InMemorySagaExecutionRepository, SagaExecution, SagaExecutionRepository
 from minos.saga.testing import Foo, SagaExecutionRepositoryTestCase
-from tests.conftest import CONFIG_FILE_PATH
+from tests.helpers import CONFIG_FILE_PATH
 
 # Observed on 0.7.0's test case (black box): each scenario's repository calls and the type of their argument.
 CALLS_0_7_0 = {

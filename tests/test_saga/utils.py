@@ -7,16 +7,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
-from minos.networks import (
-    BrokerClientPool,
-    BrokerMessage,
-    BrokerMessageV1,
-    BrokerMessageV1Payload,
-    InMemoryBrokerPublisher,
-)
+from minos.networks import BrokerMessage, BrokerMessageV1, BrokerMessageV1Payload, InMemoryBrokerPublisher
 from minos.networks import BrokerMessageV1Status as Status
 
 from minos.saga import Saga, SagaContext, SagaRequest, SagaResponse
+from tests.helpers import NotifyingBrokerPublisher, subscriber_of
 
 
 def add_order(context: SagaContext) -> SagaContext:
@@ -135,35 +130,25 @@ def reply_message(request: BrokerMessage, content: Any = None, status: int = 200
 
 @asynccontextmanager
 async def responder(
-    publisher: InMemoryBrokerPublisher,
-    pool: BrokerClientPool,
+    publisher: NotifyingBrokerPublisher,
     answer: Callable[[BrokerMessage], tuple[int, Any] | None],
 ) -> AsyncIterator[list[BrokerMessage]]:
-    """Answer the messages published from now on whose reply topic is a client of ``pool`` in use.
+    """Answer the messages published from now on, on the broker client waiting on their reply topic.
 
     ``answer(message)`` returns ``(status, content)``, or None to leave the message unanswered. Yields the answered
     requests.
     """
     answered: list[BrokerMessage] = []
-    seen = len(publisher.messages)
 
     async def _loop() -> None:
-        nonlocal seen
+        index = len(publisher.messages)
         while True:
-            await asyncio.sleep(0)
-            while seen < len(publisher.messages):
-                message = publisher.messages[seen]
-                if (result := answer(message)) is None:
-                    seen += 1
-                    continue
-                client = {client.topic: client for client in pool._used}.get(message.reply_topic)
-                if client is None:
-                    await asyncio.sleep(0.001)  # the client may not be acquired yet: retry
-                    break
-                seen += 1
+            message = await publisher.wait_for_message(index)
+            index += 1
+            if (result := answer(message)) is not None:
                 status, content = result
                 answered.append(message)
-                client.subscriber.add_message(reply_message(message, content, status))
+                subscriber_of(message.reply_topic).add_message(reply_message(message, content, status))
 
     task = asyncio.create_task(_loop())
     try:
@@ -171,7 +156,7 @@ async def responder(
     finally:
         task.cancel()
         with suppress(asyncio.CancelledError):
-            await task
+            await task  # re-raises what stopped the loop (a message nobody waits for)
 
 
 def answer_all(status: int = 200, content: Any = "ok") -> Callable[[BrokerMessage], tuple[int, Any]]:
@@ -194,3 +179,8 @@ def ticket_saga() -> Saga:
         .on_failure(send_delete_ticket)
         .commit()
     )
+
+
+def topics(publisher: InMemoryBrokerPublisher) -> list[str]:
+    """The topics of the messages ``publisher`` sent, in order."""
+    return [message.topic for message in publisher.messages]

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from minos.saga import Saga, SagaContext
-from tests.conftest import load_compat
+from tests.helpers import load_compat
 
 DEFINITIONS = load_compat("definitions-0.7.0.json")
 

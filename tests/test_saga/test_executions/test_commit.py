@@ -20,8 +20,7 @@ from minos.saga import (
     SagaStatus,
     TransactionCommitter,
 )
-from tests.test_saga.conftest import topics
-from tests.test_saga.utils import add_order, answer_reserves, responder, send_create_ticket
+from tests.test_saga.utils import add_order, answer_reserves, responder, send_create_ticket, topics
 
 pytestmark = pytest.mark.usefixtures("injector")
 
@@ -56,7 +55,7 @@ async def test_commit_ok(broker_publisher, broker_pool):
     uuid = uuid4()
     committer = TransactionCommitter(uuid, steps(uuid, uuid4())[:2])
     assert committer.broker_pool is broker_pool  # from the injected pool factory
-    async with responder(broker_publisher, broker_pool, answer_reserves(200)):
+    async with responder(broker_publisher, answer_reserves(200)):
         await asyncio.wait_for(committer.commit(), 2)
     assert topics(broker_publisher) == [
         "_ReserveOrderTransaction",
@@ -76,7 +75,7 @@ async def test_commit_refused(broker_publisher, broker_pool):
             return 400, None
         return answer_reserves(200)(message)
 
-    async with responder(broker_publisher, broker_pool, answer):
+    async with responder(broker_publisher, answer):
         with pytest.raises(ValueError):
             await asyncio.wait_for(committer.commit(), 2)
     assert topics(broker_publisher)[2:] == ["_RejectOrderTransaction", "_RejectTicketTransaction"]

@@ -12,7 +12,7 @@ from minos.saga import (
     SagaPausedExecutionStepException,
     SagaResponse,
 )
-from tests.conftest import load_compat
+from tests.helpers import load_compat
 
 DOCUMENTS = load_compat("executions-0.7.0.json")
 

@@ -27,7 +27,6 @@ from minos.saga import (
     SagaStatus,
     SagaStepStatus,
 )
-from tests.test_saga.conftest import topics
 from tests.test_saga.utils import (
     add_amount,
     add_order,
@@ -55,6 +54,7 @@ from tests.test_saga.utils import (
     send_delete_ticket,
     send_failing,
     send_wrong_type,
+    topics,
 )
 
 pytestmark = pytest.mark.usefixtures("injector")
@@ -428,7 +428,7 @@ async def test_autocommit_round_ok(broker_publisher, reserves_ok):
 async def test_commit_refused(broker_publisher, broker_pool):
     execution = await paused(remote_definition())
     await execution.execute(reply(execution), autocommit=False)
-    async with responder(broker_publisher, broker_pool, answer_reserves(400)):
+    async with responder(broker_publisher, answer_reserves(400)):
         with pytest.raises(SagaFailedCommitCallbackException):
             await asyncio.wait_for(execution.commit(), 2)
     assert execution.status == SagaStatus.Errored
@@ -467,7 +467,7 @@ async def test_rollback_when_the_broker_cannot_send_rejects():
 async def test_commit_refused_whose_rollback_fails_leaves_the_execution_errored(broker_publisher, broker_pool):
     execution = SagaExecution.from_definition(Saga().local_step(add_order).on_failure(fail_local).commit())
     await execution.execute(autocommit=False)
-    async with responder(broker_publisher, broker_pool, answer_reserves(400)):
+    async with responder(broker_publisher, answer_reserves(400)):
         with pytest.raises(SagaRollbackExecutionException):
             await asyncio.wait_for(execution.commit(), 2)
     assert execution.status == SagaStatus.Errored

@@ -12,7 +12,7 @@ from minos.common import Config, DatabaseClientPool, PoolFactory
 
 from minos.saga import DatabaseSagaExecutionRepository, SagaExecution, SagaExecutionLister
 from minos.saga.testing import SagaExecutionRepositoryContract, SagaExecutionRepositoryTestCase
-from tests.conftest import load_compat
+from tests.helpers import load_compat
 
 CONFIG = """version: 2
 name: order

@@ -8,7 +8,7 @@ from minos.saga.testing import (
     SagaExecutionRepositoryContract,
     SagaExecutionRepositoryTestCase,
 )
-from tests.conftest import CONFIG_FILE_PATH
+from tests.helpers import CONFIG_FILE_PATH
 
 
 class TestInMemorySagaExecutionRepository(SagaExecutionRepositoryTestCase):

@@ -40,7 +40,7 @@ from minos.saga.testing import (
     SagaExecutionRepositoryContract,
     SagaExecutionRepositoryTestCase,
 )
-from tests.conftest import CONFIG_FILE_PATH, load_compat
+from tests.helpers import CONFIG_FILE_PATH, load_compat
 
 PG: dict[str, Any] = {}  # the session's server (host, port, user, password), set by the ``pg_database`` fixture
 DATABASE: str | None = None  # this run's database, created by the ``pg_database`` fixture
@@ -57,6 +57,18 @@ def _admin(statement: str) -> None:
     try:
         with connection.cursor() as cursor:
             cursor.execute(statement)
+    finally:
+        connection.close()
+
+
+def _query(statement: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Runs ``statement`` on this run's database over a connection of its own (not the repository's)."""
+    connection = psycopg2.connect(dbname=DATABASE, connect_timeout=3, **PG)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, parameters)
+            return cursor.fetchall() if cursor.description else []
     finally:
         connection.close()
 
@@ -144,12 +156,11 @@ async def test_store_increments_version_and_keeps_created_at(repository, injecto
     execution = SagaExecution.from_raw(load_compat("executions-0.7.0.json")[0]["raw"])
     for _ in range(3):
         await repository.store(execution)
-    async with repository._cursor() as cursor:
-        await cursor.execute(
-            f"SELECT version, created_at < updated_at, status FROM {repository.table_name} WHERE uuid = %s",
-            (str(execution.uuid),),
-        )
-        assert await cursor.fetchone() == (3, True, execution.status.raw)
+    rows = _query(
+        f"SELECT version, created_at < updated_at, status FROM {repository.table_name} WHERE uuid = %s",
+        (str(execution.uuid),),
+    )
+    assert rows == [(3, True, execution.status.raw)]
 
 
 async def test_failed_store_keeps_previous_row(repository, injector):
@@ -414,11 +425,11 @@ async def test_lock_released_when_lock_holder_connection_dies(managers):
     first, second = managers
     uuid = uuid4()
     async with first.storage.lock(uuid):
-        async with first.storage._cursor() as cursor:
-            await cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND database = "
-                "(SELECT oid FROM pg_database WHERE datname = current_database()) AND pid <> pg_backend_pid()"
-            )
+        terminated = _query(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        assert terminated == [(True,)]
         await asyncio.wait_for(_enter_and_leave(second.storage.lock(uuid)), 5)
 
 
