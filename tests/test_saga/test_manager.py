@@ -360,9 +360,9 @@ async def test_related_services_header_merge(manager, broker_publisher):
         execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
         assert headers["related_services"] == "delivery,order"
         response = response_to(broker_publisher.messages[-1], related_services="ticket")
-        await manager.run(response=response, pause_on_disk=True, autocommit=False)
+        resumed = await manager.run(response=response, pause_on_disk=True, autocommit=False)
         assert headers["related_services"] == "delivery,order,ticket"
-        assert execution.uuid
+        assert resumed.uuid == execution.uuid and resumed.status == SagaStatus.Paused  # awaiting the second reply
     finally:
         REQUEST_HEADERS_CONTEXT_VAR.reset(token)
 

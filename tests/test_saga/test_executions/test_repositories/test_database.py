@@ -68,5 +68,21 @@ async def test_load_missing(repository):
         await repository.load(uuid4())
 
 
-async def test_delete(repository):
-    await repository.delete(uuid4())
+async def test_delete_builds_delete_for_the_uuid_and_executes_it(repository):
+    uuid = uuid4()
+    built = []
+    original = MockedSagaExecutionDatabaseOperationFactory.build_delete
+
+    def spy(self, uuid):
+        operation = original(self, uuid)
+        built.append((uuid, operation))
+        return operation
+
+    with (
+        patch.object(MockedSagaExecutionDatabaseOperationFactory, "build_delete", spy),
+        patch.object(MockedDatabaseClient, "execute") as execute,
+    ):
+        await repository.delete(uuid)
+    [(deleted, operation)] = built
+    assert deleted == uuid
+    execute.assert_awaited_once_with(operation)
