@@ -29,6 +29,7 @@ from minos.networks import (
     BrokerPublisher,
 )
 
+from ._header_lists import add_related_services
 from .context import SagaContext
 from .definitions import Saga
 from .exceptions import (
@@ -436,11 +437,8 @@ class SagaManager(SetupMixin):
         headers = REQUEST_HEADERS_CONTEXT_VAR.get()
         if headers is None:
             return
-        services = set(filter(None, headers.get("related_services", "").split(",")))
         steps = [*execution.executed_steps, *filter(None, [execution.paused_step])]
-        for step in steps:
-            services |= step.related_services
-        headers["related_services"] = ",".join(sorted(services))
+        add_related_services(headers, (service for step in steps for service in step.related_services))
 
 
 def _storage_from_config(config: Config) -> SagaExecutionRepository:

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from minos.networks import BrokerMessage
 
+from ._header_lists import header_list
 from .exceptions import SagaResponseException, SagaResponseStatusException
 
 
@@ -86,7 +87,7 @@ class SagaResponse:
         """Read a reply from the broker: the ``saga`` header names the execution, ``related_services`` is a list and
         the message identifier is the one of the request it answers."""
         headers = message.headers
-        related_services = {name for name in headers.get("related_services", "").split(",") if name}
+        related_services = set(header_list(headers, "related_services"))
         uuid = _uuid_header(headers, "saga")
         return cls(message.content, related_services, message.status, uuid, request_id=message.identifier)
 

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from minos.networks import REQUEST_HEADERS_CONTEXT_VAR, BrokerRequest, Request, Response
 
+from ._header_lists import add_related_services, header_list, pop_transaction
 from .transactions import transaction_repository, transaction_scope
 from .utils import get_service_name
 
@@ -23,7 +24,7 @@ async def transactional_command(
         async with AsyncExitStack() as stack:
             if transactions:
                 repository = transaction_repository()
-                for uuid in filter(None, transactions.split(",")):
+                for uuid in header_list(request.headers, "transactions"):
                     await stack.enter_async_context(transaction_scope(UUID(uuid), repository))
             return await inner(request)
     finally:
@@ -36,10 +37,5 @@ def _restore_reply_headers() -> None:
     headers = REQUEST_HEADERS_CONTEXT_VAR.get()
     if headers is None:
         return
-    if remaining := headers.get("transactions"):
-        if popped := ",".join(remaining.split(",")[:-1]):
-            headers["transactions"] = popped
-        else:
-            del headers["transactions"]
-    related_services = set(filter(None, headers.get("related_services", "").split(",")))
-    headers["related_services"] = ",".join(sorted(related_services | {get_service_name()}))
+    pop_transaction(headers)
+    add_related_services(headers, [get_service_name()])

@@ -8,6 +8,7 @@ from uuid import UUID
 from minos.common import Inject, NotProvidedException
 from minos.networks import REQUEST_HEADERS_CONTEXT_VAR, BrokerPublisher
 
+from ..._header_lists import push_transaction
 from ...context import SagaContext
 from ...definitions import RequestCallBack, SagaOperation
 from ...exceptions import ExecutorException, SagaCallbackReturnTypeException, SagaFailedExecutionStepException
@@ -62,7 +63,7 @@ class RequestExecutor(Executor):
         headers["saga"] = uuid
         if self.user is not None:
             headers["user"] = str(self.user)
-        headers["transactions"] = f"{headers['transactions']},{uuid}" if headers.get("transactions") else uuid
+        push_transaction(headers, uuid)
 
         message = build_message(request.target, await request.content(), headers, saga_reply_topic(), self.request_id)
         await publish(self.broker_publisher, message)
