@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from minos.saga import Saga, SagaContext, SagaRequest, SagaResponse
 
+from .console import say
+
 ORDERS: dict[int, dict] = {}
 """The order service's "database": order id -> order."""
-
-
-def say(service: str, text: str) -> None:
-    """Print what a service does, under the messages the bus prints."""
-    print(f"      {service:>7} · {text}")
 
 
 def create_order(context: SagaContext) -> SagaContext:

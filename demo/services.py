@@ -18,8 +18,8 @@ from minos.networks import BrokerRequest, EnrouteDecorator, Response, ResponseEx
 
 from minos.saga import idempotent, participant_cursor
 
+from .console import say
 from .database import ParticipantsDatabase
-from .sagas import say
 
 
 def transaction_of(request: BrokerRequest) -> str:
