@@ -178,8 +178,8 @@ def test_the_engine_does_not_import_opentelemetry():
     assert result.stdout.strip() == "[]", result.stderr
 
 
-async def test_the_commit_is_traced(manager, broker_publisher, broker_pool, spans):
-    async with responder(broker_publisher, broker_pool, answer_reserves(200)):
+async def test_the_commit_is_traced(manager, broker_publisher, spans):
+    async with responder(broker_publisher, answer_reserves(200)):
         execution = await asyncio.wait_for(manager.run(Saga().local_step(add_order).commit()), 5)
     assert execution.status == SagaStatus.Finished
     [commit] = by_name(spans)["saga commit"]
