@@ -27,7 +27,7 @@ class Saga:
         self, *args, steps: Iterable[SagaStep] | None = None, committed: bool = False, commit: None = None, **kwargs
     ):
         self.steps: list[SagaStep] = []
-        self.committed = False
+        self._committed = False
         for step in steps or ():
             self._add_step(step)
         if commit is not None:
@@ -36,7 +36,7 @@ class Saga:
             )
             self.local_step(commit)
             committed = True
-        self.committed = committed
+        self._committed = committed
 
     def local_step(
         self, step: Union[LocalCallback, SagaOperation[LocalCallback], LocalSagaStep] | None = None, **kwargs
@@ -93,8 +93,13 @@ class Saga:
                 "commit(callback) is deprecated; add a final local_step() instead.", DeprecationWarning, stacklevel=2
             )
             self.local_step(callback, **kwargs)
-        self.committed = True
+        self._committed = True
         return self
+
+    @property
+    def committed(self) -> bool:
+        """Whether ``commit()`` froze the saga: a committed definition (its steps included) cannot change."""
+        return self._committed
 
     def validate(self) -> None:
         """Raise unless the saga can be executed: it has steps, they are valid, and it is committed."""

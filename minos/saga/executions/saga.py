@@ -413,9 +413,10 @@ _DEFINITIONS_LIMIT = 256
 
 
 def _definition_from_raw(raw: Any) -> Saga:
-    """Parse a raw saga definition, reusing the parse of an identical document: the executions of one saga
-    carry the same definition, and loading them should not rebuild it each time."""
-    if not isinstance(raw, dict):
+    """Parse a raw saga definition, reusing the parse of an identical committed document: the executions of one
+    saga carry the same definition, and loading them should not rebuild it each time. Only committed definitions
+    are shared, because they cannot change."""
+    if not isinstance(raw, dict) or not raw.get("committed"):
         return Saga.from_raw(raw)
     key = repr(raw)
     if (definition := _DEFINITIONS.get(key)) is None:

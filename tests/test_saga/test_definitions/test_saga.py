@@ -53,6 +53,29 @@ def test_add_to_committed():
         definition().commit()
 
 
+def test_steps_of_a_committed_saga_cannot_change():
+    saga = definition()
+    changes = [
+        lambda: saga.steps[0].on_failure(delete_order),
+        lambda: saga.steps[1].on_error(handle_ticket),
+        lambda: saga.steps[1].on_failure(send_create_ticket),
+        lambda: saga.steps[2].if_then(is_big, Saga().local_step(add_order).commit()),
+        lambda: saga.steps[2].else_then(Saga().local_step(add_order).commit()),
+    ]
+    for change in changes:
+        with pytest.raises(AlreadyCommittedException, match="committed saga"):
+            change()
+    assert saga == definition()
+    with pytest.raises(AttributeError):
+        saga.committed = False  # type: ignore[misc]
+
+
+def test_a_loaded_committed_saga_cannot_change():
+    loaded = Saga.from_raw(definition().raw)
+    with pytest.raises(AlreadyCommittedException):
+        loaded.steps[0].on_failure(delete_order)
+
+
 def test_step_on_another_saga():
     step = Saga().local_step(add_order)
     with pytest.raises(AlreadyOnSagaException):

@@ -9,6 +9,7 @@ import pytest
 from minos.networks import InMemoryBrokerPublisher
 
 from minos.saga import (
+    AlreadyCommittedException,
     ConditionalSagaStepExecution,
     LocalSagaStepExecution,
     RemoteSagaStepExecution,
@@ -702,3 +703,12 @@ async def test_equality_and_iteration_ignore_the_paused_step():
     ]
     assert all(part is not running.paused_step for part in running)
     assert running != SagaExecution.from_definition(remote_definition(), uuid=uuid)
+
+
+def test_executions_loaded_from_one_document_cannot_change_their_definition():
+    raw = SagaExecution.from_definition(Saga().local_step(add_order).commit(), SagaContext()).raw
+    first, second = SagaExecution.from_raw(raw), SagaExecution.from_raw(raw)
+    with pytest.raises(AlreadyCommittedException):
+        first.definition.steps[0].on_failure(delete_order)
+    assert second.definition == first.definition == Saga().local_step(add_order).commit()
+    assert second.definition.steps[0].on_failure_operation is None

@@ -8,6 +8,7 @@ from inspect import isabstract
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from ...exceptions import (
+    AlreadyCommittedException,
     EmptySagaStepException,
     SagaDefinitionFormatException,
     SagaNotDefinedException,
@@ -48,11 +49,17 @@ class SagaStep(ABC):
 
     def _set_operation(self: S, name: str, already_set: type[Exception], callback: Any, parameters: Any, **kwargs) -> S:
         """Set the ``{name}_operation`` callback once; a second one raises ``already_set``."""
+        self._check_changeable()
         attribute = f"{name}_operation"
         if getattr(self, attribute) is not None:
             raise already_set()
         setattr(self, attribute, as_operation(callback, parameters, **kwargs))
         return self
+
+    def _check_changeable(self) -> None:
+        """A step of a committed saga is part of an immutable definition: changing it raises."""
+        if self.saga is not None and self.saga.committed:
+            raise AlreadyCommittedException("A step of a committed saga cannot be changed.")
 
     def _owning_saga(self) -> Saga:
         self.validate()

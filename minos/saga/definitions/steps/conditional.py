@@ -115,10 +115,12 @@ class ConditionalSagaStep(SagaStep):
     def if_then(
         self, condition: Callable[[SagaContext], Union[bool, Awaitable[bool]]], saga: Saga
     ) -> ConditionalSagaStep:
+        self._check_changeable()
         self.if_then_alternatives.append(IfThenAlternative(condition, saga))
         return self
 
     def else_then(self, saga: Saga) -> ConditionalSagaStep:
+        self._check_changeable()
         if self.else_then_alternative is not None:
             raise MultipleElseThenException()
         self.else_then_alternative = ElseThenAlternative(saga)
