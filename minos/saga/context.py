@@ -9,7 +9,7 @@ which is where 0.7.0 spends most of its time.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, MutableMapping
+from collections.abc import ItemsView, Iterator, KeysView, MutableMapping, ValuesView
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
@@ -86,7 +86,7 @@ class SagaContext(BucketModel, MutableMapping):
         return encoded if encoded is not None else super().avro_str
 
     @classmethod
-    def from_avro_str(cls, raw: str, **kwargs) -> SagaContext:
+    def from_avro_str(cls, raw: str, **kwargs: Any) -> SagaContext:
         values = context_avro.decode(raw)
         if values is None:
             return super().from_avro_str(raw, **kwargs)
@@ -158,13 +158,13 @@ class SagaContext(BucketModel, MutableMapping):
         items = ", ".join(f"{key}={value!r}" for key, value in self._values.items())
         return f"{type(self).__name__}({items})"
 
-    def keys(self):  # type: ignore[override]
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
         return self._values.keys()
 
-    def values(self):  # type: ignore[override]
+    def values(self) -> ValuesView[Any]:  # type: ignore[override]
         return self._values.values()
 
-    def items(self):  # type: ignore[override]
+    def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
         return self._values.items()
 
     def get(self, key: str, default: Any = None) -> Any:

@@ -150,7 +150,9 @@ async def _chain(
     return await proceed(input)
 
 
-def _bind(hook: Callable[[Any, Any], Awaitable[Any]], proceed: Callable[[Any], Awaitable[Any]]):
+def _bind(
+    hook: Callable[[Any, Any], Awaitable[Any]], proceed: Callable[[Any], Awaitable[Any]]
+) -> Callable[[Any], Awaitable[Any]]:
     return lambda input: hook(input, proceed)
 
 

@@ -87,7 +87,7 @@ class SagaManager(SetupMixin):
         recover_on_setup: bool = True,
         keep_finished_for: Optional[timedelta] = None,  # noqa: UP045
         interceptors: Sequence[SagaInterceptor] = (),
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         if keep_finished_for is not None:
@@ -111,7 +111,7 @@ class SagaManager(SetupMixin):
         self.recover_on_setup = recover_on_setup
 
     @classmethod
-    def _from_config(cls, config: Config, **kwargs) -> SagaManager:
+    def _from_config(cls, config: Config, **kwargs: Any) -> SagaManager:
         if "storage" not in kwargs:
             kwargs["storage"] = _storage_from_config(config)
         database = _saga_database(config)
@@ -146,7 +146,7 @@ class SagaManager(SetupMixin):
         pause_on_disk: bool = False,
         raise_on_error: bool = True,
         return_execution: bool = True,
-        **kwargs,
+        **kwargs: Any,
     ) -> Union[UUID, SagaExecution]:
         """Start ``definition`` on ``context``, or resume the execution ``response`` answers.
 
@@ -171,7 +171,7 @@ class SagaManager(SetupMixin):
         context: SagaContext | None,
         response: SagaResponse | None,
         user: UUID | None,
-        **options,
+        **options: Any,
     ) -> SagaExecution:
         if response is not None:
             return await self._resume(response, **options)
@@ -181,7 +181,7 @@ class SagaManager(SetupMixin):
             await self._advance(execution, None, **options)
         return execution
 
-    async def _run_waiting_replies(self, *args, **options) -> SagaExecution:
+    async def _run_waiting_replies(self, *args: Any, **options: Any) -> SagaExecution:
         """Run and wait in memory for each reply on a broker client of this process. No execution lock (so no
         pooled connection) is held while waiting; each reply is then applied like a stored one (lock, fresh read)."""
         async with self.broker_pool.acquire() as broker:  # sets REQUEST_REPLY_TOPIC_CONTEXT_VAR to its topic
@@ -195,12 +195,12 @@ class SagaManager(SetupMixin):
         return execution
 
     async def _fail_waiting(
-        self, execution: SagaExecution, exc: Exception, *, autocommit: bool, **options
+        self, execution: SagaExecution, exc: Exception, *, autocommit: bool, **options: Any
     ) -> SagaExecution:
         """The reply cannot be received: as in 0.7.0 the execution is errored and its transaction rejected."""
         async with self.storage.lock(execution.uuid):
 
-            async def reject(publisher: BrokerPublisher, **kwargs) -> None:
+            async def reject(publisher: BrokerPublisher, **kwargs: Any) -> None:
                 execution.status = SagaStatus.Errored
                 try:
                     await execution.reject(broker_publisher=publisher, **kwargs)
@@ -214,7 +214,7 @@ class SagaManager(SetupMixin):
                 await self._apply(execution, reject, **options)
         return execution
 
-    async def _resume(self, response: SagaResponse, **options) -> SagaExecution:
+    async def _resume(self, response: SagaResponse, **options: Any) -> SagaExecution:
         if response.uuid is None:
             raise SagaResponseMismatchException("The response does not name the execution it answers.")
         async with self.storage.lock(response.uuid):
@@ -244,11 +244,11 @@ class SagaManager(SetupMixin):
         return request_user
 
     async def _advance(
-        self, execution: SagaExecution, response: SagaResponse | None, *, autocommit: bool, **options
+        self, execution: SagaExecution, response: SagaResponse | None, *, autocommit: bool, **options: Any
     ) -> None:
         """Run ``execution`` (under its lock) with ``response`` until it pauses, finishes or fails."""
 
-        async def execute(publisher: BrokerPublisher, **kwargs) -> None:
+        async def execute(publisher: BrokerPublisher, **kwargs: Any) -> None:
             await execution.execute(response, autocommit=autocommit, broker_publisher=publisher, **kwargs)
 
         with active_interceptors(self.interceptors):
@@ -261,7 +261,7 @@ class SagaManager(SetupMixin):
         *,
         raise_on_error: bool,
         broker_publisher: BrokerPublisher | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         """Run ``action`` on ``execution`` (under its lock) with a publisher that only collects; store the execution
         with the collected messages, then publish them and record that they were sent."""
@@ -379,7 +379,7 @@ class SagaManager(SetupMixin):
                     f"{' and compensated' if execution.already_rollback else ''}: there is nothing to compensate."
                 )
 
-            async def undo(publisher: BrokerPublisher, **kwargs) -> None:
+            async def undo(publisher: BrokerPublisher, **kwargs: Any) -> None:
                 if execution.paused_step is not None:
                     execution.executed_steps.append(execution.paused_step)  # in flight: compensate it too
                 execution.paused_step = None

@@ -25,7 +25,7 @@ class SagaRequest:
     def target(self) -> str:
         return self._target
 
-    async def content(self, **kwargs) -> Any:
+    async def content(self, **kwargs: Any) -> Any:
         return self._content
 
     def __eq__(self, other: Any) -> bool:
@@ -73,8 +73,8 @@ class SagaResponse:
         related_services: set[str] | None = None,
         status: Union[int, SagaResponseStatus] | None = None,
         uuid: UUID | None = None,
-        *args,
-        **kwargs,
+        *args: Any,
+        **kwargs: Any,
     ):
         self._content = content
         self._related_services = set(related_services) if related_services is not None else set()
@@ -91,7 +91,7 @@ class SagaResponse:
         uuid = _uuid_header(headers, "saga")
         return cls(message.content, related_services, message.status, uuid, request_id=message.identifier)
 
-    async def content(self, **kwargs) -> Any:
+    async def content(self, **kwargs: Any) -> Any:
         return self._content
 
     @property

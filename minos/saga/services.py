@@ -31,7 +31,7 @@ class SagaService:
     """
 
     @Inject()
-    def __init__(self, *args, saga_manager: SagaManager, **kwargs):
+    def __init__(self, *args: Any, saga_manager: SagaManager, **kwargs: Any):
         self.saga_manager = saga_manager
 
     @classmethod

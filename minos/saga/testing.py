@@ -34,13 +34,13 @@ from .messages import SagaRequest
 class MockedSagaExecutionDatabaseOperationFactory(SagaExecutionDatabaseOperationFactory):
     """Operations for minos' ``MockedDatabaseClient``, which answers with whatever a test primes it with."""
 
-    def build_store(self, uuid, **kwargs) -> DatabaseOperation:
+    def build_store(self, uuid: UUID, **kwargs: Any) -> DatabaseOperation:
         return MockedDatabaseOperation("store")
 
-    def build_load(self, uuid) -> DatabaseOperation:
+    def build_load(self, uuid: UUID) -> DatabaseOperation:
         return MockedDatabaseOperation("load")
 
-    def build_delete(self, uuid) -> DatabaseOperation:
+    def build_delete(self, uuid: UUID) -> DatabaseOperation:
         return MockedDatabaseOperation("delete")
 
 
@@ -295,7 +295,7 @@ class SagaExecutionListerContract(_RepositoryCase):
         for execution in self.executions:
             await self.repository.store(execution)
 
-    async def listed(self, **filters) -> list[UUID]:
+    async def listed(self, **filters: Any) -> list[UUID]:
         return [summary.uuid for summary in await self.lister.list(**filters)]
 
     def uuids(self, predicate: Callable[[SagaExecution], bool]) -> set[UUID]:

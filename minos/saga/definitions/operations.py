@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cached_property
 from typing import Any, Generic, TypeVar, Union
 
@@ -19,7 +20,7 @@ class SagaOperation(Generic[T]):
     Operations are stored by the import path of their callback, so callbacks must be module-level functions.
     """
 
-    def __init__(self, callback: T, parameters: Union[dict, SagaContext] | None = None, **kwargs):
+    def __init__(self, callback: T, parameters: Union[dict, SagaContext] | None = None, **kwargs: Any):
         if not callable(callback):
             raise SagaCallbackException(f"A saga callback must be callable. Obtained: {callback!r}")
         if parameters is None:
@@ -66,7 +67,7 @@ class SagaOperation(Generic[T]):
         return path
 
     @classmethod
-    def from_raw(cls, raw: Union[dict[str, Any], SagaOperation[T]] | None, **kwargs) -> SagaOperation[T] | None:
+    def from_raw(cls, raw: Union[dict[str, Any], SagaOperation[T]] | None, **kwargs: Any) -> SagaOperation[T] | None:
         if raw is None or isinstance(raw, SagaOperation):
             return raw
         try:
@@ -92,7 +93,7 @@ class SagaOperation(Generic[T]):
             isinstance(other, SagaOperation) and self.callback == other.callback and self.parameters == other.parameters
         )
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         yield from (self.callback, self.parameters)
 
     def __repr__(self) -> str:

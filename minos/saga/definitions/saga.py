@@ -24,7 +24,12 @@ class Saga:
     """A saga definition. Build it by chaining steps, then ``commit()`` it before executing it."""
 
     def __init__(
-        self, *args, steps: Iterable[SagaStep] | None = None, committed: bool = False, commit: None = None, **kwargs
+        self,
+        *args: Any,
+        steps: Iterable[SagaStep] | None = None,
+        committed: bool = False,
+        commit: None = None,
+        **kwargs: Any,
     ):
         self.steps: list[SagaStep] = []
         self._committed = False
@@ -39,19 +44,19 @@ class Saga:
         self._committed = committed
 
     def local_step(
-        self, step: Union[LocalCallback, SagaOperation[LocalCallback], LocalSagaStep] | None = None, **kwargs
+        self, step: Union[LocalCallback, SagaOperation[LocalCallback], LocalSagaStep] | None = None, **kwargs: Any
     ) -> LocalSagaStep:
         """Append a local step (a new one, the given one, or one wrapping the given callback) and return it."""
         return self._add_step(self._build_step(LocalSagaStep, step, **kwargs))
 
     def remote_step(
-        self, step: Union[RequestCallBack, SagaOperation[RequestCallBack], RemoteSagaStep] | None = None, **kwargs
+        self, step: Union[RequestCallBack, SagaOperation[RequestCallBack], RemoteSagaStep] | None = None, **kwargs: Any
     ) -> RemoteSagaStep:
         """Append a remote step (a new one, the given one, or one whose request the given callback builds)."""
         return self._add_step(self._build_step(RemoteSagaStep, step, **kwargs))
 
     def step(
-        self, step: Union[RequestCallBack, SagaOperation[RequestCallBack], RemoteSagaStep] | None = None, **kwargs
+        self, step: Union[RequestCallBack, SagaOperation[RequestCallBack], RemoteSagaStep] | None = None, **kwargs: Any
     ) -> RemoteSagaStep:
         """Deprecated alias of :meth:`remote_step`."""
         warnings.warn("step() is deprecated; use remote_step() instead.", DeprecationWarning, stacklevel=2)
@@ -62,7 +67,7 @@ class Saga:
         return self._add_step(self._build_step(ConditionalSagaStep, step))
 
     @staticmethod
-    def _build_step(step_cls: type[S], step: Any, **kwargs) -> S:
+    def _build_step(step_cls: type[S], step: Any, **kwargs: Any) -> S:
         if step is None:
             return step_cls(**kwargs)
         if isinstance(step, SagaStep):
@@ -84,7 +89,7 @@ class Saga:
         self.steps.append(step)
         return step
 
-    def commit(self, callback: None = None, **kwargs) -> Saga:
+    def commit(self, callback: None = None, **kwargs: Any) -> Saga:
         """Freeze the saga. A ``callback`` (deprecated) becomes a final local step."""
         if self.committed:
             raise AlreadyCommittedException("A saga cannot be committed twice.")
@@ -111,7 +116,7 @@ class Saga:
             raise SagaNotCommittedException()
 
     @classmethod
-    def from_raw(cls, raw: Union[dict[str, Any], Saga], **kwargs) -> Saga:
+    def from_raw(cls, raw: Union[dict[str, Any], Saga], **kwargs: Any) -> Saga:
         if isinstance(raw, Saga):
             return raw
         if not isinstance(raw, dict) or "steps" not in raw:

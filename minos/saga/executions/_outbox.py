@@ -76,7 +76,7 @@ class PendingMessage:
 class CollectingPublisher(BrokerPublisher):
     """A publisher that only collects: the manager stores what it collected before anything is published."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.messages: list[BrokerMessage] = []
 

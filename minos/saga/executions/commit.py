@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Optional
+from typing import Any, Optional
 from uuid import UUID, uuid4
 
 from minos.common import Inject, NotProvidedException, PoolFactory
@@ -30,7 +30,7 @@ class TransactionCommitter:
         # ``Optional``, not ``X | None``: minos' ``Inject`` only resolves ``typing.Union`` annotations.
         broker_pool: Optional[BrokerClientPool] = None,  # noqa: UP045
         pool_factory: Optional[PoolFactory] = None,  # noqa: UP045
-        **kwargs,
+        **kwargs: Any,
     ):
         if broker_pool is None and pool_factory is not None:
             broker_pool = pool_factory.get_pool("broker")
@@ -56,7 +56,7 @@ class TransactionCommitter:
                     pairs.update((uuid, service) for service in step.related_services)
         return sorted(pairs)
 
-    async def commit(self, **kwargs) -> None:
+    async def commit(self, **kwargs: Any) -> None:
         """Reserve on every participant, waiting for the answers on a broker client, and commit; if any refuses,
         reject everywhere and raise ``ValueError``."""
         transactions = self.transactions
@@ -104,5 +104,5 @@ class TransactionCommitter:
             raise SagaFailedCommitCallbackException(failures[0])
 
 
-def _message(action: str, uuid: UUID, service: str, *args, **kwargs) -> BrokerMessageV1:
+def _message(action: str, uuid: UUID, service: str, *args: Any, **kwargs: Any) -> BrokerMessageV1:
     return build_message(f"_{action}{service.title()}Transaction", uuid, *args, **kwargs)

@@ -7,6 +7,7 @@ import logging
 import re
 import uuid as uuid_lib
 import warnings
+from collections.abc import Iterator
 from contextlib import suppress
 from functools import partial
 from typing import Any, NoReturn, Union
@@ -69,8 +70,8 @@ class SagaExecution:
         paused_step: SagaStepExecution | None = None,
         already_rollback: bool = False,
         user: UUID | None = None,
-        *args,
-        **kwargs,
+        *args: Any,
+        **kwargs: Any,
     ):
         definition.validate()
         self.definition = definition
@@ -93,7 +94,7 @@ class SagaExecution:
 
     @classmethod
     def from_definition(
-        cls, definition: Saga, context: SagaContext | None = None, uuid: UUID | None = None, *args, **kwargs
+        cls, definition: Saga, context: SagaContext | None = None, uuid: UUID | None = None, *args: Any, **kwargs: Any
     ) -> SagaExecution:
         """A new execution of ``definition`` (which must be committed) starting from ``context``."""
         if uuid is None:
@@ -103,13 +104,15 @@ class SagaExecution:
         return cls(definition, uuid, context, *args, **kwargs)
 
     @classmethod
-    def from_saga(cls, definition: Saga, context: SagaContext | None = None, *args, **kwargs) -> SagaExecution:
+    def from_saga(
+        cls, definition: Saga, context: SagaContext | None = None, *args: Any, **kwargs: Any
+    ) -> SagaExecution:
         """Deprecated alias of :meth:`from_definition`."""
         warnings.warn("from_saga() is deprecated; use from_definition() instead.", DeprecationWarning, stacklevel=2)
         return cls.from_definition(definition, context, *args, **kwargs)
 
     @classmethod
-    def from_raw(cls, raw: Union[dict[str, Any], SagaExecution], **kwargs) -> SagaExecution:
+    def from_raw(cls, raw: Union[dict[str, Any], SagaExecution], **kwargs: Any) -> SagaExecution:
         """Load a raw document written by this package or by 0.7.0."""
         if isinstance(raw, SagaExecution):
             return raw
@@ -150,9 +153,9 @@ class SagaExecution:
     async def execute(
         self,
         response: SagaResponse | None = None,
-        *args,
+        *args: Any,
         autocommit: bool = True,
-        **kwargs,
+        **kwargs: Any,
     ) -> SagaContext:
         """Run the paused step with ``response`` (if any), then the pending steps, and return the context.
 
@@ -234,7 +237,7 @@ class SagaExecution:
         return step if isinstance(step, RemoteSagaStepExecution) else None
 
     async def _execute_step(
-        self, step: SagaStepExecution, response: SagaResponse | None, autocommit: bool, **kwargs
+        self, step: SagaStepExecution, response: SagaResponse | None, autocommit: bool, **kwargs: Any
     ) -> None:
         try:
             execute = partial(step.execute, self.context, response=response, **self._step_kwargs(kwargs))
@@ -253,7 +256,7 @@ class SagaExecution:
     def _step_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         return kwargs | {"execution_uuid": self.uuid, "user": self.user}
 
-    async def rollback(self, *args, autoreject: bool = True, **kwargs) -> None:
+    async def rollback(self, *args: Any, autoreject: bool = True, **kwargs: Any) -> None:
         """Compensate the executed steps, newest first, then reject the transaction (``autoreject``). Failed
         compensations are logged and the rest still run; any failure, the reject's included, raises
         ``SagaRollbackExecutionException`` once everything ran (the rollback counts as done)."""
@@ -276,7 +279,7 @@ class SagaExecution:
         if failures:
             raise SagaRollbackExecutionException(f"The execution failed during the rollback process: {failures!r}")
 
-    async def commit(self, *args, **kwargs) -> None:
+    async def commit(self, *args: Any, **kwargs: Any) -> None:
         """Two-phase commit of a finished execution; a refusal compensates it and leaves it errored."""
         if self.status != SagaStatus.Finished:
             raise ValueError(f"Only finished executions can be committed. The {self.uuid} one is {self.status.raw}.")
@@ -286,7 +289,7 @@ class SagaExecution:
         except Exception as exc:
             await self._fail_commit(exc, **kwargs)
 
-    async def _reserve(self, **kwargs) -> None:
+    async def _reserve(self, **kwargs: Any) -> None:
         committer = TransactionCommitter(self.uuid, self.executed_steps, **kwargs)
         try:
             request_ids = await committer.reserve()
@@ -299,7 +302,7 @@ class SagaExecution:
             self.status = SagaStatus.Paused
             raise SagaPausedExecutionStepException()
 
-    async def _receive_reservation(self, response: SagaResponse | None, **kwargs) -> None:
+    async def _receive_reservation(self, response: SagaResponse | None, **kwargs: Any) -> None:
         if self.reservations is None or response is None or response.request_id is None:
             raise SagaPausedExecutionStepException()  # still waiting for the answers
         self.reservations[response.request_id] = response.ok
@@ -313,13 +316,13 @@ class SagaExecution:
         except Exception as exc:
             await self._fail_commit(exc, **kwargs)
 
-    async def _fail_commit(self, exc: Exception, **kwargs) -> NoReturn:
+    async def _fail_commit(self, exc: Exception, **kwargs: Any) -> NoReturn:
         logger.warning("The commit of the %s execution failed: %r", self.uuid, exc)
         self.status = SagaStatus.Errored  # also when the rollback below fails
         await self.rollback(autoreject=False, **kwargs)
         raise SagaFailedCommitCallbackException(exc) from exc
 
-    async def reject(self, *args, **kwargs) -> None:
+    async def reject(self, *args: Any, **kwargs: Any) -> None:
         """Ask every participant to discard this execution's transaction."""
         await TransactionCommitter(self.uuid, self.executed_steps, **kwargs).reject()
 
@@ -364,7 +367,7 @@ class SagaExecution:
     def __eq__(self, other: Any) -> bool:
         return type(self) is type(other) and tuple(self) == tuple(other)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         """The parts equality compares, in 0.7.0's order; like 0.7.0, it leaves ``paused_step`` out."""
         yield from (
             self.definition,

@@ -29,25 +29,27 @@ S = TypeVar("S", bound="SagaStep")
 class SagaStep(ABC):
     """A step of a :class:`Saga`. Its chaining methods validate it and then continue on its saga."""
 
-    def __init__(self, saga: Saga | None = None, **kwargs):
+    def __init__(self, saga: Saga | None = None, **kwargs: Any):
         self.saga = saga
 
-    def local_step(self, *args, **kwargs) -> LocalSagaStep:
+    def local_step(self, *args: Any, **kwargs: Any) -> LocalSagaStep:
         return self._owning_saga().local_step(*args, **kwargs)
 
-    def remote_step(self, *args, **kwargs) -> RemoteSagaStep:
+    def remote_step(self, *args: Any, **kwargs: Any) -> RemoteSagaStep:
         return self._owning_saga().remote_step(*args, **kwargs)
 
-    def step(self, *args, **kwargs) -> SagaStep:
+    def step(self, *args: Any, **kwargs: Any) -> SagaStep:
         return self._owning_saga().step(*args, **kwargs)
 
-    def conditional_step(self, *args, **kwargs) -> ConditionalSagaStep:
+    def conditional_step(self, *args: Any, **kwargs: Any) -> ConditionalSagaStep:
         return self._owning_saga().conditional_step(*args, **kwargs)
 
-    def commit(self, *args, **kwargs) -> Saga:
+    def commit(self, *args: Any, **kwargs: Any) -> Saga:
         return self._owning_saga().commit(*args, **kwargs)
 
-    def _set_operation(self: S, name: str, already_set: type[Exception], callback: Any, parameters: Any, **kwargs) -> S:
+    def _set_operation(
+        self: S, name: str, already_set: type[Exception], callback: Any, parameters: Any, **kwargs: Any
+    ) -> S:
         """Set the ``{name}_operation`` callback once; a second one raises ``already_set``."""
         self._check_changeable()
         attribute = f"{name}_operation"
@@ -72,7 +74,7 @@ class SagaStep(ABC):
         """Raise if the step cannot be executed."""
 
     @classmethod
-    def from_raw(cls, raw: Union[dict[str, Any], SagaStep], **kwargs) -> SagaStep:
+    def from_raw(cls, raw: Union[dict[str, Any], SagaStep], **kwargs: Any) -> SagaStep:
         """Build the step class named by ``raw["cls"]`` from a raw document; without ``cls``, the class this is
         called on (when it is a concrete one)."""
         if isinstance(raw, SagaStep):
@@ -86,7 +88,7 @@ class SagaStep(ABC):
 
     @classmethod
     @abstractmethod
-    def _from_raw(cls: type[S], raw: dict[str, Any], **kwargs) -> S:
+    def _from_raw(cls: type[S], raw: dict[str, Any], **kwargs: Any) -> S:
         """Build the step from its raw fields (without ``cls``)."""
 
     @property
@@ -123,7 +125,7 @@ def require_keys(raw: dict[str, Any], *keys: str) -> None:
         raise SagaDefinitionFormatException(f"The raw document lacks the {missing} keys. Obtained: {raw!r}")
 
 
-def as_operation(callback: Any, parameters: Any = None, **kwargs) -> SagaOperation:
+def as_operation(callback: Any, parameters: Any = None, **kwargs: Any) -> SagaOperation:
     """Wrap a bare callable (with its parameters) into an operation; operations pass through."""
     from ..operations import SagaOperation
 

@@ -46,7 +46,7 @@ class IfThenAlternative:
         self.saga = _as_saga(saga)
 
     @classmethod
-    def from_raw(cls, raw: Union[dict[str, Any], IfThenAlternative], **kwargs) -> IfThenAlternative:
+    def from_raw(cls, raw: Union[dict[str, Any], IfThenAlternative], **kwargs: Any) -> IfThenAlternative:
         if isinstance(raw, IfThenAlternative):
             return raw
         require_keys(raw, "condition", "saga")
@@ -76,7 +76,7 @@ class ElseThenAlternative:
         self.saga = _as_saga(saga)
 
     @classmethod
-    def from_raw(cls, raw: Union[dict[str, Any], ElseThenAlternative], **kwargs) -> ElseThenAlternative:
+    def from_raw(cls, raw: Union[dict[str, Any], ElseThenAlternative], **kwargs: Any) -> ElseThenAlternative:
         if isinstance(raw, ElseThenAlternative):
             return raw
         return cls(_saga_from_raw(raw))
@@ -102,7 +102,7 @@ class ConditionalSagaStep(SagaStep):
         self,
         if_then: Union[IfThenAlternative, Iterable[IfThenAlternative]] | None = None,
         else_then: ElseThenAlternative | None = None,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         if if_then is None:
@@ -135,7 +135,7 @@ class ConditionalSagaStep(SagaStep):
             self.else_then_alternative.validate()
 
     @classmethod
-    def _from_raw(cls, raw: dict[str, Any], **kwargs) -> ConditionalSagaStep:
+    def _from_raw(cls, raw: dict[str, Any], **kwargs: Any) -> ConditionalSagaStep:
         if_then = [IfThenAlternative.from_raw(alternative) for alternative in raw.get("if_then") or ()]
         else_then = raw.get("else_then")
         return cls(if_then, None if else_then is None else ElseThenAlternative.from_raw(else_then), **kwargs)

@@ -27,23 +27,27 @@ class LocalSagaStep(SagaStep):
         self,
         on_execute: Union[LocalCallback, SagaOperation[LocalCallback]] | None = None,
         on_failure: Union[LocalCallback, SagaOperation[LocalCallback]] | None = None,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.on_execute_operation = optional_operation(on_execute)
         self.on_failure_operation = optional_operation(on_failure)
 
-    def on_execute(self, callback: LocalCallback, parameters: SagaContext | None = None, **kwargs) -> LocalSagaStep:
+    def on_execute(
+        self, callback: LocalCallback, parameters: SagaContext | None = None, **kwargs: Any
+    ) -> LocalSagaStep:
         return self._set_operation("on_execute", MultipleOnExecuteException, callback, parameters, **kwargs)
 
-    def on_failure(self, callback: LocalCallback, parameters: SagaContext | None = None, **kwargs) -> LocalSagaStep:
+    def on_failure(
+        self, callback: LocalCallback, parameters: SagaContext | None = None, **kwargs: Any
+    ) -> LocalSagaStep:
         return self._set_operation("on_failure", MultipleOnFailureException, callback, parameters, **kwargs)
 
     def validate(self) -> None:
         validate_operations(self.on_execute_operation, self.on_failure_operation)
 
     @classmethod
-    def _from_raw(cls, raw: dict[str, Any], **kwargs) -> LocalSagaStep:
+    def _from_raw(cls, raw: dict[str, Any], **kwargs: Any) -> LocalSagaStep:
         require_keys(raw, "on_execute")
         return cls(SagaOperation.from_raw(raw["on_execute"]), SagaOperation.from_raw(raw.get("on_failure")), **kwargs)
 

@@ -32,7 +32,7 @@ class RemoteSagaStep(SagaStep):
         on_success: Union[ResponseCallBack, SagaOperation[ResponseCallBack]] | None = None,
         on_error: Union[ResponseCallBack, SagaOperation[ResponseCallBack]] | None = None,
         on_failure: Union[RequestCallBack, SagaOperation[RequestCallBack]] | None = None,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.on_execute_operation = optional_operation(on_execute)
@@ -40,16 +40,24 @@ class RemoteSagaStep(SagaStep):
         self.on_error_operation = optional_operation(on_error)
         self.on_failure_operation = optional_operation(on_failure)
 
-    def on_execute(self, callback: RequestCallBack, parameters: SagaContext | None = None, **kwargs) -> RemoteSagaStep:
+    def on_execute(
+        self, callback: RequestCallBack, parameters: SagaContext | None = None, **kwargs: Any
+    ) -> RemoteSagaStep:
         return self._set_operation("on_execute", MultipleOnExecuteException, callback, parameters, **kwargs)
 
-    def on_success(self, callback: ResponseCallBack, parameters: SagaContext | None = None, **kwargs) -> RemoteSagaStep:
+    def on_success(
+        self, callback: ResponseCallBack, parameters: SagaContext | None = None, **kwargs: Any
+    ) -> RemoteSagaStep:
         return self._set_operation("on_success", MultipleOnSuccessException, callback, parameters, **kwargs)
 
-    def on_error(self, callback: ResponseCallBack, parameters: SagaContext | None = None, **kwargs) -> RemoteSagaStep:
+    def on_error(
+        self, callback: ResponseCallBack, parameters: SagaContext | None = None, **kwargs: Any
+    ) -> RemoteSagaStep:
         return self._set_operation("on_error", MultipleOnErrorException, callback, parameters, **kwargs)
 
-    def on_failure(self, callback: RequestCallBack, parameters: SagaContext | None = None, **kwargs) -> RemoteSagaStep:
+    def on_failure(
+        self, callback: RequestCallBack, parameters: SagaContext | None = None, **kwargs: Any
+    ) -> RemoteSagaStep:
         return self._set_operation("on_failure", MultipleOnFailureException, callback, parameters, **kwargs)
 
     def validate(self) -> None:
@@ -58,7 +66,7 @@ class RemoteSagaStep(SagaStep):
         )
 
     @classmethod
-    def _from_raw(cls, raw: dict[str, Any], **kwargs) -> RemoteSagaStep:
+    def _from_raw(cls, raw: dict[str, Any], **kwargs: Any) -> RemoteSagaStep:
         require_keys(raw, "on_execute")
         return cls(
             SagaOperation.from_raw(raw["on_execute"]),

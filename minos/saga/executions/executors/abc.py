@@ -18,15 +18,15 @@ class Executor:
     """Calls operations as ``callback(*args, **parameters)``, awaiting async callbacks; a callback that raises
     raises ``ExecutorException`` (the executors of each step kind turn it into a step failure)."""
 
-    def __init__(self, execution_uuid: UUID | None, *args, **kwargs):
+    def __init__(self, execution_uuid: UUID | None, *args: Any, **kwargs: Any):
         self.execution_uuid = execution_uuid
 
-    async def exec(self, operation: SagaOperation, *args, **kwargs) -> Any:
+    async def exec(self, operation: SagaOperation, *args: Any, **kwargs: Any) -> Any:
         if operation.parameters is not None:
             kwargs = {**operation.parameters.copy(), **kwargs}
         return await self.exec_function(operation.callback, *args, **kwargs)
 
-    async def exec_function(self, func: Callable, *args, **kwargs) -> Any:
+    async def exec_function(self, func: Callable, *args: Any, **kwargs: Any) -> Any:
         try:
             async with transaction_scope(self.execution_uuid, dependencies().transaction_repository):
                 result = func(*args, **kwargs)

@@ -26,7 +26,9 @@ class LocalExecutor(Executor):
     is returned as the new context, as 0.7.0 did.
     """
 
-    async def exec(self, operation: SagaOperation[LocalCallback] | None, context: Any, *args, **kwargs) -> Any:
+    async def exec(
+        self, operation: SagaOperation[LocalCallback] | None, context: Any, *args: Any, **kwargs: Any
+    ) -> Any:
         if operation is None:
             return context
         try:

@@ -35,7 +35,7 @@ class RequestExecutor(Executor):
     """
 
     @Inject()
-    def __init__(self, *args, user: Optional[UUID], broker_publisher: BrokerPublisher, **kwargs):  # noqa: UP045
+    def __init__(self, *args: Any, user: Optional[UUID], broker_publisher: BrokerPublisher, **kwargs: Any):  # noqa: UP045
         if broker_publisher is None:
             raise NotProvidedException(f"A {BrokerPublisher!r} instance is required to publish saga requests.")
         self.request_id: UUID | None = kwargs.pop("request_id", None)

@@ -26,8 +26,8 @@ class ResponseExecutor(Executor):
         operation: SagaOperation[ResponseCallBack] | None,
         context: Any,
         response: SagaResponse,
-        *args,
-        **kwargs,
+        *args: Any,
+        **kwargs: Any,
     ) -> Any:
         if operation is None:
             return context

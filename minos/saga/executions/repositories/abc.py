@@ -19,7 +19,7 @@ class SagaExecutionRepository(SetupMixin, ABC):
     """Stores, loads and deletes executions by uuid. Implementers provide ``_store``, ``_load`` and ``_delete``;
     ``_load`` raises ``SagaExecutionNotFoundException`` for an unknown uuid."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._locks: dict[UUID, asyncio.Lock] = {}
 

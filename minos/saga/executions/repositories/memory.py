@@ -17,7 +17,7 @@ from .listing import SagaExecutionLister, SagaExecutionPurger, SagaExecutionQuer
 class InMemorySagaExecutionRepository(SagaExecutionRepository, SagaExecutionLister, SagaExecutionPurger):
     """Keeps raw documents (not live objects), so a loaded execution never shares state with a stored one."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._documents: dict[UUID, _Document] = {}
 

@@ -83,13 +83,13 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
         port: int = 5432,
         user: str = "postgres",
         password: str = "",
-        *args,
+        *args: Any,
         table_name: str = "saga_execution",
         connect_timeout: float = 5,
         lock_pool_size: int | None = None,
         lock_wait_timeout: float = 10,
         statement_timeout: float = 30,
-        **pool_options,
+        **pool_options: Any,
     ):
         super().__init__(*args)
         if not table_name.isidentifier():
@@ -113,7 +113,7 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
         self._queries = _Queries(table_name)
 
     @classmethod
-    def _from_config(cls, config: Config, **kwargs) -> PostgreSqlSagaExecutionRepository:
+    def _from_config(cls, config: Config, **kwargs: Any) -> PostgreSqlSagaExecutionRepository:
         """Every option of the constructor (``table_name``, timeouts, ``lock_pool_size``, the pool's ``minsize``,
         ``maxsize`` and ``timeout``...) read from the ``saga`` database entry; its other keys (``client``,
         ``repository``...) belong to others."""
@@ -158,7 +158,7 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
         await self._close_pools()
         await super()._destroy()
 
-    async def _create_pool(self, **options) -> aiopg.Pool:
+    async def _create_pool(self, **options: Any) -> aiopg.Pool:
         try:
             return await asyncio.wait_for(aiopg.create_pool(self.dsn, **options), self.connect_timeout + 1)
         except (asyncio.TimeoutError, psycopg2.Error, OSError) as exc:
@@ -180,7 +180,7 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
         return self._pool
 
     @asynccontextmanager
-    async def _cursor(self, pool: aiopg.Pool | None = None, **kwargs) -> AsyncIterator[aiopg.Cursor]:
+    async def _cursor(self, pool: aiopg.Pool | None = None, **kwargs: Any) -> AsyncIterator[aiopg.Cursor]:
         with _connection_faults(self):
             async with (pool or self.pool).acquire() as connection, connection.cursor(**kwargs) as cursor:
                 yield cursor

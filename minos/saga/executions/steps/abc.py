@@ -61,7 +61,7 @@ class SagaStepExecution(ABC):
         raise TypeError(f"There is no step execution for {step!r}.")
 
     @classmethod
-    def from_raw(cls, raw: Union[dict[str, Any], SagaStepExecution], **kwargs) -> SagaStepExecution:
+    def from_raw(cls, raw: Union[dict[str, Any], SagaStepExecution], **kwargs: Any) -> SagaStepExecution:
         """Build the step execution class named by ``raw["cls"]`` (without it, the concrete class this is called on).
         ``related_services`` and ``already_rollback`` are optional, as in 0.7.0."""
         if isinstance(raw, SagaStepExecution):
@@ -82,11 +82,11 @@ class SagaStepExecution(ABC):
         return step_cls(**fields)
 
     @abstractmethod
-    async def execute(self, context: SagaContext, *args, **kwargs) -> SagaContext:
+    async def execute(self, context: SagaContext, *args: Any, **kwargs: Any) -> SagaContext:
         """Run the step on ``context`` and return the new context."""
 
     @abstractmethod
-    async def rollback(self, context: SagaContext, *args, **kwargs) -> SagaContext:
+    async def rollback(self, context: SagaContext, *args: Any, **kwargs: Any) -> SagaContext:
         """Compensate the step and return the new context."""
 
     async def _compensate_once(self, compensate: Callable[[], Awaitable[SagaContext]]) -> SagaContext:

@@ -40,7 +40,7 @@ class ConditionalSagaStepExecution(SagaStepExecution, executes=ConditionalSagaSt
 
     definition: ConditionalSagaStep
 
-    def __init__(self, *args, inner: Union[SagaExecution, dict[str, Any]] | None = None, **kwargs):
+    def __init__(self, *args: Any, inner: Union[SagaExecution, dict[str, Any]] | None = None, **kwargs: Any):
         from ..saga import SagaExecution
 
         super().__init__(*args, **kwargs)
@@ -48,7 +48,7 @@ class ConditionalSagaStepExecution(SagaStepExecution, executes=ConditionalSagaSt
             inner = SagaExecution.from_raw(inner)
         self.inner = inner
 
-    async def execute(self, context: SagaContext, *args, **kwargs) -> SagaContext:
+    async def execute(self, context: SagaContext, *args: Any, **kwargs: Any) -> SagaContext:
         from ..saga import SagaExecution
 
         response: SagaResponse | None = kwargs.pop("response", None)
@@ -83,10 +83,10 @@ class ConditionalSagaStepExecution(SagaStepExecution, executes=ConditionalSagaSt
             return self.definition.else_then_alternative.saga
         return None
 
-    async def rollback(self, context: SagaContext, *args, **kwargs) -> SagaContext:
+    async def rollback(self, context: SagaContext, *args: Any, **kwargs: Any) -> SagaContext:
         return await self._compensate_once(lambda: self._rollback_inner(context, **kwargs))
 
-    async def _rollback_inner(self, context: SagaContext, **kwargs) -> SagaContext:
+    async def _rollback_inner(self, context: SagaContext, **kwargs: Any) -> SagaContext:
         if self.inner is not None:
             await self.inner.rollback(autoreject=False, **kwargs)  # the outer execution rejects for both
         return context

@@ -23,7 +23,7 @@ class LocalSagaStepExecution(SagaStepExecution, executes=LocalSagaStep):
 
     definition: LocalSagaStep
 
-    async def execute(self, context: Any, *args, **kwargs) -> Any:
+    async def execute(self, context: Any, *args: Any, **kwargs: Any) -> Any:
         if self.status == SagaStepStatus.Finished:
             return context
         self.related_services.add(dependencies().service_name)
@@ -38,6 +38,6 @@ class LocalSagaStepExecution(SagaStepExecution, executes=LocalSagaStep):
         self.status = SagaStepStatus.Finished
         return context
 
-    async def rollback(self, context: Any, *args, **kwargs) -> Any:
+    async def rollback(self, context: Any, *args: Any, **kwargs: Any) -> Any:
         executor = LocalExecutor(kwargs.get("execution_uuid"))
         return await self._compensate_once(lambda: executor.exec(self.definition.on_failure_operation, context))

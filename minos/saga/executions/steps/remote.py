@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 from uuid import UUID, uuid4
 
 from minos.networks import BrokerPublisher
@@ -36,16 +36,18 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
 
     definition: RemoteSagaStep
 
-    def __init__(self, *args, request_id: UUID | str | None = None, **kwargs):
+    def __init__(self, *args: Any, request_id: UUID | str | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.request_id = request_id if request_id is None or isinstance(request_id, UUID) else UUID(str(request_id))
 
-    async def execute(self, context: SagaContext, response: SagaResponse | None = None, *args, **kwargs) -> SagaContext:
+    async def execute(
+        self, context: SagaContext, response: SagaResponse | None = None, *args: Any, **kwargs: Any
+    ) -> SagaContext:
         if response is None:
             await self._send_request(context, **kwargs)  # always raises: paused or failed
         return await self._apply_response(context, response, **kwargs)
 
-    async def _send_request(self, context: SagaContext, **kwargs) -> NoReturn:
+    async def _send_request(self, context: SagaContext, **kwargs: Any) -> NoReturn:
         self.related_services.add(dependencies().service_name)
         self.status = SagaStepStatus.RunningOnExecute
         request_id = uuid4()
@@ -59,7 +61,7 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
         raise SagaPausedExecutionStepException()
 
     async def _apply_response(
-        self, context: SagaContext, response: SagaResponse, *, execution_uuid: UUID | None = None, **kwargs
+        self, context: SagaContext, response: SagaResponse, *, execution_uuid: UUID | None = None, **kwargs: Any
     ) -> SagaContext:
         self.related_services |= response.related_services
         if response.status == SagaResponseStatus.SYSTEM_ERROR:
@@ -89,7 +91,7 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
         self.status = SagaStepStatus.Finished
         return context
 
-    async def rollback(self, context: SagaContext, *args, **kwargs) -> SagaContext:
+    async def rollback(self, context: SagaContext, *args: Any, **kwargs: Any) -> SagaContext:
         return await self._compensate_once(
             lambda: self._publish(self.definition.on_failure_operation, context, request_id=uuid4(), **kwargs)
         )
@@ -103,7 +105,7 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
         user: UUID | None = None,
         broker_publisher: BrokerPublisher | None = None,
         request_id: UUID,
-        **kwargs,
+        **kwargs: Any,
     ) -> SagaContext:
         if operation is None:
             return context

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 from uuid import UUID
 
 from minos.common import DatabaseOperation, DatabaseOperationFactory
@@ -12,7 +13,7 @@ class SagaExecutionDatabaseOperationFactory(DatabaseOperationFactory, ABC):
     """Builds store/load/delete operations for raw saga execution documents keyed by uuid."""
 
     @abstractmethod
-    def build_store(self, uuid: UUID, **kwargs) -> DatabaseOperation:
+    def build_store(self, uuid: UUID, **kwargs: Any) -> DatabaseOperation:
         """Store (insert or overwrite) the raw execution whose fields are ``kwargs``."""
 
     @abstractmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from minos.common import DatabaseMixin, ProgrammingException
@@ -22,7 +23,7 @@ class DatabaseSagaExecutionRepository(SagaExecutionRepository, DatabaseMixin[Sag
     ``PostgreSqlSagaExecutionRepository`` for those.
     """
 
-    def __init__(self, *args, database_key: tuple[str] | None = None, **kwargs):
+    def __init__(self, *args: Any, database_key: tuple[str] | None = None, **kwargs: Any):
         if database_key is None:
             database_key = ("saga",)
         super().__init__(*args, database_key=database_key, **kwargs)
