@@ -13,6 +13,7 @@ from .definitions import (
     IfThenAlternative,
     LocalSagaStep,
     RemoteSagaStep,
+    RetryPolicy,
     Saga,
     SagaOperation,
     SagaStep,
@@ -52,6 +53,7 @@ from .exceptions import (
     SagaRollbackExecutionStepException,
     SagaStepException,
     SagaStepExecutionException,
+    SagaStepTimeoutException,
     UndefinedOnExecuteException,
 )
 from .executions import (
@@ -132,6 +134,7 @@ __all__ = [
     "PostgreSqlSagaExecutionRepository",
     "RemoteSagaStep",
     "RemoteSagaStepExecution",
+    "RetryPolicy",
     "RequestExecutor",
     "ResponseExecutor",
     "Saga",
@@ -181,6 +184,7 @@ __all__ = [
     "SagaStepExecution",
     "SagaStepExecutionException",
     "SagaStepStatus",
+    "SagaStepTimeoutException",
     "transactional_command",
     "TransactionCommitter",
     "UndefinedOnExecuteException",

@@ -174,6 +174,14 @@ class SagaExecutionNotStorableException(SagaFailedExecutionStepException):
         super().__init__(exception, message)
 
 
+class SagaStepTimeoutException(SagaFailedExecutionStepException):
+    """A remote step's reply did not arrive in time after every attempt its retry policy allows, or the saga's
+    deadline passed while it waited. The step fails, and the saga compensates as for any failure."""
+
+    def __init__(self, message: str):
+        super().__init__(TimeoutError(message), message)
+
+
 class SagaRollbackExecutionStepException(SagaStepExecutionException):
     default_message = "The step execution could not be rolled back."
 

@@ -1,5 +1,6 @@
 from .diagrams import saga_to_mermaid
 from .operations import SagaOperation
+from .retries import RetryPolicy
 from .saga import Saga
 from .steps import (
     ConditionalSagaStep,
@@ -20,6 +21,7 @@ __all__ = [
     "LocalSagaStep",
     "RemoteSagaStep",
     "RequestCallBack",
+    "RetryPolicy",
     "ResponseCallBack",
     "Saga",
     "SagaOperation",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any, TypeVar, Union
 
 from ..exceptions import (
@@ -14,6 +15,7 @@ from ..exceptions import (
     SagaNotCommittedException,
 )
 from .operations import SagaOperation
+from .retries import as_seconds
 from .steps import ConditionalSagaStep, LocalSagaStep, RemoteSagaStep, SagaStep
 from .types import LocalCallback, RequestCallBack
 
@@ -21,7 +23,11 @@ S = TypeVar("S", bound=SagaStep)
 
 
 class Saga:
-    """A saga definition. Build it by chaining steps, then ``commit()`` it before executing it."""
+    """A saga definition. Build it by chaining steps, then ``commit()`` it before executing it.
+
+    ``deadline`` (seconds or a ``timedelta``) bounds a whole execution: once that long has passed since it started,
+    the step it waits on fails with ``SagaStepTimeoutException`` and it compensates (``SagaManager`` enforces it).
+    """
 
     def __init__(
         self,
@@ -31,6 +37,9 @@ class Saga:
         commit: None = None,
         **kwargs: Any,
     ):
+        # A ``deadline`` keyword (kept out of the signature, which is 0.7.0's)
+        deadline: Union[float, timedelta, None] = kwargs.pop("deadline", None)
+        self.deadline = None if deadline is None else as_seconds(deadline, "deadline")
         self.steps: list[SagaStep] = []
         self._committed = False
         for step in steps or ():
@@ -122,14 +131,22 @@ class Saga:
         if not isinstance(raw, dict) or "steps" not in raw:
             raise SagaDefinitionFormatException(f"A raw saga must be a dict with a 'steps' key. Obtained: {raw!r}")
         steps = [SagaStep.from_raw(step) for step in raw["steps"]]
-        return cls(steps=steps, committed=raw.get("committed", False), **kwargs)
+        return cls(steps=steps, committed=raw.get("committed", False), deadline=raw.get("deadline"), **kwargs)
 
     @property
     def raw(self) -> dict[str, Any]:
-        return {"steps": [step.raw for step in self.steps], "committed": self.committed}
+        """0.7.0's keys, plus ``deadline`` only when declared."""
+        raw: dict[str, Any] = {"steps": [step.raw for step in self.steps], "committed": self.committed}
+        if self.deadline is not None:
+            raw["deadline"] = self.deadline
+        return raw
 
     def __eq__(self, other: Any) -> bool:
-        return type(self) is type(other) and (self.steps, self.committed) == (other.steps, other.committed)
+        return type(self) is type(other) and (self.steps, self.committed, self.deadline) == (
+            other.steps,
+            other.committed,
+            other.deadline,
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(steps={self.steps!r}, committed={self.committed!r})"

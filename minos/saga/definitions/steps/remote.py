@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any, Union
 
 from ...context import SagaContext
@@ -15,6 +16,7 @@ from ...exceptions import (
     UndefinedOnExecuteException,
 )
 from ..operations import SagaOperation
+from ..retries import NO_RETRY, RetryPolicy, as_seconds
 from ..types import RequestCallBack, ResponseCallBack
 from .abc import SagaStep, optional_operation, raw_or_none, require_keys, validate_operations
 
@@ -24,7 +26,12 @@ __all__ = ["EmptySagaStepException", "RemoteSagaStep", "UndefinedOnExecuteExcept
 
 class RemoteSagaStep(SagaStep):
     """``on_execute`` and ``on_failure`` return a :class:`SagaRequest`; ``on_success`` (200) and ``on_error`` (400)
-    receive the reply and return the new context."""
+    receive the reply and return the new context.
+
+    ``timeout(seconds)`` bounds the wait for each reply and ``retry(RetryPolicy(...))`` how often the request is
+    sent again (same identity) before the step fails with ``SagaStepTimeoutException``; ``SagaManager`` enforces
+    both. A step declaring neither is stored exactly as in 0.7.0.
+    """
 
     def __init__(
         self,
@@ -34,7 +41,12 @@ class RemoteSagaStep(SagaStep):
         on_failure: Union[RequestCallBack, SagaOperation[RequestCallBack]] | None = None,
         **kwargs: Any,
     ):
+        # ``timeout`` and ``retry_policy`` keywords (kept out of the signature, which is 0.7.0's)
+        timeout: Union[float, timedelta, None] = kwargs.pop("timeout", None)
+        retry_policy: RetryPolicy | None = kwargs.pop("retry_policy", None)
         super().__init__(**kwargs)
+        self.reply_timeout = None if timeout is None else as_seconds(timeout, "timeout")
+        self.retry_policy = None if retry_policy is None else self._checked_policy(retry_policy)
         self.on_execute_operation = optional_operation(on_execute)
         self.on_success_operation = optional_operation(on_success)
         self.on_error_operation = optional_operation(on_error)
@@ -60,6 +72,27 @@ class RemoteSagaStep(SagaStep):
     ) -> RemoteSagaStep:
         return self._set_operation("on_failure", MultipleOnFailureException, callback, parameters, **kwargs)
 
+    def timeout(self, seconds: Union[float, timedelta]) -> RemoteSagaStep:
+        """Wait at most ``seconds`` for each reply (each attempt of the request)."""
+        self.reply_timeout = as_seconds(seconds, "timeout")
+        return self
+
+    def retry(self, policy: RetryPolicy) -> RemoteSagaStep:
+        """Send the request again as ``policy`` says when a reply times out or has a retryable status."""
+        self.retry_policy = self._checked_policy(policy)
+        return self
+
+    @staticmethod
+    def _checked_policy(policy: Any) -> RetryPolicy:
+        if not isinstance(policy, RetryPolicy):
+            raise TypeError(f"Expected a RetryPolicy. Obtained: {policy!r}")
+        return policy
+
+    @property
+    def attempts_policy(self) -> RetryPolicy:
+        """The declared retry policy, or a single attempt."""
+        return self.retry_policy or NO_RETRY
+
     def validate(self) -> None:
         validate_operations(
             self.on_execute_operation, self.on_success_operation, self.on_error_operation, self.on_failure_operation
@@ -73,18 +106,26 @@ class RemoteSagaStep(SagaStep):
             SagaOperation.from_raw(raw.get("on_success")),
             SagaOperation.from_raw(raw.get("on_error")),
             SagaOperation.from_raw(raw.get("on_failure")),
+            timeout=raw.get("timeout"),
+            retry_policy=None if raw.get("retry") is None else RetryPolicy.from_raw(raw["retry"]),
             **kwargs,
         )
 
     @property
     def raw(self) -> dict[str, Any]:
-        return {
+        """0.7.0's keys, plus ``timeout`` and ``retry`` only when declared."""
+        raw = {
             "cls": self._classname,
             "on_execute": raw_or_none(self.on_execute_operation),
             "on_failure": raw_or_none(self.on_failure_operation),
             "on_success": raw_or_none(self.on_success_operation),
             "on_error": raw_or_none(self.on_error_operation),
         }
+        if self.reply_timeout is not None:
+            raw["timeout"] = self.reply_timeout
+        if self.retry_policy is not None:
+            raw["retry"] = self.retry_policy.raw
+        return raw
 
     def __iter__(self) -> Iterator[Any]:
         yield from (
@@ -93,3 +134,6 @@ class RemoteSagaStep(SagaStep):
             self.on_error_operation,
             self.on_failure_operation,
         )
+        # Only when declared, so a 0.7.0 step compares and prints as before.
+        if self.reply_timeout is not None or self.retry_policy is not None:
+            yield from (self.reply_timeout, self.retry_policy)
