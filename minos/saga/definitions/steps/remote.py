@@ -114,7 +114,7 @@ class RemoteSagaStep(SagaStep):
     @property
     def raw(self) -> dict[str, Any]:
         """0.7.0's keys, plus ``timeout`` and ``retry`` only when declared."""
-        raw = {
+        raw: dict[str, Any] = {
             "cls": self._classname,
             "on_execute": raw_or_none(self.on_execute_operation),
             "on_failure": raw_or_none(self.on_failure_operation),
