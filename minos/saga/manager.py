@@ -6,7 +6,7 @@ import logging
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Optional, Union, cast
 from uuid import UUID
@@ -30,6 +30,7 @@ from minos.networks import (
 )
 
 from ._header_lists import add_related_services
+from .clock import SagaClock, SystemClock
 from .context import SagaContext
 from .definitions import Saga
 from .exceptions import (
@@ -40,6 +41,7 @@ from .exceptions import (
     SagaPausedExecutionStepException,
     SagaResponseMismatchException,
     SagaRollbackExecutionException,
+    SagaStepTimeoutException,
 )
 from .executions import (
     DatabaseSagaExecutionRepository,
@@ -73,6 +75,9 @@ class SagaManager(SetupMixin):
     (listable, e.g. with ``minos-saga list --status finished``) for that long, and each finish first deletes the
     finished executions older than that. It needs a storage that implements :class:`SagaExecutionPurger`; in a
     config, the ``saga`` database's ``keep_finished_for`` key sets it in seconds.
+
+    Reply timeouts, retry policies and saga deadlines declared in definitions are enforced by :meth:`recover`,
+    reading the time from ``clock`` (the system's unless another :class:`SagaClock` is given).
     """
 
     @Inject()
@@ -87,9 +92,11 @@ class SagaManager(SetupMixin):
         recover_on_setup: bool = True,
         keep_finished_for: Optional[timedelta] = None,  # noqa: UP045
         interceptors: Sequence[SagaInterceptor] = (),
+        clock: Optional[SagaClock] = None,  # noqa: UP045
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.clock = clock if clock is not None else SystemClock()
         if keep_finished_for is not None:
             if not isinstance(keep_finished_for, timedelta):
                 raise TypeError(f"keep_finished_for must be a timedelta. Obtained: {keep_finished_for!r}")
@@ -177,6 +184,8 @@ class SagaManager(SetupMixin):
             return await self._resume(response, **options)
         assert definition is not None
         execution = SagaExecution.from_definition(definition, context=context, user=self._user(user))
+        if definition.deadline is not None:
+            execution.deadline_at = self.clock.now() + timedelta(seconds=definition.deadline)
         async with self.storage.lock(execution.uuid):
             await self._advance(execution, None, **options)
         return execution
@@ -227,8 +236,29 @@ class SagaManager(SetupMixin):
                     execution.status.raw,
                 )
                 return execution
+            if self._defer_retryable(execution, response):
+                await self.storage.store(execution)
+                return execution
             await self._advance(execution, response, **options)
         return execution
+
+    def _defer_retryable(self, execution: SagaExecution, response: SagaResponse) -> bool:
+        """A reply whose status the step's policy retries, while attempts remain: instead of applying it, end the
+        wait now, so :meth:`recover` sends the request again after the policy's backoff."""
+        pending, policy = execution.awaited_message, execution.awaited_policy
+        if pending is None or policy is None or int(response.status) not in policy.retryable_statuses:
+            return False
+        if pending.attempts >= policy.maximum_attempts:
+            return False
+        pending.expires_at = self.clock.now()
+        logger.info(
+            "The %s saga execution got a retryable %s reply to attempt %s of %s: it will send the request again.",
+            execution.uuid,
+            int(response.status),
+            pending.attempts,
+            policy.maximum_attempts,
+        )
+        return True
 
     @staticmethod
     def _user(user: UUID | None) -> UUID | None:
@@ -294,7 +324,7 @@ class SagaManager(SetupMixin):
             await self._keep_finished(execution, self.keep_finished_for)
 
     async def _keep_finished(self, execution: SagaExecution, keep_for: timedelta) -> None:
-        expired_before = datetime.now(timezone.utc) - keep_for
+        expired_before = self.clock.now() - keep_for
         await cast(SagaExecutionPurger, self.storage).purge(status=SagaStatus.Finished, updated_before=expired_before)
         await self.storage.store(execution)
 
@@ -310,7 +340,7 @@ class SagaManager(SetupMixin):
         try:
             for pending in unsent:
                 await broker_publisher.send(pending.message)
-                pending.mark_sent()
+                pending.mark_sent(self.clock.now(), execution.reply_timeout(pending))
                 sent += 1
         except Exception as exc:
             logger.warning(
@@ -341,9 +371,52 @@ class SagaManager(SetupMixin):
                 except SagaExecutionNotFoundException:
                     continue  # finished meanwhile
                 published += await self._publish(execution)
+        published += await self._expire_waits()
         if published:
             logger.info("Recovery published %s stored saga message(s).", published)
         return published
+
+    async def _expire_waits(self) -> int:
+        """Handle the paused executions whose wait expired or whose deadline passed: send the awaited request again
+        (same identifier) while the step's policy allows more attempts, otherwise fail the step with
+        ``SagaStepTimeoutException`` and compensate. Each under its execution's lock, after a fresh read, so an
+        expiry seen by several replicas is handled once. Returns how many requests were sent again."""
+        now = self.clock.now()
+        resent = 0
+        for uuid in await self.storage.list_due(now):
+            async with self.storage.lock(uuid):
+                try:
+                    execution = await self.storage.load(uuid)
+                except SagaExecutionNotFoundException:
+                    continue
+                if (wake_at := execution.wake_at) is None or wake_at > now:
+                    continue  # answered, or already handled by another replica
+                resent += await self._expire(execution, now)
+        return resent
+
+    async def _expire(self, execution: SagaExecution, now: datetime) -> int:
+        pending, policy = execution.awaited_message, execution.awaited_policy
+        if execution.deadline_at is not None and execution.deadline_at <= now:
+            failure = SagaStepTimeoutException(f"The {execution.uuid} saga execution passed its deadline.")
+        elif pending is not None and policy is not None and pending.attempts < policy.maximum_attempts:
+            logger.info(
+                "No reply in time for the %s saga execution's request %s: sending it again (attempt %s of %s).",
+                execution.uuid,
+                pending.identifier,
+                pending.attempts + 1,
+                policy.maximum_attempts,
+            )
+            pending.sent_at = None  # stored as unsent first: a crash now leaves it to the next recovery
+            await self.storage.store(execution)
+            return await self._publish(execution)
+        else:
+            attempts = 0 if pending is None else pending.attempts
+            failure = SagaStepTimeoutException(
+                f"No reply for the {execution.uuid} saga execution's request after {attempts} attempt(s)."
+            )
+        logger.warning("%s Compensating it.", failure)
+        await self._undo_in_flight(execution, failure, raise_on_error=False)
+        return 0
 
     async def retry(self, uuid: Union[UUID, str], reason: str | None = None) -> SagaExecution:
         """Re-send what a paused execution waits on (its step's request, or its commit's reservations) with the same
@@ -379,17 +452,27 @@ class SagaManager(SetupMixin):
                     f"{' and compensated' if execution.already_rollback else ''}: there is nothing to compensate."
                 )
 
-            async def undo(publisher: BrokerPublisher, **kwargs: Any) -> None:
-                if execution.paused_step is not None:
-                    execution.executed_steps.append(execution.paused_step)  # in flight: compensate it too
-                execution.paused_step = None
-                execution.reservations = None
-                execution.status = SagaStatus.Errored
-                await execution.rollback(autoreject=True, broker_publisher=publisher, **kwargs)
-
-            with active_interceptors(self.interceptors):
-                await self._apply(execution, undo, raise_on_error=True)
+            await self._undo_in_flight(execution, None, raise_on_error=True)
         return execution
+
+    async def _undo_in_flight(
+        self, execution: SagaExecution, failure: SagaFailedExecutionException | None, *, raise_on_error: bool
+    ) -> None:
+        """Compensate the in-flight step (its participant may have acted on the request) and every executed one,
+        newest first, and reject the transaction; the execution ends errored, because of ``failure`` if given."""
+
+        async def undo(publisher: BrokerPublisher, **kwargs: Any) -> None:
+            if execution.paused_step is not None:
+                execution.executed_steps.append(execution.paused_step)  # in flight: compensate it too
+            execution.paused_step = None
+            execution.reservations = None
+            execution.status = SagaStatus.Errored
+            await execution.rollback(autoreject=True, broker_publisher=publisher, **kwargs)
+            if failure is not None:
+                raise failure
+
+        with active_interceptors(self.interceptors):
+            await self._apply(execution, undo, raise_on_error=raise_on_error)
 
     async def abandon(self, uuid: Union[UUID, str], reason: str | None = None) -> SagaExecution:
         """Stop an execution for good without sending anything more: no compensation, no reject, and its messages not
@@ -420,7 +503,7 @@ class SagaManager(SetupMixin):
             raise SagaExecutionNotFoundException(f"{uuid!r} is not a saga execution uuid.") from None
         async with self.storage.lock(key):
             execution = await self.storage.load(key)
-            execution.decisions.append(OperatorDecision(action, datetime.now(timezone.utc), reason))
+            execution.decisions.append(OperatorDecision(action, self.clock.now(), reason))
             logger.info("Operator %s of the %s saga execution (%s).", action, execution.uuid, reason or "no reason")
             yield execution
 

@@ -9,7 +9,7 @@ can recognise a duplicate.
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -19,16 +19,24 @@ from minos.networks import BrokerMessage, BrokerMessageV1, BrokerPublisher
 class PendingMessage:
     """A message to publish, stored in the execution document until its purpose is served.
 
-    ``sent_at`` is when it was last confirmed published (``None``: never) and ``attempts`` how many times it was
-    published; a timeout or retry policy can add deadlines next to them.
+    ``sent_at`` is when it was last confirmed published (``None``: never), ``attempts`` how many times it was
+    published, and ``expires_at`` when the wait for its answer ends (``None``: never; set from the step's reply
+    timeout, or to the time a retryable reply arrived).
     """
 
-    __slots__ = ("message", "sent_at", "attempts", "_encoded")
+    __slots__ = ("message", "sent_at", "attempts", "expires_at", "_encoded")
 
-    def __init__(self, message: BrokerMessage, sent_at: datetime | None = None, attempts: int = 0):
+    def __init__(
+        self,
+        message: BrokerMessage,
+        sent_at: datetime | None = None,
+        attempts: int = 0,
+        expires_at: datetime | None = None,
+    ):
         self.message = message
         self.sent_at = sent_at
         self.attempts = attempts
+        self.expires_at = expires_at
         # minos' generic avro encoder costs milliseconds per message, and an execution is stored at every step with
         # the same messages: each is encoded once (or kept as it was read).
         self._encoded: str | None = None
@@ -41,18 +49,23 @@ class PendingMessage:
     def sent(self) -> bool:
         return self.sent_at is not None
 
-    def mark_sent(self) -> None:
-        """Record one more confirmed publication, now."""
-        self.sent_at = datetime.now(timezone.utc)
+    def mark_sent(self, at: datetime, reply_timeout: float | None = None) -> None:
+        """Record one more confirmed publication ``at`` that time; its answer is awaited for ``reply_timeout``
+        seconds (``None``: without limit)."""
+        self.sent_at = at
         self.attempts += 1
+        self.expires_at = None if reply_timeout is None else at + timedelta(seconds=reply_timeout)
 
     @property
     def raw(self) -> dict[str, Any]:
-        return {
+        raw: dict[str, Any] = {
             "message": self._encoded_message(),
             "sent_at": None if self.sent_at is None else self.sent_at.isoformat(),
             "attempts": self.attempts,
         }
+        if self.expires_at is not None:
+            raw["expires_at"] = self.expires_at.isoformat()
+        return raw
 
     def _encoded_message(self) -> str:
         if self._encoded is None:
@@ -63,9 +76,13 @@ class PendingMessage:
     def from_raw(cls, raw: dict[str, Any]) -> PendingMessage:
         """Read a record written by :attr:`raw` (the message keeps its identifier)."""
         message = BrokerMessageV1.from_avro_bytes(base64.b64decode(raw["message"]))
-        sent_at = raw.get("sent_at")
-        sent_at = None if sent_at is None else datetime.fromisoformat(sent_at)
-        pending = cls(message, sent_at, int(raw.get("attempts", 0)))
+        sent_at, expires_at = raw.get("sent_at"), raw.get("expires_at")
+        pending = cls(
+            message,
+            None if sent_at is None else datetime.fromisoformat(sent_at),
+            int(raw.get("attempts", 0)),
+            None if expires_at is None else datetime.fromisoformat(expires_at),
+        )
         pending._encoded = raw["message"]
         return pending
 

@@ -9,12 +9,13 @@ import uuid as uuid_lib
 import warnings
 from collections.abc import Iterator
 from contextlib import suppress
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any, NoReturn, Union
 from uuid import UUID
 
 from ..context import SagaContext
-from ..definitions import Saga, SagaStep
+from ..definitions import RetryPolicy, Saga, SagaStep
 from ..exceptions import (
     SagaDefinitionFormatException,
     SagaExecutionAlreadyExecutedException,
@@ -91,6 +92,8 @@ class SagaExecution:
         self.outbox: list[PendingMessage] = list(kwargs.get("outbox", ()))
         # What operators decided about this execution, oldest first (see ``SagaManager.retry`` and the others).
         self.decisions: list[OperatorDecision] = list(kwargs.get("decisions", ()))
+        # When the saga's deadline passes (set by ``SagaManager`` when it starts a definition declaring one).
+        self.deadline_at: datetime | None = kwargs.get("deadline_at")
 
     @classmethod
     def from_definition(
@@ -140,6 +143,8 @@ class SagaExecution:
             awaited = metadata.get("awaiting")
             fields["outbox"] = [PendingMessage.from_raw(record) for record in metadata.get("outbox", ())]
             fields["decisions"] = [OperatorDecision.from_raw(record) for record in metadata.get("decisions", ())]
+            if (deadline_at := metadata.get("deadline_at")) is not None:
+                fields["deadline_at"] = datetime.fromisoformat(deadline_at)
             execution = cls(**fields)
             if awaited is not None:
                 execution._set_awaited_request(_as_uuid(awaited))
@@ -229,6 +234,37 @@ class SagaExecution:
         """Forget the published messages whose answer is no longer awaited (the others may need publishing again)."""
         awaited = {self.awaited_request, *(key for key, answer in (self.reservations or {}).items() if answer is None)}
         self.outbox = [pending for pending in self.outbox if not pending.sent or pending.identifier in awaited]
+
+    @property
+    def awaited_message(self) -> PendingMessage | None:
+        """The stored request the paused remote step waits on (``None`` when there is none)."""
+        awaited = self.awaited_request
+        return next((pending for pending in self.outbox if pending.identifier == awaited), None)
+
+    @property
+    def awaited_policy(self) -> RetryPolicy | None:
+        """The retry policy of the paused remote step (a single attempt when it declares none)."""
+        step = self._paused_remote_step()
+        return None if step is None else step.definition.attempts_policy
+
+    def reply_timeout(self, pending: PendingMessage) -> float | None:
+        """Seconds to wait for the answer to ``pending``: the paused remote step's timeout for its request."""
+        step = self._paused_remote_step()
+        if step is None or pending.identifier != step.request_id:
+            return None
+        return step.definition.reply_timeout
+
+    @property
+    def wake_at(self) -> datetime | None:
+        """When ``SagaManager.recover()`` must look at this paused execution again: the saga's deadline, or when the
+        awaited request is due to be sent again (its wait expired, plus the policy's backoff) or to fail."""
+        if self.status != SagaStatus.Paused or self.paused_step is None:
+            return None
+        times = [] if self.deadline_at is None else [self.deadline_at]
+        pending, policy = self.awaited_message, self.awaited_policy
+        if pending is not None and pending.expires_at is not None and policy is not None:
+            times.append(pending.expires_at + timedelta(seconds=policy.interval(pending.attempts)))
+        return min(times, default=None)
 
     def _paused_remote_step(self) -> RemoteSagaStepExecution | None:
         step = self.paused_step
@@ -362,6 +398,10 @@ class SagaExecution:
             metadata["outbox"] = [pending.raw for pending in self.outbox]
         if self.decisions:
             metadata["decisions"] = [decision.raw for decision in self.decisions]
+        if self.deadline_at is not None:
+            metadata["deadline_at"] = self.deadline_at.isoformat()
+        if (wake_at := self.wake_at) is not None:
+            metadata["wake_at"] = wake_time_text(wake_at)
         return {"format": FORMAT_VERSION} | metadata if metadata else None
 
     def __eq__(self, other: Any) -> bool:
@@ -403,6 +443,17 @@ def storable_document(execution: SagaExecution) -> tuple[dict[str, Any], str]:
     if _NUL.search(text):
         raise SagaExecutionNotStorableException(ValueError("a NUL character (PostgreSQL cannot store it)"))
     return raw, text
+
+
+def wake_time_text(moment: datetime) -> str:
+    """``moment`` in UTC with a fixed width, so stored wake times compare as text in the order of time."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def is_due(raw: dict[str, Any], now: datetime) -> bool:
+    """Whether a raw execution document's wake time has come (see ``SagaExecution.wake_at``)."""
+    wake_at = (raw.get(METADATA_KEY) or {}).get("wake_at")
+    return wake_at is not None and wake_at <= wake_time_text(now)
 
 
 def has_unsent_messages(raw: dict[str, Any]) -> bool:

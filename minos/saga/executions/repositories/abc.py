@@ -6,6 +6,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, Union
 from uuid import UUID
 
@@ -53,6 +54,12 @@ class SagaExecutionRepository(SetupMixin, ABC):
         """The uuids of stored executions holding messages never confirmed published, which
         ``SagaManager.recover()`` publishes. Repositories that cannot search their documents find none (this
         default), so recovery needs the in-memory or the PostgreSQL repository."""
+        return []
+
+    async def list_due(self, now: datetime) -> list[UUID]:
+        """The uuids of stored paused executions whose wait expired or whose deadline passed at ``now`` (see
+        ``SagaExecution.wake_at``), which ``SagaManager.recover()`` re-sends or fails. Like :meth:`list_unsent`,
+        this default finds none."""
         return []
 
     async def load(self, uuid: Union[str, UUID]) -> SagaExecution:

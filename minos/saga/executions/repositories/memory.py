@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from ...exceptions import SagaExecutionNotFoundException
-from ..saga import SagaExecution, has_unsent_messages
+from ..saga import SagaExecution, has_unsent_messages, is_due
 from ..status import SagaStatus
 from .abc import SagaExecutionRepository
 from .listing import SagaExecutionLister, SagaExecutionPurger, SagaExecutionQuery, SagaExecutionSummary
@@ -40,6 +40,9 @@ class InMemorySagaExecutionRepository(SagaExecutionRepository, SagaExecutionList
 
     async def list_unsent(self) -> list[UUID]:
         return [uuid for uuid, document in self._documents.items() if has_unsent_messages(document.raw)]
+
+    async def list_due(self, now: datetime) -> list[UUID]:
+        return [uuid for uuid, document in self._documents.items() if is_due(document.raw, now)]
 
     async def _list(self, query: SagaExecutionQuery) -> list[SagaExecutionSummary]:
         summaries = (document.summary for document in self._documents.values())

@@ -20,7 +20,7 @@ from minos.common import Config, ConnectionException
 from psycopg2.extensions import make_dsn
 
 from ...exceptions import SagaExecutionLockLostException, SagaExecutionNotFoundException
-from ..saga import SagaExecution
+from ..saga import SagaExecution, wake_time_text
 from ..status import SagaStatus
 from .abc import SagaExecutionRepository
 from .listing import SagaExecutionLister, SagaExecutionPurger, SagaExecutionQuery, SagaExecutionSummary
@@ -247,6 +247,12 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
             rows = await cursor.fetchall()
         return [UUID(str(uuid)) for (uuid,) in rows]
 
+    async def list_due(self, now: datetime) -> list[UUID]:
+        async with self._cursor() as cursor:
+            await cursor.execute(self._queries.due, (wake_time_text(now),))
+            rows = await cursor.fetchall()
+        return [UUID(str(uuid)) for (uuid,) in rows]
+
     @asynccontextmanager
     async def lock(self, uuid: UUID) -> AsyncIterator[None]:
         """Hold the execution's advisory lock, shared by every process on this database, until the block ends.
@@ -455,6 +461,8 @@ _HELD: ContextVar[tuple[_HeldLock, ...]] = ContextVar("minos_saga_postgresql_hel
 
 # Rows whose outbox holds a message never confirmed published (see ``SagaExecution.outbox``).
 _UNSENT = """document -> 'orchestrator' -> 'outbox' @> '[{"sent_at": null}]'"""
+# When a paused execution's wait expires or its deadline passes (see ``SagaExecution.wake_at``); fixed-width UTC text.
+_WAKE_AT = "(document -> 'orchestrator' ->> 'wake_at')"
 
 
 class _Queries:
@@ -472,6 +480,7 @@ class _Queries:
             );
             CREATE INDEX IF NOT EXISTS {table}_status_updated_at_idx ON {table} (status, updated_at, uuid);
             CREATE INDEX IF NOT EXISTS {table}_unsent_idx ON {table} (uuid) WHERE {_UNSENT};
+            CREATE INDEX IF NOT EXISTS {table}_wake_at_idx ON {table} ({_WAKE_AT}) WHERE {_WAKE_AT} IS NOT NULL;
         """
         self.store = f"""
             INSERT INTO {table} (status, user_uuid, document, uuid) VALUES (%s, %s, %s::jsonb, %s)
@@ -498,3 +507,4 @@ class _Queries:
         """
         self.delete_version = f"DELETE FROM {table} WHERE uuid = %s AND version = %s"
         self.unsent = f"SELECT uuid FROM {table} WHERE {_UNSENT}"
+        self.due = f"SELECT uuid FROM {table} WHERE {_WAKE_AT} <= %s"

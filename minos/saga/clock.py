@@ -1,0 +1,22 @@
+"""The time ``SagaManager`` reads to decide when a reply timed out, so tests can move it by hand."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import datetime, timezone
+
+
+class SagaClock(ABC):
+    """Where ``SagaManager`` gets the current time: when a request was sent, when its wait expires, when a saga's
+    deadline passes. Pass another implementation (``SagaManager(clock=...)``) to control time in tests."""
+
+    @abstractmethod
+    def now(self) -> datetime:
+        """The current time, timezone-aware."""
+
+
+class SystemClock(SagaClock):
+    """The machine's clock, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)

@@ -1,0 +1,228 @@
+"""Reply timeouts, retry policies and deadlines, enforced by ``SagaManager.recover()`` against the real PostgreSQL
+repository; time is a fake clock the tests move."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from minos.saga import (
+    PostgreSqlSagaExecutionRepository,
+    RetryPolicy,
+    Saga,
+    SagaContext,
+    SagaExecution,
+    SagaExecutionNotFoundException,
+    SagaManager,
+    SagaResponse,
+    SagaStatus,
+)
+from minos.saga.clock import SagaClock
+from tests.test_saga.utils import (
+    add_order,
+    delete_order,
+    handle_ticket,
+    reply_message,
+    send_create_ticket,
+    send_delete_ticket,
+)
+
+
+class FakeClock(SagaClock):
+    """A clock that stands still until a test moves it."""
+
+    def __init__(self) -> None:
+        self.current = datetime(2030, 1, 1, tzinfo=timezone.utc)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+def ticket_saga(policy: RetryPolicy | None = None, timeout: float | None = 10, deadline: float | None = None) -> Saga:
+    step = (
+        Saga(deadline=deadline)
+        .local_step(add_order)
+        .on_failure(delete_order)
+        .remote_step(send_create_ticket)
+        .on_success(handle_ticket)
+        .on_failure(send_delete_ticket)
+    )
+    if timeout is not None:
+        step.timeout(timeout)
+    if policy is not None:
+        step.retry(policy)
+    return step.commit()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def table() -> str:
+    return f"saga_{uuid4().hex[:8]}"
+
+
+async def new_manager(broker_pool, postgres_database: dict[str, Any], table: str, clock: SagaClock) -> SagaManager:
+    storage = PostgreSqlSagaExecutionRepository(table_name=table, **postgres_database)
+    manager = SagaManager(storage=storage, broker_pool=broker_pool, clock=clock)
+    await manager.setup()
+    return manager
+
+
+@pytest.fixture
+async def manager(injector, broker_pool, postgres_database, table, clock) -> AsyncIterator[SagaManager]:
+    manager = await new_manager(broker_pool, postgres_database, table, clock)
+    yield manager
+    await manager.destroy()
+
+
+async def start(manager: SagaManager, saga: Saga) -> SagaExecution:
+    execution = await manager.run(saga, SagaContext(), pause_on_disk=True, autocommit=False)
+    assert execution.status == SagaStatus.Paused
+    return execution
+
+
+async def reply(manager: SagaManager, request, status: int = 200) -> SagaExecution:
+    response = SagaResponse.from_message(reply_message(request, "ticket-1", status))
+    return await manager.run(response=response, pause_on_disk=True, autocommit=False, raise_on_error=False)
+
+
+REJECT = "_RejectOrderTransaction"  # the transaction reject that follows the compensations
+
+
+def topics(broker_publisher) -> list[str]:
+    return [message.topic for message in broker_publisher.messages]
+
+
+async def test_a_participant_that_never_answers_is_retried_with_backoff_then_compensated(
+    manager, broker_publisher, clock
+):
+    policy = RetryPolicy(maximum_attempts=3, initial_interval=1, backoff_coefficient=2)
+    execution = await start(manager, ticket_saga(policy, timeout=10))
+    request = broker_publisher.messages[-1]
+
+    clock.advance(10.5)  # expired, but the first backoff (1 s) has not passed
+    assert await manager.recover() == 0
+    clock.advance(0.5)
+    assert await manager.recover() == 1
+    clock.advance(11.9)  # the second attempt expires at +10, then waits 2 s
+    assert await manager.recover() == 0
+    clock.advance(0.1)
+    assert await manager.recover() == 1
+    resent = broker_publisher.messages[1:]
+    assert [(m.topic, m.identifier, m.content) for m in resent] == [
+        ("CreateTicket", request.identifier, request.content)
+    ] * 2
+    stored = await manager.storage.load(execution.uuid)
+    assert (stored.status, [pending.attempts for pending in stored.outbox]) == (SagaStatus.Paused, [3])
+
+    clock.advance(9.9)
+    assert await manager.recover() == 0
+    clock.advance(0.1)  # the last attempt expired: the step fails and the saga compensates
+    assert await manager.recover() == 0
+    stored = await manager.storage.load(execution.uuid)
+    assert (stored.status, stored.already_rollback) == (SagaStatus.Errored, True)
+    assert stored.context["order"] == "deleted"
+    assert topics(broker_publisher)[3:] == [
+        "DeleteTicket",
+        REJECT,
+    ]  # the in-flight step is compensated: it may have acted
+
+    late = await reply(manager, request)  # the participant wakes up: nothing comes back to life
+    assert late.status == SagaStatus.Errored and "ticket" not in late.context
+    clock.advance(3600)
+    assert await manager.recover() == 0
+    assert topics(broker_publisher)[3:] == ["DeleteTicket", REJECT]
+
+
+async def test_a_timeout_without_a_policy_sends_once(manager, broker_publisher, clock):
+    execution = await start(manager, ticket_saga(timeout=5))
+    clock.advance(5)
+    assert await manager.recover() == 0
+    assert topics(broker_publisher) == ["CreateTicket", "DeleteTicket", REJECT]
+    assert (await manager.storage.load(execution.uuid)).status == SagaStatus.Errored
+
+
+async def test_an_answer_in_time_stops_the_clock(manager, broker_publisher, clock):
+    execution = await start(manager, ticket_saga(RetryPolicy(), timeout=5))
+    clock.advance(4)
+    finished = await reply(manager, broker_publisher.messages[-1])
+    assert finished.status == SagaStatus.Finished
+    clock.advance(3600)
+    assert await manager.recover() == 0
+    assert topics(broker_publisher) == ["CreateTicket"]
+    with pytest.raises(SagaExecutionNotFoundException):  # finished executions are deleted
+        await manager.storage.load(execution.uuid)
+
+
+async def test_a_participant_that_fails_twice_then_succeeds_finishes(manager, broker_publisher, clock):
+    policy = RetryPolicy(maximum_attempts=3, initial_interval=2, retryable_statuses=(500,))
+    await start(manager, ticket_saga(policy, timeout=None))
+    request = broker_publisher.messages[-1]
+    for attempt in (1, 2):
+        waiting = await reply(manager, request, status=500)
+        assert waiting.status == SagaStatus.Paused  # not applied: the request will be sent again
+        clock.advance(2 * attempt - 0.5)
+        assert await manager.recover() == 0  # backoff: 2 s, then 4 s
+        clock.advance(0.5)
+        assert await manager.recover() == 1
+    assert [m.identifier for m in broker_publisher.messages] == [request.identifier] * 3
+
+    finished = await reply(manager, broker_publisher.messages[-1])
+    assert finished.status == SagaStatus.Finished
+    assert finished.context["ticket"] == "ticket-1"
+    assert topics(broker_publisher) == ["CreateTicket"] * 3
+
+
+async def test_a_retryable_status_after_the_last_attempt_fails_the_step(manager, broker_publisher, clock):
+    policy = RetryPolicy(maximum_attempts=2, initial_interval=1, retryable_statuses=(500,))
+    execution = await start(manager, ticket_saga(policy, timeout=None))
+    await reply(manager, broker_publisher.messages[-1], status=500)
+    clock.advance(1)
+    assert await manager.recover() == 1
+    failed = await reply(manager, broker_publisher.messages[-1], status=500)
+    assert failed.status == SagaStatus.Errored
+    assert (await manager.storage.load(execution.uuid)).context["order"] == "deleted"
+
+
+async def test_a_saga_deadline_fails_the_waiting_step(manager, broker_publisher, clock):
+    policy = RetryPolicy(maximum_attempts=10, initial_interval=1)
+    execution = await start(manager, ticket_saga(policy, timeout=20, deadline=30))
+    clock.advance(21)
+    assert await manager.recover() == 1  # re-sent: the deadline has not passed
+    clock.advance(9)
+    assert await manager.recover() == 0
+    stored = await manager.storage.load(execution.uuid)
+    assert (stored.status, stored.context["order"]) == (SagaStatus.Errored, "deleted")
+    assert topics(broker_publisher) == ["CreateTicket", "CreateTicket", "DeleteTicket", REJECT]
+
+
+async def test_replicas_recovering_at_once_handle_each_expiry_once(
+    manager, injector, broker_pool, postgres_database, table, broker_publisher, clock
+):
+    policy = RetryPolicy(maximum_attempts=2, initial_interval=1)
+    executions = [await start(manager, ticket_saga(policy, timeout=10)) for _ in range(5)]
+    replicas = [await new_manager(broker_pool, postgres_database, table, clock) for _ in range(4)]
+    try:
+        clock.advance(11)
+        assert sum(await asyncio.gather(*(replica.recover() for replica in [manager, *replicas]))) == 5
+        assert topics(broker_publisher) == ["CreateTicket"] * 10
+        clock.advance(10)
+        assert sum(await asyncio.gather(*(replica.recover() for replica in [manager, *replicas]))) == 0
+    finally:
+        for replica in replicas:
+            await replica.destroy()
+    assert topics(broker_publisher)[10:] == ["DeleteTicket", REJECT] * 5
+    for execution in executions:
+        stored = await manager.storage.load(execution.uuid)
+        assert (stored.status, [pending.attempts for pending in stored.outbox]) == (SagaStatus.Errored, [])
