@@ -27,7 +27,8 @@ class SagaService:
 
     :meth:`__recover__` runs ``SagaManager.recover()`` periodically (every minute, or on the crontab of the config's
     ``saga.recovery`` key; ``null`` turns it off), so messages a crash or a broker failure left unsent are
-    published by whichever replica runs it next. It needs minos' periodic interface, as any periodic handler.
+    published by whichever replica runs it next, and expired reply timeouts and saga deadlines are enforced (see
+    ``docs/timeouts.md``). It needs minos' periodic interface, as any periodic handler.
     """
 
     @Inject()
@@ -42,7 +43,8 @@ class SagaService:
         return routes
 
     async def __recover__(self, request: Request) -> int:
-        """Publish the stored saga messages never confirmed sent; returns how many."""
+        """Publish the stored saga messages never confirmed sent, re-send or fail expired waits; returns how many
+        messages were published."""
         return await self.saga_manager.recover()
 
     async def __reply__(self, request: BrokerRequest) -> None:
