@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from minos.saga import RemoteSagaStep, RetryPolicy, Saga, SagaDefinitionFormatException
+from minos.saga import AlreadyCommittedException, RemoteSagaStep, RetryPolicy, Saga, SagaDefinitionFormatException
 from tests.test_saga.utils import handle_ticket, send_create_ticket, send_delete_ticket
 
 
@@ -88,3 +88,11 @@ def test_malformed_raw_policy_is_a_format_error():
     raw["steps"][0]["retry"] = {"maximum_attempts": 0}
     with pytest.raises(SagaDefinitionFormatException):
         Saga.from_raw(raw)
+
+
+def test_a_committed_step_refuses_new_options():
+    step = Saga().remote_step(send_create_ticket).commit().steps[0]
+    with pytest.raises(AlreadyCommittedException):
+        step.timeout(5)
+    with pytest.raises(AlreadyCommittedException):
+        step.retry(RetryPolicy())

@@ -74,11 +74,13 @@ class RemoteSagaStep(SagaStep):
 
     def timeout(self, seconds: Union[float, timedelta]) -> RemoteSagaStep:
         """Wait at most ``seconds`` for each reply (each attempt of the request)."""
+        self._check_changeable()
         self.reply_timeout = as_seconds(seconds, "timeout")
         return self
 
     def retry(self, policy: RetryPolicy) -> RemoteSagaStep:
         """Send the request again as ``policy`` says when a reply times out or has a retryable status."""
+        self._check_changeable()
         self.retry_policy = self._checked_policy(policy)
         return self
 
