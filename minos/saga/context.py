@@ -87,6 +87,7 @@ class SagaContext(BucketModel, MutableMapping):
 
     @classmethod
     def from_avro_str(cls, raw: str, **kwargs: Any) -> SagaContext:
+        """Read a context from the avro string ``avro_str`` wrote, as stored in execution documents."""
         values = context_avro.decode(raw)
         if values is None:
             return super().from_avro_str(raw, **kwargs)
@@ -159,16 +160,21 @@ class SagaContext(BucketModel, MutableMapping):
         return f"{type(self).__name__}({items})"
 
     def keys(self) -> KeysView[str]:  # type: ignore[override]
+        """The names of the context's values."""
         return self._values.keys()
 
     def values(self) -> ValuesView[Any]:  # type: ignore[override]
+        """The context's values."""
         return self._values.values()
 
     def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
+        """The context's ``(name, value)`` pairs."""
         return self._values.items()
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The value named ``key``, else ``default``."""
         return self._values.get(key, default)
 
     def clear(self) -> None:
+        """Remove every value."""
         self._values.clear()

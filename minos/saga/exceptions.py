@@ -39,50 +39,74 @@ class SagaResponseException(SagaException):
 
 
 class EmptySagaException(SagaException):
+    """Raised when a saga without steps is validated or executed: there would be nothing to run."""
+
     default_message = "The saga must have at least one step."
 
 
 class SagaNotCommittedException(SagaException):
+    """Raised when an uncommitted saga is executed: only a frozen definition can be run and stored."""
+
     default_message = "The saga must be committed before being executed."
 
 
 class AlreadyCommittedException(SagaException):
+    """Raised when a committed saga, or one of its steps, is changed: a committed definition is immutable."""
+
     default_message = "The saga is already committed; it cannot be modified."
 
 
 class SagaNotDefinedException(SagaStepException):
+    """Raised when a step's chaining method needs its saga but the step belongs to none."""
+
     default_message = "The step does not belong to any saga."
 
 
 class AlreadyOnSagaException(SagaStepException):
+    """Raised when a step of one saga is added to another: a step belongs to one saga only."""
+
     default_message = "The step already belongs to a saga."
 
 
 class EmptySagaStepException(SagaStepException):
+    """Raised when a step without any callback is validated: it would do nothing."""
+
     default_message = "The step has no actions."
 
 
 class UndefinedOnExecuteException(SagaStepException):
+    """Raised when a step has callbacks but no ``on_execute``: the others only react to it."""
+
     default_message = "The step has no 'on_execute' callback."
 
 
 class MultipleOnExecuteException(SagaStepException):
+    """Raised when ``on_execute`` is set twice on one step: a step runs one action."""
+
     default_message = "The step already has an 'on_execute' callback."
 
 
 class MultipleOnFailureException(SagaStepException):
+    """Raised when ``on_failure`` is set twice on one step: a step has one compensation."""
+
     default_message = "The step already has an 'on_failure' callback."
 
 
 class MultipleOnSuccessException(SagaStepException):
+    """Raised when ``on_success`` is set twice on one remote step: one handler reads the reply."""
+
     default_message = "The step already has an 'on_success' callback."
 
 
 class MultipleOnErrorException(SagaStepException):
+    """Raised when ``on_error`` is set twice on one remote step: one handler reads an error reply."""
+
     default_message = "The step already has an 'on_error' callback."
 
 
 class MultipleElseThenException(SagaStepException):
+    """Raised when ``else_then`` is set twice on one conditional step: there is one fallback."""
+
     default_message = "The conditional step already has an 'else_then' alternative."
 
 
@@ -95,6 +119,8 @@ class SagaDefinitionFormatException(SagaStepException, TypeError):
 
 
 class SagaExecutionNotFoundException(SagaExecutionException):
+    """Raised when a repository holds no execution with the given uuid (or the uuid is not one)."""
+
     default_message = "The saga execution was not found."
 
 
@@ -105,6 +131,8 @@ class SagaOperatorActionException(SagaExecutionException):
 
 
 class SagaExecutionAlreadyExecutedException(SagaExecutionException):
+    """Raised when a finished or errored execution is run again: it has nothing left to do."""
+
     default_message = "The saga execution has already been executed."
 
 
@@ -125,6 +153,8 @@ class SagaExecutionLockLostException(SagaExecutionException, ConnectionException
 
 
 class SagaRollbackExecutionException(SagaExecutionException):
+    """Raised when an execution cannot be rolled back (already rolled back, or a compensation failed)."""
+
     default_message = "The saga execution could not be rolled back."
 
 
@@ -151,6 +181,8 @@ class SagaFailedCommitCallbackException(SagaFailedExecutionException):
 
 
 class SagaPausedExecutionStepException(SagaStepExecutionException):
+    """Raised inside the engine when a remote step has sent its request and must wait for the reply."""
+
     default_message = "The step execution is paused, waiting for a reply."
 
 
@@ -183,6 +215,8 @@ class SagaStepTimeoutException(SagaFailedExecutionStepException):
 
 
 class SagaRollbackExecutionStepException(SagaStepExecutionException):
+    """Raised when one step cannot be compensated (not executed yet, or already compensated)."""
+
     default_message = "The step execution could not be rolled back."
 
 

@@ -23,9 +23,11 @@ class SagaRequest:
 
     @property
     def target(self) -> str:
+        """The topic (the participant's command) the request is sent to."""
         return self._target
 
     async def content(self, **kwargs: Any) -> Any:
+        """The payload sent with the request."""
         return self._content
 
     def __eq__(self, other: Any) -> bool:
@@ -92,26 +94,32 @@ class SagaResponse:
         return cls(message.content, related_services, message.status, uuid, request_id=message.identifier)
 
     async def content(self, **kwargs: Any) -> Any:
+        """The payload of the reply."""
         return self._content
 
     @property
     def ok(self) -> bool:
+        """Whether the participant succeeded (a success status): decides between ``on_success`` and ``on_error``."""
         return self._status == SagaResponseStatus.SUCCESS
 
     @property
     def status(self) -> SagaResponseStatus:
+        """The reply's status, as the participant's dispatcher set it."""
         return self._status
 
     @property
     def related_services(self) -> set[str]:
+        """The services that took part in answering, which the saga's commit must reach."""
         return self._related_services
 
     @property
     def uuid(self) -> UUID | None:
+        """The uuid of the execution the reply answers."""
         return self._uuid
 
     @property
     def request_id(self) -> UUID | None:
+        """The identifier of the request the reply answers, so a late or duplicate reply can be told apart."""
         return self._request_id
 
     def __eq__(self, other: Any) -> bool:

@@ -40,6 +40,7 @@ class SagaOperation(Generic[T]):
 
     @property
     def raw(self) -> dict[str, Any]:
+        """The operation as a raw document: the callback's import path and its parameters."""
         raw: dict[str, Any] = {"callback": self._callback_path}
         if self.parameters is not None:
             raw["parameters"] = self._parameters_avro_str(self.parameters)
@@ -68,6 +69,7 @@ class SagaOperation(Generic[T]):
 
     @classmethod
     def from_raw(cls, raw: Union[dict[str, Any], SagaOperation[T]] | None, **kwargs: Any) -> SagaOperation[T] | None:
+        """Build an operation from a raw document (or pass one through); ``None`` stays ``None``."""
         if raw is None or isinstance(raw, SagaOperation):
             return raw
         try:

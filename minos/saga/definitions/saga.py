@@ -126,6 +126,7 @@ class Saga:
 
     @classmethod
     def from_raw(cls, raw: Union[dict[str, Any], Saga], **kwargs: Any) -> Saga:
+        """Build a definition from a raw document (or pass a ``Saga`` through), as executions store it."""
         if isinstance(raw, Saga):
             return raw
         if not isinstance(raw, dict) or "steps" not in raw:

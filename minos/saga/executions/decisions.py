@@ -18,6 +18,7 @@ class OperatorDecision:
 
     @property
     def raw(self) -> dict[str, Any]:
+        """The decision as stored with its execution."""
         return {"action": self.action, "at": self.at.isoformat(), "reason": self.reason}
 
     @classmethod

@@ -16,10 +16,12 @@ class SagaStatus(Enum):
 
     @property
     def raw(self) -> str:
+        """The status as stored in execution documents."""
         return self.value
 
     @classmethod
     def from_raw(cls, raw: str) -> SagaStatus:
+        """The status a stored document names (or pass one through)."""
         return cls(raw)
 
 
@@ -43,8 +45,10 @@ class SagaStepStatus(Enum):
 
     @property
     def raw(self) -> str:
+        """The status as stored in execution documents."""
         return self.value
 
     @classmethod
     def from_raw(cls, raw: str) -> SagaStepStatus:
+        """The status a stored document names (or pass one through)."""
         return cls(raw)

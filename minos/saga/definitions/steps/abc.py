@@ -33,18 +33,23 @@ class SagaStep(ABC):
         self.saga = saga
 
     def local_step(self, *args: Any, **kwargs: Any) -> LocalSagaStep:
+        """Validate this step, then append a local step to its saga (see :meth:`Saga.local_step`)."""
         return self._owning_saga().local_step(*args, **kwargs)
 
     def remote_step(self, *args: Any, **kwargs: Any) -> RemoteSagaStep:
+        """Validate this step, then append a remote step to its saga (see :meth:`Saga.remote_step`)."""
         return self._owning_saga().remote_step(*args, **kwargs)
 
     def step(self, *args: Any, **kwargs: Any) -> SagaStep:
+        """Deprecated alias of :meth:`remote_step`, kept for 0.7.0 callers."""
         return self._owning_saga().step(*args, **kwargs)
 
     def conditional_step(self, *args: Any, **kwargs: Any) -> ConditionalSagaStep:
+        """Validate this step, then append a conditional step to its saga."""
         return self._owning_saga().conditional_step(*args, **kwargs)
 
     def commit(self, *args: Any, **kwargs: Any) -> Saga:
+        """Validate this step, then commit its saga (see :meth:`Saga.commit`)."""
         return self._owning_saga().commit(*args, **kwargs)
 
     def _set_operation(
@@ -135,8 +140,10 @@ def as_operation(callback: Any, parameters: Any = None, **kwargs: Any) -> SagaOp
 
 
 def optional_operation(callback: Any) -> SagaOperation | None:
+    """The callback as an operation, or ``None`` when there is none."""
     return None if callback is None else as_operation(callback)
 
 
 def raw_or_none(operation: SagaOperation | None) -> dict[str, Any] | None:
+    """The operation's raw document, or ``None`` when there is none."""
     return None if operation is None else operation.raw

@@ -47,6 +47,7 @@ class IfThenAlternative:
 
     @classmethod
     def from_raw(cls, raw: Union[dict[str, Any], IfThenAlternative], **kwargs: Any) -> IfThenAlternative:
+        """Build the alternative from a raw document (or pass one through)."""
         if isinstance(raw, IfThenAlternative):
             return raw
         require_keys(raw, "condition", "saga")
@@ -56,10 +57,12 @@ class IfThenAlternative:
         return cls(condition, _saga_from_raw(raw))
 
     def validate(self) -> None:
+        """Raise unless the inner saga can be executed."""
         self.saga.validate()
 
     @property
     def raw(self) -> dict[str, Any]:
+        """The alternative as a raw document: its condition and inner saga."""
         return {"condition": self.condition.raw, "saga": self.saga.raw}
 
     def __iter__(self) -> Iterator[Any]:
@@ -77,15 +80,18 @@ class ElseThenAlternative:
 
     @classmethod
     def from_raw(cls, raw: Union[dict[str, Any], ElseThenAlternative], **kwargs: Any) -> ElseThenAlternative:
+        """Build the fallback from a raw document (or pass one through)."""
         if isinstance(raw, ElseThenAlternative):
             return raw
         return cls(_saga_from_raw(raw))
 
     def validate(self) -> None:
+        """Raise unless the inner saga can be executed."""
         self.saga.validate()
 
     @property
     def raw(self) -> dict[str, Any]:
+        """The fallback as a raw document: its inner saga."""
         return {"saga": self.saga.raw}
 
     def __iter__(self) -> Iterator[Any]:
@@ -115,11 +121,13 @@ class ConditionalSagaStep(SagaStep):
     def if_then(
         self, condition: Callable[[SagaContext], Union[bool, Awaitable[bool]]], saga: Saga
     ) -> ConditionalSagaStep:
+        """Add an alternative: run ``saga`` when ``condition(context)`` holds and no earlier one did."""
         self._check_changeable()
         self.if_then_alternatives.append(IfThenAlternative(condition, saga))
         return self
 
     def else_then(self, saga: Saga) -> ConditionalSagaStep:
+        """Set the fallback: run ``saga`` when no ``if_then`` condition holds."""
         self._check_changeable()
         if self.else_then_alternative is not None:
             raise MultipleElseThenException()
@@ -127,6 +135,7 @@ class ConditionalSagaStep(SagaStep):
         return self
 
     def validate(self) -> None:
+        """Raise unless the step has an alternative and every inner saga can be executed."""
         if not self.if_then_alternatives and self.else_then_alternative is None:
             raise EmptySagaStepException()
         for alternative in self.if_then_alternatives:
@@ -142,6 +151,7 @@ class ConditionalSagaStep(SagaStep):
 
     @property
     def raw(self) -> dict[str, Any]:
+        """The step as a raw document: its class path and alternatives."""
         return {
             "cls": self._classname,
             "if_then": [alternative.raw for alternative in self.if_then_alternatives],

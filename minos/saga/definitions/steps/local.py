@@ -36,14 +36,17 @@ class LocalSagaStep(SagaStep):
     def on_execute(
         self, callback: LocalCallback, parameters: SagaContext | None = None, **kwargs: Any
     ) -> LocalSagaStep:
+        """Set the callback run in this service; it returns the new context."""
         return self._set_operation("on_execute", MultipleOnExecuteException, callback, parameters, **kwargs)
 
     def on_failure(
         self, callback: LocalCallback, parameters: SagaContext | None = None, **kwargs: Any
     ) -> LocalSagaStep:
+        """Set the callback that undoes ``on_execute`` when a later step fails."""
         return self._set_operation("on_failure", MultipleOnFailureException, callback, parameters, **kwargs)
 
     def validate(self) -> None:
+        """Raise unless the step has an ``on_execute`` (and is not empty)."""
         validate_operations(self.on_execute_operation, self.on_failure_operation)
 
     @classmethod
@@ -53,6 +56,7 @@ class LocalSagaStep(SagaStep):
 
     @property
     def raw(self) -> dict[str, Any]:
+        """The step as a raw document: its class path and its two operations."""
         return {
             "cls": self._classname,
             "on_execute": raw_or_none(self.on_execute_operation),

@@ -55,21 +55,25 @@ class RemoteSagaStep(SagaStep):
     def on_execute(
         self, callback: RequestCallBack, parameters: SagaContext | None = None, **kwargs: Any
     ) -> RemoteSagaStep:
+        """Set the callback that builds the request (a ``SagaRequest``) sent to the participant."""
         return self._set_operation("on_execute", MultipleOnExecuteException, callback, parameters, **kwargs)
 
     def on_success(
         self, callback: ResponseCallBack, parameters: SagaContext | None = None, **kwargs: Any
     ) -> RemoteSagaStep:
+        """Set the callback that reads a successful reply and returns the new context."""
         return self._set_operation("on_success", MultipleOnSuccessException, callback, parameters, **kwargs)
 
     def on_error(
         self, callback: ResponseCallBack, parameters: SagaContext | None = None, **kwargs: Any
     ) -> RemoteSagaStep:
+        """Set the callback that reads an error reply; it returns a context to go on, or an exception to fail."""
         return self._set_operation("on_error", MultipleOnErrorException, callback, parameters, **kwargs)
 
     def on_failure(
         self, callback: RequestCallBack, parameters: SagaContext | None = None, **kwargs: Any
     ) -> RemoteSagaStep:
+        """Set the callback that builds the compensating request, sent when a later step fails."""
         return self._set_operation("on_failure", MultipleOnFailureException, callback, parameters, **kwargs)
 
     def timeout(self, seconds: Union[float, timedelta]) -> RemoteSagaStep:
@@ -96,6 +100,7 @@ class RemoteSagaStep(SagaStep):
         return self.retry_policy or NO_RETRY
 
     def validate(self) -> None:
+        """Raise unless the step has an ``on_execute`` (and is not empty)."""
         validate_operations(
             self.on_execute_operation, self.on_success_operation, self.on_error_operation, self.on_failure_operation
         )
