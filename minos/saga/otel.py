@@ -67,6 +67,7 @@ class OpenTelemetryInterceptor(SagaInterceptor):
         )
 
     async def run_saga(self, input: RunInput, proceed: Callable[[RunInput], Awaitable[None]]) -> None:
+        """Trace one run of an execution as a span and count how it ended (finished, paused, compensated...)."""
         execution = input.execution
         resuming = input.response is not None
         attributes = {"saga.execution": str(execution.uuid), "saga.service": get_service_name()}
@@ -92,6 +93,7 @@ class OpenTelemetryInterceptor(SagaInterceptor):
             self._compensated.add(1)
 
     async def run_step(self, input: StepInput, proceed: Callable[[StepInput], Awaitable[SagaContext]]) -> SagaContext:
+        """Trace one step's work (execute or compensate) as a span and record how long it took."""
         attributes: dict[str, Any] = {
             "saga.execution": str(input.execution.uuid),
             "saga.step.index": input.index,
@@ -116,11 +118,13 @@ class OpenTelemetryInterceptor(SagaInterceptor):
                 self._step_duration.record(duration, {"saga.step.phase": input.phase})
 
     async def commit(self, input: CommitInput, proceed: Callable[[CommitInput], Awaitable[None]]) -> None:
+        """Trace the two-phase commit of an execution's transactions as a span."""
         attributes = {"saga.execution": str(input.execution.uuid)}
         with self._tracer.start_as_current_span("saga commit", attributes=attributes):
             await proceed(input)
 
     def outgoing_headers(self, headers: dict[str, str]) -> None:
+        """Put the current trace context into a request's headers, so participants continue the trace."""
         propagate.inject(headers)
 
 

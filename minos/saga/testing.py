@@ -35,12 +35,15 @@ class MockedSagaExecutionDatabaseOperationFactory(SagaExecutionDatabaseOperation
     """Operations for minos' ``MockedDatabaseClient``, which answers with whatever a test primes it with."""
 
     def build_store(self, uuid: UUID, **kwargs: Any) -> DatabaseOperation:
+        """A mocked ``store`` operation (the mocked client answers what the test primes)."""
         return MockedDatabaseOperation("store")
 
     def build_load(self, uuid: UUID) -> DatabaseOperation:
+        """A mocked ``load`` operation (the mocked client answers what the test primes)."""
         return MockedDatabaseOperation("load")
 
     def build_delete(self, uuid: UUID) -> DatabaseOperation:
+        """A mocked ``delete`` operation (the mocked client answers what the test primes)."""
         return MockedDatabaseOperation("delete")
 
 
@@ -76,6 +79,7 @@ class SagaExecutionRepositoryTestCase(MinosTestCase, ABC):
     __test__ = False
 
     def setUp(self) -> None:
+        """Build the repository under test."""
         super().setUp()
         self.saga_execution_repository = self.build_saga_execution_repository()
 
@@ -84,6 +88,7 @@ class SagaExecutionRepositoryTestCase(MinosTestCase, ABC):
         """The repository under test."""
 
     async def asyncSetUp(self) -> None:
+        """Set the repository up and prepare two executions of one saga (one already run)."""
         await super().asyncSetUp()
         await self.saga_execution_repository.setup()
         definition = Saga().local_step(add_order).commit()
@@ -92,14 +97,17 @@ class SagaExecutionRepositoryTestCase(MinosTestCase, ABC):
         self.another = SagaExecution.from_definition(definition)
 
     async def asyncTearDown(self) -> None:
+        """Destroy the repository."""
         await self.saga_execution_repository.destroy()
         await super().asyncTearDown()
 
     async def test_store(self) -> None:
+        """A stored execution loads back equal."""
         await self.saga_execution_repository.store(self.execution)
         self.assertEqual(self.execution, await self.saga_execution_repository.load(self.execution.uuid))
 
     async def test_store_overwrite(self) -> None:
+        """Storing another execution under the same uuid replaces the first."""
         await self.saga_execution_repository.store(self.execution)
         self.assertEqual(self.execution, await self.saga_execution_repository.load(self.execution.uuid))
 
@@ -109,20 +117,24 @@ class SagaExecutionRepositoryTestCase(MinosTestCase, ABC):
         self.assertEqual(self.another, await self.saga_execution_repository.load(self.execution.uuid))
 
     async def test_load_from_str(self) -> None:
+        """An execution loads by the string of its uuid too."""
         await self.saga_execution_repository.store(self.execution)
         self.assertEqual(self.execution, await self.saga_execution_repository.load(str(self.execution.uuid)))
 
     async def test_load_raises(self) -> None:
+        """Loading an execution never stored raises ``SagaExecutionNotFoundException``."""
         with self.assertRaises(SagaExecutionNotFoundException):
             await self.saga_execution_repository.load(self.execution.uuid)
 
     async def test_delete(self) -> None:
+        """A deleted execution (given itself) no longer loads."""
         await self.saga_execution_repository.store(self.execution)
         await self.saga_execution_repository.delete(self.execution)
         with self.assertRaises(SagaExecutionNotFoundException):
             await self.saga_execution_repository.load(self.execution.uuid)
 
     async def test_delete_from_str(self) -> None:
+        """A deleted execution (given the string of its uuid) no longer loads."""
         await self.saga_execution_repository.store(self.execution)
         await self.saga_execution_repository.delete(str(self.execution.uuid))
         with self.assertRaises(SagaExecutionNotFoundException):
@@ -190,12 +202,14 @@ class SagaExecutionRepositoryContract(_RepositoryCase):
     """
 
     async def test_load_returns_what_was_stored(self) -> None:
+        """A stored execution loads back equal, by uuid and by its string."""
         execution = self.paused_execution(user=uuid4())
         await self.repository.store(execution)
         self.assertEqual(execution, await self.repository.load(execution.uuid))
         self.assertEqual(execution, await self.repository.load(str(execution.uuid)))
 
     async def test_store_overwrites(self) -> None:
+        """Storing an execution again replaces what was stored."""
         execution = self.paused_execution()
         await self.repository.store(execution)
         execution.status = SagaStatus.Errored
@@ -204,12 +218,14 @@ class SagaExecutionRepositoryContract(_RepositoryCase):
         self.assertEqual(execution, await self.repository.load(execution.uuid))
 
     async def test_load_unknown_raises_not_found(self) -> None:
+        """Loading an unknown uuid, or a string that is not one, raises ``SagaExecutionNotFoundException``."""
         with self.assertRaises(SagaExecutionNotFoundException):
             await self.repository.load(uuid4())
         with self.assertRaises(SagaExecutionNotFoundException):
             await self.repository.load("not-a-uuid")
 
     async def test_delete_removes_only_that_execution(self) -> None:
+        """Deleting one execution leaves the others loadable."""
         execution, another = self.paused_execution(), self.created_execution()
         await self.repository.store(execution)
         await self.repository.store(another)
@@ -222,17 +238,21 @@ class SagaExecutionRepositoryContract(_RepositoryCase):
             await self.repository.load(another.uuid)
 
     async def test_delete_unknown_is_silent(self) -> None:
+        """Deleting an unknown execution does nothing and raises nothing."""
         await self.repository.delete(uuid4())
 
     async def test_lock_serialises_two_holders(self) -> None:
+        """Two holders of one execution's lock never hold it at once."""
         await self._check_lock_serialises(self.repository, self.repository)
 
     async def test_lock_serialises_holders_on_two_repositories(self) -> None:
+        """The lock also holds between two repositories on the same storage (two replicas)."""
         if not self.SHARED_STORAGE:
             self.skipTest("each repository has its own storage")
         await self._check_lock_serialises(self.repository, await self.open_repository())
 
     async def test_shared_storage_sees_the_other_repository_stores(self) -> None:
+        """What one repository stores, another on the same storage loads."""
         if not self.SHARED_STORAGE:
             self.skipTest("each repository has its own storage")
         execution = self.paused_execution()
@@ -240,6 +260,7 @@ class SagaExecutionRepositoryContract(_RepositoryCase):
         self.assertEqual(execution, await (await self.open_repository()).load(execution.uuid))
 
     async def test_lock_is_released_when_the_block_raises(self) -> None:
+        """A lock whose block raises is released: the next holder gets it."""
         uuid = uuid4()
         with self.assertRaises(RuntimeError):
             async with self.repository.lock(uuid):
@@ -280,6 +301,7 @@ class SagaExecutionListerContract(_RepositoryCase):
     :class:`SagaExecutionRepositoryContract`."""
 
     async def asyncSetUp(self) -> None:
+        """Store five executions (paused and created, some of one user) to list and purge."""
         await super().asyncSetUp()
         if not isinstance(self.repository, SagaExecutionLister):
             self.fail(f"{type(self.repository).__name__} does not implement SagaExecutionLister.")
@@ -296,12 +318,15 @@ class SagaExecutionListerContract(_RepositoryCase):
             await self.repository.store(execution)
 
     async def listed(self, **filters: Any) -> list[UUID]:
+        """The uuids ``list(**filters)`` returns, in its order."""
         return [summary.uuid for summary in await self.lister.list(**filters)]
 
     def uuids(self, predicate: Callable[[SagaExecution], bool]) -> set[UUID]:
+        """The uuids of the stored executions that ``predicate`` accepts."""
         return {execution.uuid for execution in self.executions if predicate(execution)}
 
     async def test_lists_every_execution_in_keyset_order(self) -> None:
+        """Without filters, every execution is listed, in keyset order."""
         summaries = await self.lister.list()
         self.assertEqual(self.uuids(lambda _: True), {summary.uuid for summary in summaries})
         self.assertEqual(len(self.executions), len(summaries))
@@ -309,6 +334,7 @@ class SagaExecutionListerContract(_RepositoryCase):
         self.assertEqual(sorted(keys), keys)
 
     async def test_summaries_describe_the_executions(self) -> None:
+        """Each summary carries the execution's status, user, step position, saga name and times."""
         summaries = {summary.uuid: summary for summary in await self.lister.list()}
         paused, created = summaries[self.executions[0].uuid], summaries[self.executions[1].uuid]
         self.assertEqual((SagaStatus.Paused, self.user, 1, 2), (paused.status, paused.user, paused.step, paused.steps))
@@ -319,6 +345,7 @@ class SagaExecutionListerContract(_RepositoryCase):
         self.assertTrue(paused.created_at is None or paused.created_at <= paused.updated_at)
 
     async def test_filters_by_status_user_and_saga(self) -> None:
+        """Filters by status, user, saga name (whole dotted parts) and uuid select exactly the matching executions."""
         paused = self.uuids(lambda execution: execution.status == SagaStatus.Paused)
         self.assertEqual(paused, set(await self.listed(status=SagaStatus.Paused)))
         self.assertEqual(paused, set(await self.listed(status="paused")))
@@ -335,6 +362,7 @@ class SagaExecutionListerContract(_RepositoryCase):
         self.assertEqual([], await self.listed(uuid=self.executions[3].uuid, status="paused"))
 
     async def test_filters_by_age(self) -> None:
+        """``updated_before``/``updated_after`` select the executions last stored before or after a time."""
         summaries = await self.lister.list()
         middle = summaries[2].updated_at
         before = [summary.uuid for summary in summaries if summary.updated_at < middle]
@@ -347,6 +375,7 @@ class SagaExecutionListerContract(_RepositoryCase):
         )
 
     async def test_keyset_pages_cover_everything_once_even_when_rows_go_away(self) -> None:
+        """Paging with a keyset lists every execution once, even when some are deleted between pages."""
         everything = await self.listed()
         first = await self.lister.list(limit=2)
         await self.repository.delete(first[0].uuid)  # an offset would now skip a row; a cursor does not
@@ -358,6 +387,7 @@ class SagaExecutionListerContract(_RepositoryCase):
         self.assertEqual(everything[2:], await self.listed(after=str(first[-1].cursor)))
 
     async def test_restored_execution_moves_to_the_end(self) -> None:
+        """An execution stored again moves to the end of the listing."""
         execution = self.executions[0]
         execution.status = SagaStatus.Errored
         await self.repository.store(execution)
@@ -366,6 +396,7 @@ class SagaExecutionListerContract(_RepositoryCase):
         self.assertEqual(SagaStatus.Errored, listed[-1].status)
 
     async def test_wrong_arguments_raise_the_same_errors_everywhere(self) -> None:
+        """Wrong arguments raise the same exceptions in every implementation."""
         wrong: list[tuple[type[Exception], dict[str, Any]]] = [
             (TypeError, {"status": 3}),
             (ValueError, {"status": "stuck"}),
@@ -395,6 +426,7 @@ class SagaExecutionListerContract(_RepositoryCase):
         self.assertEqual(len(self.executions), len(await self.lister.list(limit=MAX_LIST_LIMIT)))
 
     async def test_purge_deletes_one_status_older_than_a_time(self) -> None:
+        """Purging deletes the executions of one status older than a time, and only those."""
         if not isinstance(self.repository, SagaExecutionPurger):
             self.fail(f"{type(self.repository).__name__} does not implement SagaExecutionPurger.")
         summaries = await self.lister.list()

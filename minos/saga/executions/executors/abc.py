@@ -22,11 +22,14 @@ class Executor:
         self.execution_uuid = execution_uuid
 
     async def exec(self, operation: SagaOperation, *args: Any, **kwargs: Any) -> Any:
+        """Call the operation's callback with its stored parameters added to the keyword arguments."""
         if operation.parameters is not None:
             kwargs = {**operation.parameters.copy(), **kwargs}
         return await self.exec_function(operation.callback, *args, **kwargs)
 
     async def exec_function(self, func: Callable, *args: Any, **kwargs: Any) -> Any:
+        """Call ``func`` (awaiting it when async) inside the execution's transaction scope; its failure becomes
+        an ``ExecutorException``."""
         try:
             async with transaction_scope(self.execution_uuid, dependencies().transaction_repository):
                 result = func(*args, **kwargs)

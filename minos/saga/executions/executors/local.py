@@ -29,6 +29,7 @@ class LocalExecutor(Executor):
     async def exec(
         self, operation: SagaOperation[LocalCallback] | None, context: Any, *args: Any, **kwargs: Any
     ) -> Any:
+        """Run the local callback on a copy of the context and return the new context."""
         if operation is None:
             return context
         try:

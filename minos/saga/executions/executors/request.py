@@ -44,6 +44,7 @@ class RequestExecutor(Executor):
         self.broker_publisher = broker_publisher
 
     async def exec(self, operation: SagaOperation[RequestCallBack] | None, context: Any) -> Any:
+        """Build the request with the callback and publish it with the saga's headers; the context stays."""
         if operation is None:
             return context
         try:

@@ -29,6 +29,7 @@ class ResponseExecutor(Executor):
         *args: Any,
         **kwargs: Any,
     ) -> Any:
+        """Run the reply handler on a copy of the context and return the new context (an exception means failure)."""
         if operation is None:
             return context
         try:

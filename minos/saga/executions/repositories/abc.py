@@ -63,6 +63,7 @@ class SagaExecutionRepository(SetupMixin, ABC):
         return []
 
     async def load(self, uuid: Union[str, UUID]) -> SagaExecution:
+        """The execution stored under ``uuid`` (a ``UUID`` or its string); else ``SagaExecutionNotFoundException``."""
         return await self._load(_as_uuid(uuid))
 
     @abstractmethod
@@ -70,6 +71,7 @@ class SagaExecutionRepository(SetupMixin, ABC):
         """The execution stored under ``uuid``."""
 
     async def delete(self, uuid: Union[SagaExecution, str, UUID]) -> None:
+        """Remove the execution (given itself or its uuid); deleting an unknown one does nothing."""
         if isinstance(uuid, SagaExecution):
             uuid = uuid.uuid
         await self._delete(_as_uuid(uuid))

@@ -39,6 +39,7 @@ class InMemorySagaExecutionRepository(SagaExecutionRepository, SagaExecutionList
         self._documents.pop(uuid, None)
 
     async def list_unsent(self) -> list[UUID]:
+        """The uuids of stored executions with outbox messages never confirmed published, for recovery."""
         return [uuid for uuid, document in self._documents.items() if has_unsent_messages(document.raw)]
 
     async def list_due(self, now: datetime) -> list[UUID]:

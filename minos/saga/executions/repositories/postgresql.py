@@ -131,6 +131,7 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
 
     @property
     def dsn(self) -> str:
+        """The connection string of the repository's database, built from its settings."""
         return make_dsn(
             dbname=self.database,
             host=self.host,
@@ -175,6 +176,7 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
 
     @property
     def pool(self) -> aiopg.Pool:
+        """The connection pool; raises ``ConnectionException`` before ``setup()``."""
         if self._pool is None:
             raise ConnectionException(f"{type(self).__name__} is not set up.")
         return self._pool
@@ -242,6 +244,7 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
         return None
 
     async def list_unsent(self) -> list[UUID]:
+        """The uuids of stored executions with outbox messages never confirmed published, for recovery."""
         async with self._cursor() as cursor:
             await cursor.execute(self._queries.unsent)
             rows = await cursor.fetchall()

@@ -109,6 +109,7 @@ class SagaStepExecution(ABC):
 
     @property
     def raw(self) -> dict[str, Any]:
+        """The step execution as a raw document, as stored with its execution."""
         return {
             "cls": f"{type(self).__module__}.{type(self).__qualname__}",
             "definition": self.definition.raw,

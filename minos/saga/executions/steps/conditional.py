@@ -49,6 +49,7 @@ class ConditionalSagaStepExecution(SagaStepExecution, executes=ConditionalSagaSt
         self.inner = inner
 
     async def execute(self, context: SagaContext, *args: Any, **kwargs: Any) -> SagaContext:
+        """Pick the first alternative whose condition holds (else the fallback) and run its inner saga."""
         from ..saga import SagaExecution
 
         response: SagaResponse | None = kwargs.pop("response", None)
@@ -84,6 +85,7 @@ class ConditionalSagaStepExecution(SagaStepExecution, executes=ConditionalSagaSt
         return None
 
     async def rollback(self, context: SagaContext, *args: Any, **kwargs: Any) -> SagaContext:
+        """Roll back the inner execution, when an alternative ran."""
         return await self._compensate_once(lambda: self._rollback_inner(context, **kwargs))
 
     async def _rollback_inner(self, context: SagaContext, **kwargs: Any) -> SagaContext:
@@ -92,6 +94,7 @@ class ConditionalSagaStepExecution(SagaStepExecution, executes=ConditionalSagaSt
         return context
 
     def awaits(self, response: SagaResponse) -> bool:
+        """Whether ``response`` answers the step the inner execution is paused on."""
         return self.inner is not None and self.inner.awaits(response)
 
     def __iter__(self) -> Iterator[Any]:
@@ -100,4 +103,5 @@ class ConditionalSagaStepExecution(SagaStepExecution, executes=ConditionalSagaSt
 
     @property
     def raw(self) -> dict[str, Any]:
+        """The step execution as a raw document, its inner execution included."""
         return super().raw | {"inner": None if self.inner is None else self.inner.core_raw}

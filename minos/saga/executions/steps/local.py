@@ -24,6 +24,7 @@ class LocalSagaStepExecution(SagaStepExecution, executes=LocalSagaStep):
     definition: LocalSagaStep
 
     async def execute(self, context: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run the local callback (once: a finished step keeps its result) and return the new context."""
         if self.status == SagaStepStatus.Finished:
             return context
         self.related_services.add(dependencies().service_name)
@@ -39,5 +40,6 @@ class LocalSagaStepExecution(SagaStepExecution, executes=LocalSagaStep):
         return context
 
     async def rollback(self, context: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run the ``on_failure`` callback once (a second rollback of the step is refused) and return the context."""
         executor = LocalExecutor(kwargs.get("execution_uuid"))
         return await self._compensate_once(lambda: executor.exec(self.definition.on_failure_operation, context))

@@ -43,6 +43,7 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
     async def execute(
         self, context: SagaContext, response: SagaResponse | None = None, *args: Any, **kwargs: Any
     ) -> SagaContext:
+        """Send the request (which pauses the step), or, given the reply, run ``on_success``/``on_error``."""
         if response is None:
             await self._send_request(context, **kwargs)  # always raises: paused or failed
         return await self._apply_response(context, response, **kwargs)
@@ -92,6 +93,7 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
         return context
 
     async def rollback(self, context: SagaContext, *args: Any, **kwargs: Any) -> SagaContext:
+        """Send the compensating ``on_failure`` request once (a second rollback of the step is refused)."""
         return await self._compensate_once(
             lambda: self._publish(self.definition.on_failure_operation, context, request_id=uuid4(), **kwargs)
         )
@@ -115,4 +117,5 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
         return await executor.exec(operation, context)
 
     def awaits(self, response: SagaResponse) -> bool:
+        """Whether ``response`` answers this step's request (a reply without identifiers is accepted)."""
         return self.request_id is None or response.request_id is None or response.request_id == self.request_id
