@@ -19,4 +19,5 @@ class SystemClock(SagaClock):
     """The machine's clock, in UTC."""
 
     def now(self) -> datetime:
+        """The current time, timezone-aware in UTC."""
         return datetime.now(timezone.utc)

@@ -50,6 +50,7 @@ class RetryPolicy:
 
     @property
     def raw(self) -> dict[str, Any]:
+        """The policy as a raw document, as stored with its step."""
         return {
             "maximum_attempts": self.maximum_attempts,
             "initial_interval": self.initial_interval,
@@ -60,6 +61,7 @@ class RetryPolicy:
 
     @classmethod
     def from_raw(cls, raw: Any) -> RetryPolicy:
+        """Build a policy from a raw document; a malformed one raises ``SagaDefinitionFormatException``."""
         if not isinstance(raw, dict):
             raise SagaDefinitionFormatException(f"A raw retry policy must be a dict. Obtained: {raw!r}")
         try:

@@ -43,6 +43,7 @@ class InMemorySagaExecutionRepository(SagaExecutionRepository, SagaExecutionList
         return [uuid for uuid, document in self._documents.items() if has_unsent_messages(document.raw)]
 
     async def list_due(self, now: datetime) -> list[UUID]:
+        """The uuids of paused executions whose wait expired or deadline passed at ``now``, for recovery."""
         return [uuid for uuid, document in self._documents.items() if is_due(document.raw, now)]
 
     async def _list(self, query: SagaExecutionQuery) -> list[SagaExecutionSummary]:

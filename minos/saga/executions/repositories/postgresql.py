@@ -251,6 +251,7 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
         return [UUID(str(uuid)) for (uuid,) in rows]
 
     async def list_due(self, now: datetime) -> list[UUID]:
+        """The uuids of paused executions whose wait expired or deadline passed at ``now``, for recovery."""
         async with self._cursor() as cursor:
             await cursor.execute(self._queries.due, (wake_time_text(now),))
             rows = await cursor.fetchall()
