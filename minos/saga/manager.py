@@ -29,6 +29,7 @@ from minos.networks import (
     BrokerPublisher,
 )
 
+from ._broker_pool import resolve_broker_pool
 from ._header_lists import add_related_services
 from .clock import SagaClock, SystemClock
 from .context import SagaContext
@@ -108,8 +109,7 @@ class SagaManager(SetupMixin):
                 )
         self.keep_finished_for = keep_finished_for
         self.interceptors = tuple(interceptors)
-        if broker_pool is None and pool_factory is not None:
-            broker_pool = pool_factory.get_pool("broker")
+        broker_pool = resolve_broker_pool(broker_pool, pool_factory)
         if not isinstance(broker_pool, BrokerClientPool):
             raise NotProvidedException(f"A {BrokerClientPool!r} instance is required. Obtained: {broker_pool!r}")
         self.storage = storage

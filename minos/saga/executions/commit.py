@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 from minos.common import Inject, NotProvidedException, PoolFactory
 from minos.networks import BrokerClientPool, BrokerMessageV1, BrokerPublisher
 
+from .._broker_pool import resolve_broker_pool
 from ..exceptions import SagaFailedCommitCallbackException
 from .broker_messages import build_message, saga_reply_topic
 from .steps import ConditionalSagaStepExecution, SagaStepExecution
@@ -32,8 +33,7 @@ class TransactionCommitter:
         pool_factory: Optional[PoolFactory] = None,  # noqa: UP045
         **kwargs: Any,
     ):
-        if broker_pool is None and pool_factory is not None:
-            broker_pool = pool_factory.get_pool("broker")
+        broker_pool = resolve_broker_pool(broker_pool, pool_factory)
         if broker_pool is None:
             raise NotProvidedException(f"A {BrokerClientPool!r} instance is required to commit saga transactions.")
         self.execution_uuid = execution_uuid

@@ -486,6 +486,8 @@ def _context_avro_str(context: Any) -> str:
 
 
 def _as_uuid(value: Union[str, UUID]) -> UUID:
+    """A ``UUID``, or one parsed from its string: a malformed one raises ``ValueError`` (``from_raw`` reports a bad
+    document)."""
     return value if isinstance(value, UUID) else UUID(value)
 
 

@@ -64,7 +64,7 @@ class SagaExecutionRepository(SetupMixin, ABC):
 
     async def load(self, uuid: Union[str, UUID]) -> SagaExecution:
         """The execution stored under ``uuid`` (a ``UUID`` or its string); else ``SagaExecutionNotFoundException``."""
-        return await self._load(_as_uuid(uuid))
+        return await self._load(_uuid_or_not_found(uuid))
 
     @abstractmethod
     async def _load(self, uuid: UUID) -> SagaExecution:
@@ -74,13 +74,14 @@ class SagaExecutionRepository(SetupMixin, ABC):
         """Remove the execution (given itself or its uuid); deleting an unknown one does nothing."""
         if isinstance(uuid, SagaExecution):
             uuid = uuid.uuid
-        await self._delete(_as_uuid(uuid))
+        await self._delete(_uuid_or_not_found(uuid))
 
     async def _delete(self, uuid: UUID) -> None:
         raise NotImplementedError
 
 
-def _as_uuid(uuid: Union[str, UUID]) -> UUID:
+def _uuid_or_not_found(uuid: Union[str, UUID]) -> UUID:
+    """The uuid a caller names an execution by: a value that is not one names no stored execution (not found)."""
     if isinstance(uuid, UUID):
         return uuid
     try:
