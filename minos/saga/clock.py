@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from datetime import datetime, timezone
 
@@ -14,6 +15,10 @@ class SagaClock(ABC):
     def now(self) -> datetime:
         """The current time, timezone-aware."""
 
+    @abstractmethod
+    async def sleep(self, seconds: float) -> None:
+        """Return once ``seconds`` of this clock's time passed (a wait in memory ends this way)."""
+
 
 class SystemClock(SagaClock):
     """The machine's clock, in UTC."""
@@ -21,3 +26,6 @@ class SystemClock(SagaClock):
     def now(self) -> datetime:
         """The current time, timezone-aware in UTC."""
         return datetime.now(timezone.utc)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))

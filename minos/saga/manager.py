@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -34,6 +35,7 @@ from ._header_lists import add_related_services
 from .clock import SagaClock, SystemClock
 from .context import SagaContext
 from .definitions import Saga
+from .definitions.retries import as_seconds
 from .exceptions import (
     SagaExecutionNotFoundException,
     SagaFailedCommitCallbackException,
@@ -161,14 +163,22 @@ class SagaManager(SetupMixin):
         Finished executions are deleted from storage, failed ones stored (and raised if ``raise_on_error``).
         Messages are stored with the state that awaits their answers before they are published (see
         :meth:`recover`).
+
+        A ``timeout`` keyword (seconds) bounds the whole run started here, like a saga ``deadline``: once it passes,
+        the step the execution waits on fails with ``SagaStepTimeoutException`` and it compensates. Waits in memory
+        end on it, on the step's reply timeout and its retries by themselves; stored executions by :meth:`recover`.
         """
         if response is None and definition is None:
             raise ValueError("A saga definition (to start) or a response (to resume) is required.")
+        run_timeout = kwargs.pop("timeout", None)  # a keyword out of the signature, which is 0.7.0's
+        if run_timeout is not None and definition is None:
+            raise ValueError("A timeout applies to a run that starts a saga, not to a resume.")
         options = dict(autocommit=autocommit, raise_on_error=raise_on_error) | kwargs
+        start = partial(self._start_or_resume, definition, context, response, user, run_timeout)
         if pause_on_disk:
-            execution = await self._start_or_resume(definition, context, response, user, **options)
+            execution = await start(**options)
         else:
-            execution = await self._run_waiting_replies(definition, context, response, user, **options)
+            execution = await self._run_waiting_replies(start, **options)
         self._report_related_services(execution)
         return execution if return_execution else execution.uuid
 
@@ -178,30 +188,59 @@ class SagaManager(SetupMixin):
         context: SagaContext | None,
         response: SagaResponse | None,
         user: UUID | None,
+        run_timeout: Union[float, timedelta, None],
         **options: Any,
     ) -> SagaExecution:
         if response is not None:
             return await self._resume(response, **options)
         assert definition is not None
         execution = SagaExecution.from_definition(definition, context=context, user=self._user(user))
-        if definition.deadline is not None:
-            execution.deadline_at = self.clock.now() + timedelta(seconds=definition.deadline)
+        limits = [definition.deadline]
+        if run_timeout is not None:
+            limits.append(as_seconds(run_timeout, "timeout"))
+        if seconds := min(filter(None, limits), default=None):
+            execution.deadline_at = self.clock.now() + timedelta(seconds=seconds)
         async with self.storage.lock(execution.uuid):
             await self._advance(execution, None, **options)
         return execution
 
-    async def _run_waiting_replies(self, *args: Any, **options: Any) -> SagaExecution:
+    async def _run_waiting_replies(
+        self, start: Callable[..., Awaitable[SagaExecution]], **options: Any
+    ) -> SagaExecution:
         """Run and wait in memory for each reply on a broker client of this process. No execution lock (so no
-        pooled connection) is held while waiting; each reply is then applied like a stored one (lock, fresh read)."""
+        pooled connection) is held while waiting; each reply is then applied like a stored one (lock, fresh read).
+        A wait that expires is handled as :meth:`recover` handles it (re-send, or fail and compensate)."""
         async with self.broker_pool.acquire() as broker:  # sets REQUEST_REPLY_TOPIC_CONTEXT_VAR to its topic
-            execution = await self._start_or_resume(*args, **options)
+            execution = await start(**options)
             while execution.status == SagaStatus.Paused:
                 try:
-                    response = await self._wait_reply(broker, execution)
+                    response = await self._wait_reply_in_time(broker, execution)
                 except Exception as exc:
                     return await self._fail_waiting(execution, exc, **options)
-                execution = await self._resume(response, **options)
+                if response is not None:
+                    execution = await self._resume(response, **options)
+                    continue
+                _, expired = await self._expire_due(
+                    execution.uuid, self.clock.now(), raise_on_error=options["raise_on_error"]
+                )
+                if expired is None:
+                    break  # deleted meanwhile: it finished
+                execution = expired
         return execution
+
+    async def _wait_reply_in_time(self, broker: BrokerClient, execution: SagaExecution) -> SagaResponse | None:
+        """The reply to ``execution``, or ``None`` once its wake time (see ``SagaExecution.wake_at``) comes first."""
+        if (wake_at := execution.wake_at) is None:
+            return await self._wait_reply(broker, execution)
+        receive = asyncio.ensure_future(self._wait_reply(broker, execution))
+        timer = asyncio.ensure_future(self.clock.sleep((wake_at - self.clock.now()).total_seconds()))
+        try:
+            done, _ = await asyncio.wait({receive, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not receive.done():
+                receive.cancel()
+        return receive.result() if receive in done else None
 
     async def _fail_waiting(
         self, execution: SagaExecution, exc: Exception, *, autocommit: bool, **options: Any
@@ -384,17 +423,24 @@ class SagaManager(SetupMixin):
         now = self.clock.now()
         resent = 0
         for uuid in await self.storage.list_due(now):
-            async with self.storage.lock(uuid):
-                try:
-                    execution = await self.storage.load(uuid)
-                except SagaExecutionNotFoundException:
-                    continue
-                if (wake_at := execution.wake_at) is None or wake_at > now:
-                    continue  # answered, or already handled by another replica
-                resent += await self._expire(execution, now)
+            resent += (await self._expire_due(uuid, now, raise_on_error=False))[0]
         return resent
 
-    async def _expire(self, execution: SagaExecution, now: datetime) -> int:
+    async def _expire_due(
+        self, uuid: UUID, now: datetime, *, raise_on_error: bool
+    ) -> tuple[int, Optional[SagaExecution]]:  # noqa: UP045
+        """Handle the execution's expired wait (under its lock, after a fresh read); returns how many requests were
+        sent again and the execution as stored afterwards (``None``: no longer stored)."""
+        async with self.storage.lock(uuid):
+            try:
+                execution = await self.storage.load(uuid)
+            except SagaExecutionNotFoundException:
+                return 0, None
+            if (wake_at := execution.wake_at) is None or wake_at > now:
+                return 0, execution  # answered, or already handled by another replica
+            return await self._expire(execution, now, raise_on_error=raise_on_error), execution
+
+    async def _expire(self, execution: SagaExecution, now: datetime, *, raise_on_error: bool) -> int:
         pending, policy = execution.awaited_message, execution.awaited_policy
         if execution.deadline_at is not None and execution.deadline_at <= now:
             failure = SagaStepTimeoutException(f"The {execution.uuid} saga execution passed its deadline.")
@@ -415,7 +461,7 @@ class SagaManager(SetupMixin):
                 f"No reply for the {execution.uuid} saga execution's request after {attempts} attempt(s)."
             )
         logger.warning("%s Compensating it.", failure)
-        await self._undo_in_flight(execution, failure, raise_on_error=False)
+        await self._undo_in_flight(execution, failure, raise_on_error=raise_on_error)
         return 0
 
     async def retry(self, uuid: Union[UUID, str], reason: str | None = None) -> SagaExecution:

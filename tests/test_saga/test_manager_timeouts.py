@@ -21,6 +21,7 @@ from minos.saga import (
     SagaManager,
     SagaResponse,
     SagaStatus,
+    SagaStepTimeoutException,
 )
 from minos.saga.clock import SagaClock
 from tests.test_saga.utils import (
@@ -34,16 +35,42 @@ from tests.test_saga.utils import (
 
 
 class FakeClock(SagaClock):
-    """A clock that stands still until a test moves it."""
+    """A clock that stands still until a test moves it; its sleepers wake when it passes their time."""
 
     def __init__(self) -> None:
         self.current = datetime(2030, 1, 1, tzinfo=timezone.utc)
+        self._sleepers: list[tuple[datetime, asyncio.Future]] = []
+        self._watchers: list[asyncio.Future] = []
 
     def now(self) -> datetime:
         return self.current
 
+    async def sleep(self, seconds: float) -> None:
+        woken = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self.current + timedelta(seconds=seconds), woken))
+        for watcher in self._watchers:
+            if not watcher.done():
+                watcher.set_result(None)
+        self._wake()
+        await woken
+
     def advance(self, seconds: float) -> None:
         self.current += timedelta(seconds=seconds)
+        self._wake()
+
+    async def someone_sleeps(self) -> None:
+        """Return once a sleeper waits (a safety bound of 10 s of real time, not a timing of the test)."""
+        if not any(not woken.done() for _, woken in self._sleepers):
+            watcher = asyncio.get_running_loop().create_future()
+            self._watchers.append(watcher)
+            await asyncio.wait_for(watcher, 10)
+
+    def _wake(self) -> None:
+        for target, woken in list(self._sleepers):
+            if woken.done() or target <= self.current:
+                self._sleepers.remove((target, woken))
+                if not woken.done():
+                    woken.set_result(None)
 
 
 def ticket_saga(policy: RetryPolicy | None = None, timeout: float | None = 10, deadline: float | None = None) -> Saga:
@@ -226,3 +253,39 @@ async def test_replicas_recovering_at_once_handle_each_expiry_once(
     for execution in executions:
         stored = await manager.storage.load(execution.uuid)
         assert (stored.status, [pending.attempts for pending in stored.outbox]) == (SagaStatus.Errored, [])
+
+
+async def test_an_in_memory_wait_re_sends_then_compensates(manager, broker_publisher, clock):
+    policy = RetryPolicy(maximum_attempts=2, initial_interval=1)
+    saga = ticket_saga(policy, timeout=10)
+    run = asyncio.ensure_future(manager.run(saga, SagaContext(), autocommit=False, raise_on_error=False))
+    await clock.someone_sleeps()
+    clock.advance(10.5)
+    await clock.someone_sleeps()  # still the first wait (the backoff ends at 11 s)
+    assert topics(broker_publisher) == ["CreateTicket"]
+    clock.advance(0.5)
+    await clock.someone_sleeps()  # the second attempt's wait
+    first, second = broker_publisher.messages
+    assert (second.topic, second.identifier) == ("CreateTicket", first.identifier)
+    clock.advance(10)
+    execution = await asyncio.wait_for(run, 10)
+    assert (execution.status, execution.context["order"]) == (SagaStatus.Errored, "deleted")
+    assert topics(broker_publisher) == ["CreateTicket", "CreateTicket", "DeleteTicket", REJECT]
+
+
+async def test_the_run_timeout_fails_the_waiting_step(manager, broker_publisher, clock):
+    run = asyncio.ensure_future(manager.run(ticket_saga(timeout=None), SagaContext(), autocommit=False, timeout=5))
+    await clock.someone_sleeps()
+    clock.advance(5)
+    with pytest.raises(SagaStepTimeoutException):
+        await asyncio.wait_for(run, 10)
+    assert topics(broker_publisher) == ["CreateTicket", "DeleteTicket", REJECT]
+
+
+async def test_a_stored_run_timeout_is_enforced_by_recovery(manager, broker_publisher, clock):
+    execution = await manager.run(ticket_saga(timeout=None), SagaContext(), pause_on_disk=True, timeout=5)
+    clock.advance(5)
+    assert await manager.recover() == 0
+    assert (await manager.storage.load(execution.uuid)).status == SagaStatus.Errored
+    with pytest.raises(ValueError):
+        await manager.run(response=SagaResponse.from_message(reply_message(broker_publisher.messages[0])), timeout=5)
