@@ -16,7 +16,7 @@ from uuid import UUID
 
 from minos.common import BucketModel, Field
 
-from . import context_avro
+from . import _context_avro
 
 _IMMUTABLE_TYPES = frozenset({str, int, float, bool, type(None), UUID, datetime, date, time, timedelta, bytes})
 
@@ -81,14 +81,14 @@ class SagaContext(BucketModel, MutableMapping):
 
     @property
     def avro_str(self) -> str:
-        """The avro form stored in raw documents, written directly for plain values (see ``context_avro``)."""
-        encoded = context_avro.encode(self._values)
+        """The avro form stored in raw documents, written directly for plain values (see ``_context_avro``)."""
+        encoded = _context_avro.encode(self._values)
         return encoded if encoded is not None else super().avro_str
 
     @classmethod
     def from_avro_str(cls, raw: str, **kwargs: Any) -> SagaContext:
         """Read a context from the avro string ``avro_str`` wrote, as stored in execution documents."""
-        values = context_avro.decode(raw)
+        values = _context_avro.decode(raw)
         if values is None:
             return super().from_avro_str(raw, **kwargs)
         return cls._from_values(values)

@@ -11,7 +11,7 @@ import pytest
 from fastavro import parse_schema, schemaless_writer, writer
 from minos.common import Model
 
-from minos.saga import SagaContext, context_avro
+from minos.saga import SagaContext, _context_avro
 from tests.helpers import load_compat
 
 PLAIN = {
@@ -38,7 +38,7 @@ def minos_decode(raw: str) -> SagaContext:
 @pytest.mark.parametrize("document", load_compat("executions-0.7.0.json"), ids=lambda document: document["name"])
 def test_reads_what_0_7_0_wrote(document):
     raw = document["raw"]["context"]
-    fast = context_avro.decode(raw)
+    fast = _context_avro.decode(raw)
     assert fast is not None
     assert SagaContext(**fast) == minos_decode(raw)
     assert {key: type(value) for key, value in fast.items()} == {
@@ -47,22 +47,22 @@ def test_reads_what_0_7_0_wrote(document):
 
 
 def test_minos_reads_what_it_writes():
-    raw = context_avro.encode(PLAIN)
+    raw = _context_avro.encode(PLAIN)
     assert raw is not None
     assert minos_decode(raw) == SagaContext(**PLAIN)
-    assert context_avro.decode(raw) == PLAIN
+    assert _context_avro.decode(raw) == PLAIN
 
 
 def test_documents_of_one_shape_share_a_header_but_not_data():
-    first = context_avro.encode({"a": 1})
-    second = context_avro.encode({"a": 2})
+    first = _context_avro.encode({"a": 1})
+    second = _context_avro.encode({"a": 2})
     assert first != second
-    assert context_avro.decode(first) == {"a": 1} and context_avro.decode(second) == {"a": 2}
+    assert _context_avro.decode(first) == {"a": 1} and _context_avro.decode(second) == {"a": 2}
 
 
 def test_ints_beyond_32_bits_are_longs():
-    raw = context_avro.encode({"big": 2**40})
-    assert context_avro.decode(raw) == {"big": 2**40}
+    raw = _context_avro.encode({"big": 2**40})
+    assert _context_avro.decode(raw) == {"big": 2**40}
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ def test_ints_beyond_32_bits_are_longs():
     ids=["date", "naive-datetime", "tuple", "int-keys", "nested-date", "two-map-shapes"],
 )
 def test_other_values_step_aside(value):
-    assert context_avro.encode({"value": value}) is None
+    assert _context_avro.encode({"value": value}) is None
 
 
 def test_contexts_of_other_values_use_minos_encoder():
@@ -83,7 +83,7 @@ def test_contexts_of_other_values_use_minos_encoder():
 def test_long_encoding_matches_fastavro(value):
     buffer = io.BytesIO()
     schemaless_writer(buffer, "long", value)
-    assert context_avro._long(value) == buffer.getvalue()
+    assert _context_avro._long(value) == buffer.getvalue()
 
 
 def test_compressed_or_multi_record_containers_step_aside():
@@ -92,8 +92,8 @@ def test_compressed_or_multi_record_containers_step_aside():
         with io.BytesIO() as buffer:
             writer(buffer, parse_schema(schema), records, codec=codec)
             raw = b64encode(buffer.getvalue()).decode()
-        assert context_avro.decode(raw) is None
+        assert _context_avro.decode(raw) is None
 
 
 def test_not_an_avro_container_steps_aside():
-    assert context_avro.decode(b64encode(b"not avro").decode()) is None
+    assert _context_avro.decode(b64encode(b"not avro").decode()) is None

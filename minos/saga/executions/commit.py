@@ -12,7 +12,7 @@ from minos.networks import BrokerClientPool, BrokerMessageV1, BrokerPublisher
 
 from .._broker_pool import resolve_broker_pool
 from ..exceptions import SagaFailedCommitCallbackException
-from .broker_messages import build_message, saga_reply_topic
+from ._broker_messages import build_message, saga_reply_topic
 from .steps import ConditionalSagaStepExecution, SagaStepExecution
 
 logger = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import logging
 
 from minos.networks import BrokerMessage, InMemoryBrokerPublisher
 
-from minos.saga.executions.broker_messages import build_message, publish
+from minos.saga.executions._broker_messages import build_message, publish
 
 PUBLISHER_LOGGER = "minos.networks.brokers.publishers.abc"
 

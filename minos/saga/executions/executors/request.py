@@ -13,7 +13,7 @@ from ...context import SagaContext
 from ...definitions import RequestCallBack, SagaOperation
 from ...exceptions import ExecutorException, SagaCallbackReturnTypeException, SagaFailedExecutionStepException
 from ...messages import SagaRequest
-from ..broker_messages import build_message, publish, saga_reply_topic
+from .._broker_messages import build_message, publish, saga_reply_topic
 from .abc import Executor, context_copy, step_failure
 
 # The context and exceptions are importable from here too, as in 0.7.0.
