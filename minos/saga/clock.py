@@ -28,4 +28,5 @@ class SystemClock(SagaClock):
         return datetime.now(timezone.utc)
 
     async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of real time (a negative wait returns at once)."""
         await asyncio.sleep(max(0.0, seconds))
