@@ -24,7 +24,7 @@ class PendingMessage:
     timeout, or to the time a retryable reply arrived).
     """
 
-    __slots__ = ("message", "sent_at", "attempts", "expires_at", "_encoded")
+    __slots__ = ("sent_at", "attempts", "expires_at", "_message", "_encoded", "_identifier")
 
     def __init__(
         self,
@@ -33,17 +33,25 @@ class PendingMessage:
         attempts: int = 0,
         expires_at: datetime | None = None,
     ):
-        self.message = message
         self.sent_at = sent_at
         self.attempts = attempts
         self.expires_at = expires_at
-        # minos' generic avro encoder costs milliseconds per message, and an execution is stored at every step with
-        # the same messages: each is encoded once (or kept as it was read).
+        # minos' generic avro codec costs milliseconds per message, and an execution is loaded and stored at every
+        # step with the same messages: each is encoded once, and a stored one is decoded only when it is published.
+        self._message: BrokerMessage | None = message
         self._encoded: str | None = None
+        self._identifier: UUID = message.identifier
+
+    @property
+    def message(self) -> BrokerMessage:
+        if self._message is None:
+            assert self._encoded is not None  # one of the two is always set
+            self._message = BrokerMessageV1.from_avro_bytes(base64.b64decode(self._encoded))
+        return self._message
 
     @property
     def identifier(self) -> UUID:
-        return self.message.identifier
+        return self._identifier
 
     @property
     def sent(self) -> bool:
@@ -60,6 +68,7 @@ class PendingMessage:
     def raw(self) -> dict[str, Any]:
         raw: dict[str, Any] = {
             "message": self._encoded_message(),
+            "identifier": str(self._identifier),
             "sent_at": None if self.sent_at is None else self.sent_at.isoformat(),
             "attempts": self.attempts,
         }
@@ -74,16 +83,15 @@ class PendingMessage:
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any]) -> PendingMessage:
-        """Read a record written by :attr:`raw` (the message keeps its identifier)."""
-        message = BrokerMessageV1.from_avro_bytes(base64.b64decode(raw["message"]))
+        """Read a record written by :attr:`raw` (the message keeps its identifier; it is decoded when used)."""
         sent_at, expires_at = raw.get("sent_at"), raw.get("expires_at")
-        pending = cls(
-            message,
-            None if sent_at is None else datetime.fromisoformat(sent_at),
-            int(raw.get("attempts", 0)),
-            None if expires_at is None else datetime.fromisoformat(expires_at),
-        )
-        pending._encoded = raw["message"]
+        pending = cls.__new__(cls)
+        pending.sent_at = None if sent_at is None else datetime.fromisoformat(sent_at)
+        pending.attempts = int(raw.get("attempts", 0))
+        pending.expires_at = None if expires_at is None else datetime.fromisoformat(expires_at)
+        pending._message, pending._encoded = None, raw["message"]
+        identifier = raw.get("identifier")  # records written before it was kept beside the message lack it
+        pending._identifier = pending.message.identifier if identifier is None else UUID(identifier)
         return pending
 
     def __repr__(self) -> str:
