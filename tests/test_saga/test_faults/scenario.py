@@ -3,7 +3,7 @@ refunds the charge request and releases the stock. Callbacks live here so that s
 
 from __future__ import annotations
 
-from minos.saga import Saga, SagaContext, SagaRequest, SagaResponse
+from minos.saga import RetryPolicy, Saga, SagaContext, SagaRequest, SagaResponse
 
 from . import faults
 
@@ -16,6 +16,10 @@ PARTICIPANT_TOPICS = {
     "ChargePayment": (PAYMENT, ACTION),
     "RefundPayment": (PAYMENT, COMPENSATION),
 }
+# A reply lost to a fault (consumed by a crash, or dropped by a failed store) is recovered by re-sending its request
+# with the same identity once the wait expires; the participants answer a duplicate with their recorded reply.
+REPLY_TIMEOUT = 1.0
+RESEND = RetryPolicy(maximum_attempts=20, initial_interval=0.1, backoff_coefficient=1.0)
 COMPENSATION_TOPICS = frozenset(topic for topic, (_, kind) in PARTICIPANT_TOPICS.items() if kind == COMPENSATION)
 
 
@@ -60,10 +64,14 @@ ORDER_SAGA = (
     .on_execute(reserve_stock)
     .on_success(stock_reserved)
     .on_failure(release_stock)
+    .timeout(REPLY_TIMEOUT)
+    .retry(RESEND)
     .remote_step()
     .on_execute(charge_payment)
     .on_success(payment_charged)
     .on_error(payment_refused)
     .on_failure(refund_payment)
+    .timeout(REPLY_TIMEOUT)
+    .retry(RESEND)
     .commit()
 )

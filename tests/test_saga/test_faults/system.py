@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg2
 
-from minos.saga import PostgreSqlSagaExecutionRepository
+from minos.saga import PostgreSqlSagaExecutionRepository, SagaStatus
 
 from .broker import CREATE_QUEUE
 from .faults import BROKER_DATABASE_ENV, SAGA_DATABASE_ENV
@@ -131,7 +131,8 @@ class SagaSystem:
             stopped = [replica.pid for replica in replicas if not replica.consuming]
             assert not stopped, f"the reply consumer of the orchestrator {stopped} stopped ({self._log_tail()})"
             idle = queued == 0 and len(replicas) == len(live) and all(replica.idle for replica in replicas)
-            if idle and previous is not None and all(map(Replica.settled_since, replicas, previous)):
+            settled = idle and previous is not None and all(map(Replica.settled_since, replicas, previous))
+            if settled and not await self._waiting_sagas():
                 return
             previous = replicas if idle else None
             await asyncio.sleep(POLL * 5)
@@ -139,6 +140,15 @@ class SagaSystem:
             f"the system did not come to rest within {PROCESS_DEADLINE} s: {queued} queued, orchestrators {replicas} "
             f"of {live} ({self._log_tail()})"
         )
+
+    async def _waiting_sagas(self) -> int:
+        """How many stored sagas still wait for a reply (their declared timeout re-sends the request)."""
+        repository = PostgreSqlSagaExecutionRepository(**self.saga_database)
+        await repository.setup()
+        try:
+            return len(await repository.list(status=SagaStatus.Paused, limit=1000))
+        finally:
+            await repository.destroy()
 
     def _progress(self, pids: list[int]) -> tuple[int, list[Replica]]:
         with self._cursor() as cursor:

@@ -27,17 +27,14 @@ def impatient_system(
 
 
 # A reply consumed by a handler whose store (or lock wait) then fails is gone (the broker does not redeliver), and
-# the stored saga still awaits it: only sending the awaited request again after a while completes it.
-LOSES_THE_REPLY_TODAY = pytest.mark.xfail(
-    strict=True, reason="issue 9: a reply whose handling failed is only recovered by re-sending its request"
-)
+# the stored saga still awaits it: the steps' reply timeout re-sends the request and the participant repeats its reply.
 
 
 @pytest.mark.parametrize(
     "call",  # stores are counted per orchestrator process; which step a number hits depends on the engine
     [
         pytest.param(2, id="at the 2nd store"),
-        pytest.param(5, marks=LOSES_THE_REPLY_TODAY, id="at the 5th store"),
+        pytest.param(5, id="at the 5th store"),
     ],
 )
 async def test_a_database_restart_mid_run_leaves_no_saga_behind(restartable_system: SagaSystem, call: int) -> None:
@@ -60,7 +57,6 @@ async def test_a_replica_that_lost_its_lock_mid_step_changes_nothing(system: Sag
     await system.assert_each_order_committed_or_compensated(ORDERS, all_started=True)
 
 
-@LOSES_THE_REPLY_TODAY  # the reply whose lock wait the server cancelled
 async def test_a_server_side_cancel_of_a_lock_wait_leaves_no_saga_behind(impatient_system: SagaSystem) -> None:
     impatient_system.start_participants()
     impatient_system.start_orchestrator(ORDERS, fault_env("send", "before", 1, action="hold_lock"))
