@@ -50,10 +50,12 @@ class DemoConfig(ConfigV2):
 
 class Bus:
     """Topic → subscribers, plus the messages waiting for a subscriber. ``trace`` prints every message. Messages to
-    the topics in ``redelivered`` are delivered twice, as an at-least-once broker may."""
+    the topics in ``redelivered`` are delivered twice, as an at-least-once broker may; those in ``lost`` never arrive,
+    as across a network partition."""
 
     def __init__(self, trace: Callable[[str], None] = print):
         self.redelivered: set[str] = set()
+        self.lost: set[str] = set()
         self.subscribers: dict[str, list[RoutingSubscriber]] = defaultdict(list)
         self.waiting: dict[str, list[BrokerMessage]] = defaultdict(list)
         self.trace = trace
@@ -61,6 +63,9 @@ class Bus:
 
     def deliver(self, message: BrokerMessage) -> None:
         self.trace(self.describe(message))
+        if message.topic in self.lost:
+            self.trace(f"      (the broker loses {message.topic!r})")
+            return
         subscribers = self.subscribers.get(message.topic)
         if not subscribers:
             self.waiting[message.topic].append(message)

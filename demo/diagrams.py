@@ -51,12 +51,17 @@ Hold the stock, check for fraud unless the customer is premium (a conditional st
 5. **Duplicate delivery**: the broker delivers `ReserveStock`, `CheckFraud` and `ChargePayment` twice. The
    participants' handlers are [`@idempotent`](participants.md): the second delivery does not run them (no second
    hold, no second charge) and is answered with the recorded reply, which the saga, already past that step, ignores.
+6. **Timeout**: `charge_payment` declares `.timeout(30).retry(RetryPolicy(maximum_attempts=2, ...))` and the broker
+   loses `ChargePayment`. The demo moves the manager's clock (an injectable `SagaClock`) past the timeout and runs
+   the recovery loop (`recover()`): the request is sent again with the same identity; once more, and with no
+   attempt left the step fails with `SagaStepTimeoutException` and the saga compensates (stock released, order
+   cancelled, transaction rejected). See [Timeouts and retries](timeouts.md).
 
 The participants keep their state (stock on hand and holds, balances and pending charges) in a PostgreSQL database
 created for the run, and do their work through `participant_cursor()`, so it commits with the record of the request.
 `make demo` runs on a throwaway server, or on the one the usual `PG*` variables name.
 
-It ends with `4 sagas finished, 1 compensated` and exits 1 if any outcome differs from the expected one.
+It ends with `4 sagas finished, 2 compensated` and exits 1 if any outcome differs from the expected one.
 `make demo-postgres` also stores the sagas in PostgreSQL (`uv run python demo/run.py --postgres` uses the `PG*`
 variables directly).
 """

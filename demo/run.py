@@ -23,7 +23,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # make ``demo`` importable when run as a script
@@ -34,7 +34,7 @@ from minos.common import DependencyInjector, PoolFactory  # noqa: E402
 import minos.saga  # noqa: E402
 from demo.bus import Bus, MinosService, RoutingPublisher, load_config, subscriber_builder  # noqa: E402
 from demo.database import ParticipantsDatabase  # noqa: E402
-from demo.sagas import CREATE_ORDER, ORDERS  # noqa: E402
+from demo.sagas import CREATE_ORDER, ORDERS, PAYMENT_TIMEOUT  # noqa: E402
 from demo.services import OrderLedger, PaymentService, StockService, TransactionService  # noqa: E402
 from demo.storage import FileSagaExecutionRepository  # noqa: E402
 from minos.saga import (  # noqa: E402
@@ -47,6 +47,7 @@ from minos.saga import (  # noqa: E402
     SagaStatus,
     transactional_command,
 )
+from minos.saga.clock import SagaClock, SystemClock  # noqa: E402
 
 TIMEOUT = 5.0
 
@@ -64,14 +65,31 @@ async def wait_until(predicate: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.01)
 
 
+class DemoClock(SagaClock):
+    """The machine's time plus an offset the demo moves forward, so a timeout expires without waiting for it."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return SystemClock().now() + self.offset
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
 class Orchestrator:
     """The order service: a SagaManager over a repository, and SagaService answering ``orderReply``."""
 
     def __init__(self, storage: SagaExecutionRepository, bus: Bus, config, injector: DependencyInjector):
         self.storage = storage
+        self.clock = DemoClock()
         # Finished sagas stay listed for a day (history), instead of being deleted as 0.7.0 does.
         self.manager = SagaManager(
-            storage=storage, broker_pool=injector.pool_factory.get_pool("broker"), keep_finished_for=timedelta(days=1)
+            storage=storage,
+            broker_pool=injector.pool_factory.get_pool("broker"),
+            keep_finished_for=timedelta(days=1),
+            clock=self.clock,
         )
         self.service = MinosService(
             "order", [SagaService(saga_manager=self.manager), TransactionService(OrderLedger())], bus, config
@@ -114,6 +132,20 @@ class Orchestrator:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)  # let the last commit/reject/compensation messages be handled
         return status[0]
+
+
+async def wait_until_paused_on_payment(orchestrator: Orchestrator, uuid) -> None:
+    """Wait until the saga sent its payment request (the stock and fraud steps answered)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT
+    while True:
+        execution = await orchestrator.storage.load(uuid)
+        paused = execution.paused_step
+        if paused is not None and paused.definition.on_execute_operation.callback.__name__ == "charge_payment":
+            return
+        if loop.time() > deadline:
+            raise TimeoutError(f"the {uuid} saga never asked for the payment")
+        await asyncio.sleep(0.01)
 
 
 def storage_config(args: argparse.Namespace, directory: Path) -> Path:
@@ -282,6 +314,26 @@ async def run(args: argparse.Namespace, database: ParticipantsDatabase) -> int:
             order_id=5, customer="alice", tier="regular", item="book", quantity=1, amount=20,
         )  # fmt: skip
         bus.redelivered = set()
+
+        title("6. Timeout: the payment request is lost; it is sent again once, then the saga compensates")
+        bus.lost = {"ChargePayment"}
+        execution = await orchestrator.place(
+            order_id=6, customer="dave", tier="premium", item="book", quantity=1, amount=30
+        )
+        await wait_until_paused_on_payment(orchestrator, execution.uuid)
+        for _ in range(2):
+            orchestrator.clock.offset += timedelta(seconds=PAYMENT_TIMEOUT + 2)
+            print(f"    {PAYMENT_TIMEOUT + 2} s pass without an answer; the recovery loop runs (recover()):")
+            resent = await orchestrator.manager.recover()
+            print(f"      {resent} request(s) sent again" if resent else "      no attempt left: the step fails")
+        bus.lost = set()
+        obtained = await orchestrator.settled(execution.uuid)
+        ok = (ORDERS[6]["status"], await stock.on_hand("book"), await payment.balance("dave")) == ("cancelled", 6, 70)
+        outcomes.append(("timed out, retried, compensated", SagaStatus.Errored, obtained, ok))
+        print(
+            f"    {'✔' if ok and obtained == SagaStatus.Errored else '✘'} order #6 is {ORDERS[6]['status']}, ", end=""
+        )
+        print(f"saga {obtained.raw}")
     finally:
         await orchestrator.stop()
         for service in participants.values():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from minos.saga import Saga, SagaContext, SagaRequest, SagaResponse
+from minos.saga import RetryPolicy, Saga, SagaContext, SagaRequest, SagaResponse
 
 from .console import say
 
 ORDERS: dict[int, dict] = {}
+PAYMENT_TIMEOUT = 30  # seconds the order service waits for the payment service's answer
 """The order service's "database": order id -> order."""
 
 
@@ -110,6 +111,8 @@ CREATE_ORDER = (
     .remote_step(charge_payment)
     .on_success(payment_done)
     .on_error(payment_refused)
+    .timeout(PAYMENT_TIMEOUT)  # an unanswered charge is sent again once, then the saga compensates
+    .retry(RetryPolicy(maximum_attempts=2, initial_interval=1))
     .local_step(confirm_order)
     .commit()
 )

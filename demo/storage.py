@@ -63,6 +63,17 @@ class FileSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLister, 
     async def _delete(self, uuid: UUID) -> None:
         self._path(uuid).unlink(missing_ok=True)
 
+    def _executions(self) -> list[SagaExecution]:
+        return [SagaExecution.from_raw(json.loads(path.read_text())) for path in self.directory.glob("*.json")]
+
+    async def list_unsent(self) -> list[UUID]:
+        """Executions holding messages never confirmed published (``SagaManager.recover()`` sends them)."""
+        return [execution.uuid for execution in self._executions() if any(not m.sent for m in execution.outbox)]
+
+    async def list_due(self, now: datetime) -> list[UUID]:
+        """Paused executions whose wait for a reply expired at ``now`` (``SagaManager.recover()`` handles them)."""
+        return [execution.uuid for execution in self._executions() if (at := execution.wake_at) and at <= now]
+
     def _summaries(self, query: SagaExecutionQuery) -> list[SagaExecutionSummary]:
         summaries = []
         for path in self.directory.glob("*.json"):
