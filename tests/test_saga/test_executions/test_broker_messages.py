@@ -1,10 +1,19 @@
-"""publish(): the engine's sends skip minos' debug formatting only when nothing would see the difference."""
+"""build_message(): equal to minos' own construction; publish(): the engine's sends skip minos' debug formatting
+only when nothing would see the difference."""
 
 from __future__ import annotations
 
 import logging
+from uuid import uuid4
 
-from minos.networks import BrokerMessage, InMemoryBrokerPublisher
+from minos.networks import (
+    BrokerMessage,
+    BrokerMessageV1,
+    BrokerMessageV1Payload,
+    BrokerMessageV1Status,
+    BrokerMessageV1Strategy,
+    InMemoryBrokerPublisher,
+)
 
 from minos.saga.executions._broker_messages import build_message, publish
 
@@ -46,3 +55,29 @@ async def test_publish_calls_a_publisher_own_send():
 
     assert publisher.sent == [message]
     assert publisher.messages == [message]
+
+
+def test_build_message_equals_and_serialises_like_one_built_by_minos_constructor():
+    identifier = uuid4()
+    content = {"order": 1, "items": ["a", "b"]}
+    built = build_message("CreateTicket", content, {"saga": "s1"}, "OrderReply", identifier)
+    constructed = BrokerMessageV1(
+        "CreateTicket",
+        BrokerMessageV1Payload(content, headers={"saga": "s1"}),
+        identifier=identifier,
+        reply_topic="OrderReply",
+        strategy=BrokerMessageV1Strategy.UNICAST,
+    )
+
+    assert built == constructed
+    assert BrokerMessageV1.from_avro_bytes(built.avro_bytes) == constructed
+
+
+def test_build_message_defaults():
+    first, second = build_message("CreateTicket", None), build_message("CreateTicket", None)
+
+    assert first.identifier != second.identifier
+    assert first.reply_topic is None
+    assert first.headers == {}
+    assert first.ok and first.status == BrokerMessageV1Status.SUCCESS
+    assert first.content is None
