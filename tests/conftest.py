@@ -6,13 +6,12 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
-from uuid import uuid4
 
 import pytest
 from minos.common import Config, DependencyInjector, PoolFactory
 from minos.networks import InMemoryBrokerSubscriberBuilder
 
-from tests._postgres import postgres_server
+from tests._postgres import postgres_server, throwaway_database
 from tests.helpers import COMPAT_DIR, CONFIG_FILE_PATH, FindableBrokerSubscriber, NotifyingBrokerPublisher
 
 sys.path.insert(0, str(COMPAT_DIR))  # the compat documents name their callbacks ``saga_compat_callbacks.<fn>``
@@ -55,16 +54,12 @@ def postgres() -> Iterator[dict[str, Any]]:
 def postgres_database(postgres: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """A database of its own for the test module on the session's server: ``database`` plus the server settings,
     as a ``saga`` database entry names them. Dropped at the end of the module."""
-    import psycopg2
+    with throwaway_database(postgres) as settings:
+        yield settings
 
-    name = f"minos_saga_{uuid4().hex[:12]}"
-    admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **postgres)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {name}")
-        yield {"database": name, **postgres}
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        admin.close()
+
+@pytest.fixture
+def fresh_postgres_database(postgres: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Like ``postgres_database``, for one test that needs a database nothing has set up yet."""
+    with throwaway_database(postgres) as settings:
+        yield settings

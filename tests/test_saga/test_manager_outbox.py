@@ -12,7 +12,6 @@ from typing import Any
 from unittest.mock import patch
 from uuid import UUID, uuid4
 
-import psycopg2
 import pytest
 from minos.common import ConnectionException
 from minos.networks import BrokerMessage, InMemoryBrokerPublisher
@@ -55,21 +54,6 @@ def two_remote_steps() -> Saga:
     return saga.commit()
 
 
-@pytest.fixture(scope="module")
-def pg_database(postgres: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    name = f"minos_saga_outbox_{uuid4().hex[:12]}"
-    admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **postgres)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    try:
-        yield postgres | {"database": name}
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
-
-
 @pytest.fixture(params=["memory", "postgresql"])
 def storage_factory(request) -> Iterator[Any]:
     """Builds repositories sharing one store (two replicas of a service share a table)."""
@@ -77,7 +61,7 @@ def storage_factory(request) -> Iterator[Any]:
         shared = InMemorySagaExecutionRepository()
         yield lambda: shared
     else:
-        settings = request.getfixturevalue("pg_database")
+        settings = request.getfixturevalue("postgres_database")
         table = f"saga_execution_{uuid4().hex[:8]}"
         yield lambda: PostgreSqlSagaExecutionRepository(table_name=table, **settings)
 

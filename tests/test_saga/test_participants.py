@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -44,19 +44,9 @@ from minos.saga import (
 
 
 @pytest.fixture(scope="module")
-def database(postgres: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def database(postgres_database: dict[str, Any]) -> dict[str, Any]:
     """Connection settings (``database``, ``host``, ``port``, ``user``, ``password``) of this module's database."""
-    name = f"minos_saga_participants_{uuid4().hex[:12]}"
-    admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **postgres)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    try:
-        yield {"database": name, **postgres}
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+    return postgres_database
 
 
 def query(database: dict[str, Any], statement: str, *parameters: Any) -> list[tuple]:

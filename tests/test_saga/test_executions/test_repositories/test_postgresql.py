@@ -43,22 +43,7 @@ from minos.saga.testing import (
 from tests.helpers import CONFIG_FILE_PATH, load_compat
 
 PG: dict[str, Any] = {}  # the session's server (host, port, user, password), set by the ``pg_database`` fixture
-DATABASE: str | None = None  # this run's database, created by the ``pg_database`` fixture
-
-
-def _admin_connection() -> psycopg2.extensions.connection:
-    connection = psycopg2.connect(dbname="postgres", connect_timeout=3, **PG)
-    connection.autocommit = True
-    return connection
-
-
-def _admin(statement: str) -> None:
-    connection = _admin_connection()
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        connection.close()
+DATABASE: str | None = None  # this module's database, set by the ``pg_database`` fixture
 
 
 def _query(statement: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -73,25 +58,16 @@ def _query(statement: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, 
         connection.close()
 
 
-def create_database() -> str:
-    name = f"minos_saga_test_{uuid4().hex[:12]}"
-    _admin(f"CREATE DATABASE {name}")
-    return name
-
-
-def drop_database(name: str) -> None:
-    _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 @pytest.fixture(scope="module", autouse=True)
-def pg_database(postgres: dict[str, Any]) -> Iterator[str]:
+def pg_database(postgres_database: dict[str, Any]) -> Iterator[str]:
+    """Publishes the module's database to the unittest-style contract cases, which cannot take fixtures."""
     global DATABASE
-    PG.update(postgres)
-    DATABASE = create_database()
+    settings = dict(postgres_database)
+    DATABASE = settings.pop("database")
+    PG.update(settings)
     try:
         yield DATABASE
     finally:
-        drop_database(DATABASE)
         DATABASE = None
         PG.clear()
 
@@ -177,17 +153,13 @@ async def test_failed_store_keeps_previous_row(repository, injector):
     assert [summary.status for summary in await repository.list()] == [execution.status]
 
 
-async def test_concurrent_setup_on_fresh_database(injector):
-    database = create_database()
-    try:
-        repositories = [build_repository(database) for _ in range(3)]
-        await asyncio.gather(*(repository.setup() for repository in repositories))
-        execution = SagaExecution.from_raw(load_compat("executions-0.7.0.json")[0]["raw"])
-        await repositories[0].store(execution)
-        assert await repositories[2].load(execution.uuid) == execution
-        await asyncio.gather(*(repository.destroy() for repository in repositories))
-    finally:
-        drop_database(database)
+async def test_concurrent_setup_on_fresh_database(injector, fresh_postgres_database):
+    repositories = [build_repository(fresh_postgres_database["database"]) for _ in range(3)]
+    await asyncio.gather(*(repository.setup() for repository in repositories))
+    execution = SagaExecution.from_raw(load_compat("executions-0.7.0.json")[0]["raw"])
+    await repositories[0].store(execution)
+    assert await repositories[2].load(execution.uuid) == execution
+    await asyncio.gather(*(repository.destroy() for repository in repositories))
 
 
 async def test_list_filters_and_paging(repository, injector):
