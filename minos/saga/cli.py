@@ -298,7 +298,7 @@ def _table(summaries: list[SagaExecutionSummary]) -> str:
     rows = [
         (
             str(summary.uuid),
-            summary.status.raw,
+            summary.status.raw + (" (compensations stalled)" if summary.compensations_stalled else ""),
             f"{summary.step}/{summary.steps}",
             summary.saga or "-",
             "-" if summary.user is None else str(summary.user),
@@ -352,6 +352,8 @@ def _where(execution: SagaExecution) -> str:
         return f"paused on step {done + 1} of {total}"
     if execution.status == SagaStatus.Errored:
         compensated = "compensated" if execution.already_rollback else "not compensated"
+        if execution.compensations_stalled:
+            compensated = "compensations stalled: retry sends them again"
         if (stopped := stopping_decision(execution.decisions)) is not None:
             return (
                 f"errored: {_ACTIONS[stopped.action][0]} by an operator after {done} of {total} steps ({compensated})"

@@ -27,6 +27,7 @@ from minos.networks import (
     REQUEST_USER_CONTEXT_VAR,
     BrokerClient,
     BrokerClientPool,
+    BrokerMessage,
     BrokerPublisher,
 )
 
@@ -35,7 +36,7 @@ from ._header_lists import add_related_services
 from .clock import SagaClock, SystemClock
 from .context import SagaContext
 from .definitions import Saga
-from .definitions.retries import as_seconds
+from .definitions.retries import RetryPolicy, as_seconds
 from .exceptions import (
     SagaExecutionNotFoundException,
     SagaFailedCommitCallbackException,
@@ -56,7 +57,7 @@ from .executions import (
 )
 from .executions._outbox import CollectingPublisher, PendingMessage
 from .interceptors import SagaInterceptor, active_interceptors, intercept_run
-from .messages import SagaResponse
+from .messages import SagaResponse, SagaResponseStatus
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +268,9 @@ class SagaManager(SetupMixin):
             raise SagaResponseMismatchException("The response does not name the execution it answers.")
         async with self.storage.lock(response.uuid):
             execution = await self.storage.load(response.uuid)
+            if (compensation := execution.awaited_compensation(response)) is not None:
+                await self._answer_compensation(execution, compensation, response)
+                return execution
             if not execution.awaits(response):
                 logger.warning(
                     "Ignored a reply for the %s execution (status %s): it answers a step that is not the paused one "
@@ -280,6 +284,31 @@ class SagaManager(SetupMixin):
                 return execution
             await self._advance(execution, response, **options)
         return execution
+
+    async def _answer_compensation(
+        self, execution: SagaExecution, pending: PendingMessage, response: SagaResponse
+    ) -> None:
+        """A reply to a compensation request (under the execution's lock): a success acknowledges it; any other
+        status ends its wait now, so :meth:`recover` sends it again after the backoff, or stalls the execution when
+        no attempt remains."""
+        if response.status == SagaResponseStatus.SUCCESS:
+            execution.outbox.remove(pending)
+            logger.info(
+                "The %s saga execution's compensation %s was acknowledged (attempt %s).",
+                execution.uuid,
+                pending.identifier,
+                pending.attempts,
+            )
+        else:
+            pending.expires_at = self.clock.now()
+            logger.warning(
+                "The %s saga execution's compensation %s failed with a %s reply (attempt %s).",
+                execution.uuid,
+                pending.identifier,
+                int(response.status),
+                pending.attempts,
+            )
+        await self.storage.store(execution)
 
     def _defer_retryable(self, execution: SagaExecution, response: SagaResponse) -> bool:
         """A reply whose status the step's policy retries, while attempts remain: instead of applying it, end the
@@ -346,13 +375,21 @@ class SagaManager(SetupMixin):
         except (SagaFailedExecutionException, SagaRollbackExecutionException) as exc:
             failure = exc
         execution.prune_outbox()  # the reply (if any) answered what was awaited
-        execution.outbox.extend(PendingMessage(message) for message in collected.messages)
+        execution.outbox.extend(self._pending(execution, message) for message in collected.messages)
         await self._save(execution)
         await self._publish(execution, broker_publisher)
         if failure is not None:
             if raise_on_error:
                 raise failure
             logger.warning("The %s saga execution failed: %r", execution.uuid, failure)
+
+    @staticmethod
+    def _pending(execution: SagaExecution, message: BrokerMessage) -> PendingMessage:
+        """``message`` to store in the outbox; a compensation request whose reply is awaited carries its terms."""
+        pending = PendingMessage(message)
+        if (terms := execution.compensation_terms(message.identifier)) is not None:
+            pending.compensation, pending.compensation_timeout = terms
+        return pending
 
     async def _save(self, execution: SagaExecution) -> None:
         if execution.status != SagaStatus.Finished or execution.outbox:
@@ -441,6 +478,8 @@ class SagaManager(SetupMixin):
             return await self._expire(execution, now, raise_on_error=raise_on_error), execution
 
     async def _expire(self, execution: SagaExecution, now: datetime, *, raise_on_error: bool) -> int:
+        if execution.status != SagaStatus.Paused:
+            return await self._expire_compensations(execution, now)
         pending, policy = execution.awaited_message, execution.awaited_policy
         if execution.deadline_at is not None and execution.deadline_at <= now:
             failure = SagaStepTimeoutException(f"The {execution.uuid} saga execution passed its deadline.")
@@ -464,14 +503,52 @@ class SagaManager(SetupMixin):
         await self._undo_in_flight(execution, failure, raise_on_error=raise_on_error)
         return 0
 
+    async def _expire_compensations(self, execution: SagaExecution, now: datetime) -> int:
+        """Send again the compensation requests whose wait (and backoff) ended while attempts remain; when one ran out
+        of attempts, mark the execution's compensations stalled (an operator's :meth:`retry` sends them again)."""
+        due = [
+            pending
+            for pending in execution.outbox
+            if pending.compensation is not None
+            and pending.expires_at is not None
+            and pending.expires_at + timedelta(seconds=pending.compensation.interval(pending.attempts)) <= now
+        ]
+        for pending in due:
+            policy = cast(RetryPolicy, pending.compensation)
+            if pending.attempts >= policy.maximum_attempts:
+                execution.compensations_stalled = True
+                logger.error(
+                    "The %s saga execution's compensation %s failed after %s attempt(s): it waits for an operator.",
+                    execution.uuid,
+                    pending.identifier,
+                    pending.attempts,
+                )
+                continue
+            logger.info(
+                "Sending the %s saga execution's compensation %s again (attempt %s of %s).",
+                execution.uuid,
+                pending.identifier,
+                pending.attempts + 1,
+                policy.maximum_attempts,
+            )
+            pending.sent_at = None  # stored as unsent first: a crash now leaves it to the next recovery
+        await self.storage.store(execution)
+        return await self._publish(execution)
+
     async def retry(self, uuid: Union[UUID, str], reason: str | None = None) -> SagaExecution:
         """Re-send what a paused execution waits on (its step's request, or its commit's reservations) with the same
         message identifiers, so a participant that already handled a message recognises it (see
         ``minos.saga.participants``). Under the execution's lock; the decision is stored before anything is sent.
+        For an execution whose compensations stalled (ran out of attempts), re-send its unacknowledged compensation
+        requests instead, each with its retry policy's attempts anew.
 
-        Raises ``SagaOperatorActionException`` unless the execution is paused on messages this package stored.
+        Raises ``SagaOperatorActionException`` unless the execution is paused on messages this package stored or
+        its compensations stalled.
         """
         async with self._operator_action(uuid, "retry", reason) as execution:
+            if execution.compensations_stalled:
+                await self._retry_compensations(execution)
+                return execution
             if execution.status != SagaStatus.Paused or not execution.outbox:
                 raise SagaOperatorActionException(
                     f"The {execution.uuid} execution is {execution.status.raw} and waits on no stored message: "
@@ -482,6 +559,15 @@ class SagaManager(SetupMixin):
             await self.storage.store(execution)
             await self._publish(execution)
         return execution
+
+    async def _retry_compensations(self, execution: SagaExecution) -> None:
+        """Send the unacknowledged compensation requests again (same identifiers), each with its attempts anew."""
+        execution.compensations_stalled = False
+        for pending in execution.outbox:
+            if pending.compensation is not None:
+                pending.sent_at, pending.attempts, pending.expires_at = None, 0, None
+        await self.storage.store(execution)
+        await self._publish(execution)
 
     async def compensate(self, uuid: Union[UUID, str], reason: str | None = None) -> SagaExecution:
         """Give up on a paused execution and undo it: compensate its in-flight step (its participant may have acted
@@ -531,6 +617,7 @@ class SagaManager(SetupMixin):
             if execution.status == SagaStatus.Finished:
                 raise SagaOperatorActionException(f"The {execution.uuid} execution finished: there is nothing to stop.")
             execution.outbox = []
+            execution.compensations_stalled = False
             execution.reservations = None
             execution.status = SagaStatus.Errored
             await self.storage.store(execution)

@@ -167,6 +167,8 @@ async def test_a_participant_that_never_answers_is_retried_with_backoff_then_com
 
     late = await reply(manager, request)  # the participant wakes up: nothing comes back to life
     assert late.status == SagaStatus.Errored and "ticket" not in late.context
+    acknowledged = await reply(manager, broker_publisher.messages[3])  # the compensation's reply
+    assert acknowledged.outbox == []
     clock.advance(3600)
     assert await manager.recover() == 0
     assert topics(broker_publisher)[3:] == ["DeleteTicket", REJECT]
@@ -252,7 +254,8 @@ async def test_replicas_recovering_at_once_handle_each_expiry_once(
     assert topics(broker_publisher)[10:] == ["DeleteTicket", REJECT] * 5
     for execution in executions:
         stored = await manager.storage.load(execution.uuid)
-        assert (stored.status, [pending.attempts for pending in stored.outbox]) == (SagaStatus.Errored, [])
+        awaited = [(pending.message.topic, pending.attempts) for pending in stored.outbox]
+        assert (stored.status, awaited) == (SagaStatus.Errored, [("DeleteTicket", 1)])  # its reply is awaited
 
 
 async def test_an_in_memory_wait_re_sends_then_compensates(manager, broker_publisher, clock):
@@ -289,3 +292,77 @@ async def test_a_stored_run_timeout_is_enforced_by_recovery(manager, broker_publ
     assert (await manager.storage.load(execution.uuid)).status == SagaStatus.Errored
     with pytest.raises(ValueError):
         await manager.run(response=SagaResponse.from_message(reply_message(broker_publisher.messages[0])), timeout=5)
+
+
+async def test_a_compensation_that_fails_three_times_then_succeeds_is_acknowledged(manager, broker_publisher, clock):
+    policy = RetryPolicy(maximum_attempts=4, initial_interval=1, backoff_coefficient=2)
+    execution = await start(manager, ticket_saga(policy, timeout=10))
+    failed = await manager.compensate(execution.uuid)  # the in-flight step is compensated
+    assert (failed.status, topics(broker_publisher)) == (SagaStatus.Errored, ["CreateTicket", "DeleteTicket", REJECT])
+    compensation = broker_publisher.messages[1]
+
+    clock.advance(10.5)  # no reply to the first attempt: its wait expired, the backoff (1 s) has not passed
+    assert await manager.recover() == 0
+    clock.advance(0.5)
+    assert await manager.recover() == 1
+    await reply(manager, broker_publisher.messages[-1], status=500)  # the second attempt fails on the participant
+    clock.advance(1.9)
+    assert await manager.recover() == 0
+    clock.advance(0.1)
+    assert await manager.recover() == 1
+    await reply(manager, broker_publisher.messages[-1], status=400)  # the third fails too
+    clock.advance(4)
+    assert await manager.recover() == 1
+    resent = broker_publisher.messages[3:]
+    assert [(m.topic, m.identifier, m.content) for m in resent] == [
+        ("DeleteTicket", compensation.identifier, compensation.content)
+    ] * 3
+
+    done = await reply(manager, resent[-1])
+    stored = await manager.storage.load(execution.uuid)
+    assert (done.outbox, stored.outbox, stored.compensations_stalled) == ([], [], False)
+    assert (stored.status, stored.already_rollback, stored.context["order"]) == (SagaStatus.Errored, True, "deleted")
+    clock.advance(3600)
+    assert await manager.recover() == 0
+    assert len(broker_publisher.messages) == 6
+
+
+async def test_a_compensation_that_never_succeeds_stalls_until_an_operator_retries(manager, broker_publisher, clock):
+    policy = RetryPolicy(maximum_attempts=2, initial_interval=1)
+    execution = await start(manager, ticket_saga(policy, timeout=10))
+    clock.advance(11)
+    assert await manager.recover() == 1  # the request's second attempt
+    clock.advance(10)
+    assert await manager.recover() == 0  # no reply: the step fails and compensates
+    compensation = broker_publisher.messages[2]
+    assert topics(broker_publisher) == ["CreateTicket", "CreateTicket", "DeleteTicket", REJECT]
+
+    await reply(manager, compensation, status=500)
+    clock.advance(1)
+    assert await manager.recover() == 1
+    await reply(manager, broker_publisher.messages[-1], status=500)  # the last attempt fails too
+    clock.advance(3600)
+    assert await manager.recover() == 0
+    stored = await manager.storage.load(execution.uuid)
+    assert (stored.status, stored.compensations_stalled) == (SagaStatus.Errored, True)
+    assert stored.raw["orchestrator"]["compensations_stalled"] is True
+    listed = await manager.storage.list(status=SagaStatus.Errored)
+    assert [(summary.uuid, summary.compensations_stalled) for summary in listed] == [(execution.uuid, True)]
+    clock.advance(3600)
+    assert await manager.recover() == 0  # stalled: nothing more is sent without an operator
+    assert len(broker_publisher.messages) == 5
+
+    retried = await manager.retry(execution.uuid, "the ticket service is fixed")
+    assert retried.compensations_stalled is False
+    again = broker_publisher.messages[-1]
+    assert (again.topic, again.identifier, again.content) == (
+        "DeleteTicket",
+        compensation.identifier,
+        compensation.content,
+    )
+    await reply(manager, again)
+    stored = await manager.storage.load(execution.uuid)
+    assert (stored.outbox, stored.compensations_stalled) == ([], False)
+    assert [decision.action for decision in stored.decisions] == ["retry"]
+    listed = await manager.storage.list(status=SagaStatus.Errored)
+    assert [(summary.uuid, summary.compensations_stalled) for summary in listed] == [(execution.uuid, False)]

@@ -15,6 +15,8 @@ from uuid import UUID
 
 from minos.networks import BrokerMessage, BrokerMessageV1, BrokerPublisher
 
+from ..definitions.retries import RetryPolicy
+
 
 class PendingMessage:
     """A message to publish, stored in the execution document until its purpose is served.
@@ -22,9 +24,21 @@ class PendingMessage:
     ``sent_at`` is when it was last confirmed published (``None``: never), ``attempts`` how many times it was
     published, and ``expires_at`` when the wait for its answer ends (``None``: never; set from the step's reply
     timeout, or to the time a retryable reply arrived).
+
+    A compensation request whose reply is awaited carries its ``compensation`` policy (attempts and backoff) and
+    ``compensation_timeout`` (seconds each attempt waits; ``None``: without limit); other messages carry neither.
     """
 
-    __slots__ = ("sent_at", "attempts", "expires_at", "_message", "_encoded", "_identifier")
+    __slots__ = (
+        "sent_at",
+        "attempts",
+        "expires_at",
+        "compensation",
+        "compensation_timeout",
+        "_message",
+        "_encoded",
+        "_identifier",
+    )
 
     def __init__(
         self,
@@ -36,6 +50,8 @@ class PendingMessage:
         self.sent_at = sent_at
         self.attempts = attempts
         self.expires_at = expires_at
+        self.compensation: RetryPolicy | None = None
+        self.compensation_timeout: float | None = None
         # minos' generic avro codec costs milliseconds per message, and an execution is loaded and stored at every
         # step with the same messages: each is encoded once, and a stored one is decoded only when it is published.
         self._message: BrokerMessage | None = message
@@ -74,6 +90,8 @@ class PendingMessage:
         }
         if self.expires_at is not None:
             raw["expires_at"] = self.expires_at.isoformat()
+        if self.compensation is not None:
+            raw["compensation"] = {"retry": self.compensation.raw, "timeout": self.compensation_timeout}
         return raw
 
     def _encoded_message(self) -> str:
@@ -89,6 +107,9 @@ class PendingMessage:
         pending.sent_at = None if sent_at is None else datetime.fromisoformat(sent_at)
         pending.attempts = int(raw.get("attempts", 0))
         pending.expires_at = None if expires_at is None else datetime.fromisoformat(expires_at)
+        compensation = raw.get("compensation")
+        pending.compensation = None if compensation is None else RetryPolicy.from_raw(compensation["retry"])
+        pending.compensation_timeout = None if compensation is None else compensation["timeout"]
         pending._message, pending._encoded = None, raw["message"]
         identifier = raw.get("identifier")  # records written before it was kept beside the message lack it
         pending._identifier = pending.message.identifier if identifier is None else UUID(identifier)

@@ -94,6 +94,8 @@ class SagaExecution:
         self.decisions: list[OperatorDecision] = list(kwargs.get("decisions", ()))
         # When the saga's deadline passes (set by ``SagaManager`` when it starts a definition declaring one).
         self.deadline_at: datetime | None = kwargs.get("deadline_at")
+        # Set when a compensation request ran out of attempts: the execution waits for an operator's ``retry``.
+        self.compensations_stalled: bool = kwargs.get("compensations_stalled", False)
 
     @classmethod
     def from_definition(
@@ -145,6 +147,7 @@ class SagaExecution:
             fields["decisions"] = [OperatorDecision.from_raw(record) for record in metadata.get("decisions", ())]
             if (deadline_at := metadata.get("deadline_at")) is not None:
                 fields["deadline_at"] = datetime.fromisoformat(deadline_at)
+            fields["compensations_stalled"] = bool(metadata.get("compensations_stalled", False))
             execution = cls(**fields)
             if awaited is not None:
                 execution._set_awaited_request(_as_uuid(awaited))
@@ -233,7 +236,33 @@ class SagaExecution:
     def prune_outbox(self) -> None:
         """Forget the published messages whose answer is no longer awaited (the others may need publishing again)."""
         awaited = {self.awaited_request, *(key for key, answer in (self.reservations or {}).items() if answer is None)}
-        self.outbox = [pending for pending in self.outbox if not pending.sent or pending.identifier in awaited]
+        self.outbox = [
+            pending
+            for pending in self.outbox
+            if not pending.sent or pending.identifier in awaited or pending.compensation is not None
+        ]
+
+    def compensation_terms(self, identifier: UUID) -> tuple[RetryPolicy, float | None] | None:
+        """The retry policy and reply timeout of the compensation request ``identifier`` a step's rollback just
+        built, when its step declares a timeout or a retry policy (its reply is then awaited); ``None`` otherwise."""
+        for step in _remote_steps(self.executed_steps):
+            definition = step.definition
+            if step.compensation_id == identifier:
+                if definition.reply_timeout is None and definition.retry_policy is None:
+                    return None
+                return definition.retry_policy or RetryPolicy(), definition.reply_timeout
+        return None
+
+    def awaited_compensation(self, response: SagaResponse) -> PendingMessage | None:
+        """The stored compensation request ``response`` answers, if its reply is still awaited."""
+        return next(
+            (
+                pending
+                for pending in self.outbox
+                if pending.compensation is not None and pending.sent and pending.identifier == response.request_id
+            ),
+            None,
+        )
 
     @property
     def awaited_message(self) -> PendingMessage | None:
@@ -249,6 +278,8 @@ class SagaExecution:
 
     def reply_timeout(self, pending: PendingMessage) -> float | None:
         """Seconds to wait for the answer to ``pending``: the paused remote step's timeout for its request."""
+        if pending.compensation is not None:
+            return pending.compensation_timeout
         step = self._paused_remote_step()
         if step is None or pending.identifier != step.request_id:
             return None
@@ -257,14 +288,26 @@ class SagaExecution:
     @property
     def wake_at(self) -> datetime | None:
         """When ``SagaManager.recover()`` must look at this paused execution again: the saga's deadline, or when the
-        awaited request is due to be sent again (its wait expired, plus the policy's backoff) or to fail."""
+        awaited request is due to be sent again (its wait expired, plus the policy's backoff) or to fail; or when an
+        awaited compensation request is due to be sent again or to run out of attempts."""
+        times = self._compensation_wake_times()
         if self.status != SagaStatus.Paused or self.paused_step is None:
-            return None
-        times = [] if self.deadline_at is None else [self.deadline_at]
+            return min(times, default=None)
+        if self.deadline_at is not None:
+            times.append(self.deadline_at)
         pending, policy = self.awaited_message, self.awaited_policy
         if pending is not None and pending.expires_at is not None and policy is not None:
             times.append(pending.expires_at + timedelta(seconds=policy.interval(pending.attempts)))
         return min(times, default=None)
+
+    def _compensation_wake_times(self) -> list[datetime]:
+        if self.compensations_stalled:
+            return []
+        return [
+            pending.expires_at + timedelta(seconds=pending.compensation.interval(pending.attempts))
+            for pending in self.outbox
+            if pending.compensation is not None and pending.expires_at is not None
+        ]
 
     def _paused_remote_step(self) -> RemoteSagaStepExecution | None:
         step = self.paused_step
@@ -400,6 +443,8 @@ class SagaExecution:
             metadata["decisions"] = [decision.raw for decision in self.decisions]
         if self.deadline_at is not None:
             metadata["deadline_at"] = self.deadline_at.isoformat()
+        if self.compensations_stalled:
+            metadata["compensations_stalled"] = True
         if (wake_at := self.wake_at) is not None:
             metadata["wake_at"] = wake_time_text(wake_at)
         return {"format": FORMAT_VERSION} | metadata if metadata else None
@@ -460,6 +505,15 @@ def has_unsent_messages(raw: dict[str, Any]) -> bool:
     """Whether a raw execution document holds outbox messages never confirmed published."""
     metadata = raw.get(METADATA_KEY) or {}
     return any(record.get("sent_at") is None for record in metadata.get("outbox", ()))
+
+
+def _remote_steps(steps: list[SagaStepExecution]) -> Iterator[RemoteSagaStepExecution]:
+    """The remote steps among ``steps``, those of the conditional steps' inner executions included."""
+    for step in steps:
+        if isinstance(step, RemoteSagaStepExecution):
+            yield step
+        elif isinstance(step, ConditionalSagaStepExecution) and step.inner is not None:
+            yield from _remote_steps(step.inner.executed_steps)
 
 
 _DEFINITIONS: dict[str, Saga] = {}

@@ -54,7 +54,8 @@ class SagaExecutionCursor:
 class SagaExecutionSummary:
     """One stored execution as listings show it, read without loading the whole document.
 
-    ``saga`` is :func:`saga_name` of its definition; ``step`` counts its executed steps out of ``steps``.
+    ``saga`` is :func:`saga_name` of its definition; ``step`` counts its executed steps out of ``steps``;
+    ``compensations_stalled`` tells a compensation ran out of attempts (an operator's ``retry`` sends it again).
     """
 
     uuid: UUID
@@ -65,6 +66,7 @@ class SagaExecutionSummary:
     step: int = 0
     steps: int = 0
     created_at: datetime | None = None
+    compensations_stalled: bool = False
 
     @property
     def cursor(self) -> SagaExecutionCursor:
@@ -88,6 +90,7 @@ class SagaExecutionSummary:
             len(raw.get("executed_steps") or ()),
             len(steps),
             created_at,
+            bool((raw.get("orchestrator") or {}).get("compensations_stalled", False)),
         )
 
     @property
@@ -103,7 +106,7 @@ class SagaExecutionSummary:
             "created_at": None if self.created_at is None else self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "cursor": str(self.cursor),
-        }
+        } | ({"compensations_stalled": True} if self.compensations_stalled else {})
 
 
 @dataclass(frozen=True)

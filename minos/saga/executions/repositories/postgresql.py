@@ -357,7 +357,8 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
         statement = (
             f"SELECT uuid, status, user_uuid, updated_at, {_SAGA_NAME}, "
             "jsonb_array_length(document -> 'executed_steps'), "
-            "jsonb_array_length(document #> '{definition,steps}'), created_at "
+            "jsonb_array_length(document #> '{definition,steps}'), created_at, "
+            "document -> 'orchestrator' -> 'compensations_stalled' IS NOT NULL "
             f"FROM {self.table_name} {where}ORDER BY updated_at, uuid LIMIT %s"
         )
         async with self._cursor() as cursor:
@@ -373,8 +374,9 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
                 step or 0,
                 steps or 0,
                 created_at,
+                stalled,
             )
-            for uuid, status, user, updated_at, name, step, steps, created_at in rows
+            for uuid, status, user, updated_at, name, step, steps, created_at, stalled in rows
         ]
 
     async def _purge(self, status: SagaStatus, updated_before: datetime) -> int:

@@ -32,6 +32,8 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
 
     ``request_id`` is the identifier of the request message the step is waiting on; a reply carrying another one is
     not for it. It is kept out of the step's raw document (the execution stores it, see ``SagaExecution.raw``).
+    ``compensation_id`` is the identifier of the compensating request its rollback built in this process (the
+    manager stores it in the execution's outbox when the step declares a timeout or a retry policy).
     """
 
     definition: RemoteSagaStep
@@ -39,6 +41,7 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
     def __init__(self, *args: Any, request_id: UUID | str | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.request_id = request_id if request_id is None or isinstance(request_id, UUID) else UUID(str(request_id))
+        self.compensation_id: UUID | None = None
 
     async def execute(
         self, context: SagaContext, response: SagaResponse | None = None, *args: Any, **kwargs: Any
@@ -94,8 +97,9 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
 
     async def rollback(self, context: SagaContext, *args: Any, **kwargs: Any) -> SagaContext:
         """Send the compensating ``on_failure`` request once (a second rollback of the step is refused)."""
+        self.compensation_id = request_id = uuid4()
         return await self._compensate_once(
-            lambda: self._publish(self.definition.on_failure_operation, context, request_id=uuid4(), **kwargs)
+            lambda: self._publish(self.definition.on_failure_operation, context, request_id=request_id, **kwargs)
         )
 
     @staticmethod
