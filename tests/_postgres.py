@@ -71,6 +71,19 @@ def throwaway_database(server: dict[str, Any], prefix: str = "minos_saga") -> It
         admin.close()
 
 
+def query(database: dict[str, Any], statement: str, *parameters: Any) -> list[tuple[Any, ...]]:
+    """Runs ``statement`` on ``database`` (a ``saga`` database entry: ``database`` plus the server settings) over a
+    connection of its own, so tests check the stored rows apart from the code under test; returns the rows."""
+    connection = psycopg2.connect(connect_timeout=3, **database)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, parameters)
+            return cursor.fetchall() if cursor.description else []
+    finally:
+        connection.close()
+
+
 def settings_as_environment(settings: dict[str, Any]) -> dict[str, str]:
     """The PG* variables libpq clients (and the demo and benchmarks) read to reach ``settings``' server."""
     return {f"PG{key.upper()}": str(value) for key, value in settings.items()}

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-import psycopg2
 import pytest
 import yaml
 from minos.common import Config, ConnectionException, DependencyInjector, NotProvidedException
@@ -41,23 +40,13 @@ from minos.saga import (
     participant_cursor,
     transactional_command,
 )
+from tests._postgres import query
 
 
 @pytest.fixture(scope="module")
 def database(postgres_database: dict[str, Any]) -> dict[str, Any]:
     """Connection settings (``database``, ``host``, ``port``, ``user``, ``password``) of this module's database."""
     return postgres_database
-
-
-def query(database: dict[str, Any], statement: str, *parameters: Any) -> list[tuple]:
-    connection = psycopg2.connect(**database)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement, parameters)
-            return cursor.fetchall() if cursor.description else []
-    finally:
-        connection.close()
 
 
 @pytest.fixture

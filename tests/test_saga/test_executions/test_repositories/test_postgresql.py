@@ -16,7 +16,6 @@ from typing import Any
 from unittest.mock import PropertyMock, patch
 from uuid import UUID, uuid4
 
-import psycopg2
 import pytest
 import yaml
 from minos.common import Config, ConnectionException
@@ -40,22 +39,11 @@ from minos.saga.testing import (
     SagaExecutionRepositoryContract,
     SagaExecutionRepositoryTestCase,
 )
+from tests._postgres import query
 from tests.helpers import CONFIG_FILE_PATH, load_compat
 
 PG: dict[str, Any] = {}  # the session's server (host, port, user, password), set by the ``pg_database`` fixture
 DATABASE: str | None = None  # this module's database, set by the ``pg_database`` fixture
-
-
-def _query(statement: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Runs ``statement`` on this run's database over a connection of its own (not the repository's)."""
-    connection = psycopg2.connect(dbname=DATABASE, connect_timeout=3, **PG)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement, parameters)
-            return cursor.fetchall() if cursor.description else []
-    finally:
-        connection.close()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -132,9 +120,10 @@ async def test_store_increments_version_and_keeps_created_at(repository, injecto
     execution = SagaExecution.from_raw(load_compat("executions-0.7.0.json")[0]["raw"])
     for _ in range(3):
         await repository.store(execution)
-    rows = _query(
+    rows = query(
+        {"database": DATABASE, **PG},
         f"SELECT version, created_at < updated_at, status FROM {repository.table_name} WHERE uuid = %s",
-        (str(execution.uuid),),
+        str(execution.uuid),
     )
     assert rows == [(3, True, execution.status.raw)]
 
@@ -397,9 +386,10 @@ async def test_lock_released_when_lock_holder_connection_dies(managers):
     first, second = managers
     uuid = uuid4()
     async with first.storage.lock(uuid):
-        terminated = _query(
+        terminated = query(
+            {"database": DATABASE, **PG},
             "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND database = "
-            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+            "(SELECT oid FROM pg_database WHERE datname = current_database())",
         )
         assert terminated == [(True,)]
         await asyncio.wait_for(_enter_and_leave(second.storage.lock(uuid)), 5)
