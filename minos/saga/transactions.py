@@ -7,8 +7,7 @@ committed or rejected together with the saga. Without it, callbacks run plainly.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Optional
 from uuid import UUID
 
@@ -38,11 +37,18 @@ def transaction_scope(
     """The scope a callback of the ``uuid`` execution runs in: an entry of ``repository`` (see
     ``transaction_repository()``). Callbacks outside any execution, or without a repository, run plainly."""
     if repository is None or uuid is None:
-        return _no_scope()
+        return _NO_SCOPE
     return TransactionEntry(uuid=uuid, autocommit=False, transaction_repository=repository)
 
 
-@asynccontextmanager
-async def _no_scope() -> AsyncIterator[None]:
-    # ``contextlib.nullcontext`` is an async context manager only from Python 3.10 on.
-    yield
+class _NoScope(AbstractAsyncContextManager[None]):
+    # ``contextlib.nullcontext`` is an async context manager only from Python 3.10 on. Stateless, so one instance
+    # serves every callback instead of a generator-based context manager built per callback.
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        return None
+
+
+_NO_SCOPE = _NoScope()
