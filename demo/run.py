@@ -230,15 +230,12 @@ async def run(args: argparse.Namespace, database: ParticipantsDatabase) -> int:
     storage_name = "PostgreSQL" if args.postgres else f"JSON files in {directory}"
     print(f"order, stock and payment are up; sagas are stored as {storage_name}")
 
-    outcomes: list[tuple[str, SagaStatus, SagaStatus, bool]] = []  # (label, expected, obtained, side effects ok)
+    outcomes: list[Outcome] = []
 
     async def scenario(label: str, expected: SagaStatus, check: Callable[[], Awaitable[bool]], **order) -> None:
         execution = await orchestrator.place(**order)
         obtained = await orchestrator.settled(execution.uuid)
-        ok = await check()
-        outcomes.append((label, expected, obtained, ok))
-        mark = "✔" if obtained == expected and ok else "✘"
-        print(f"    {mark} order #{order['order_id']} is {ORDERS[order['order_id']]['status']}, saga {obtained.raw}")
+        record(outcomes, order["order_id"], label, expected, obtained, await check())
 
     try:
 
@@ -296,11 +293,7 @@ async def run(args: argparse.Namespace, database: ParticipantsDatabase) -> int:
         await participants["stock"].start()
         obtained = await orchestrator.settled(execution.uuid)
         ok = ORDERS[4]["status"] == "confirmed" and await stock.on_hand("book") == 7
-        outcomes.append(("resumed after restart", SagaStatus.Finished, obtained, ok))
-        print(
-            f"    {'✔' if ok and obtained == SagaStatus.Finished else '✘'} order #4 is {ORDERS[4]['status']}, ", end=""
-        )
-        print(f"saga {obtained.raw}")
+        record(outcomes, 4, "resumed after restart", SagaStatus.Finished, obtained, ok)
 
         async def delivered_twice() -> bool:
             return (await stock.on_hand("book"), await payment.balance("alice")) == (6, 120)
@@ -329,17 +322,34 @@ async def run(args: argparse.Namespace, database: ParticipantsDatabase) -> int:
         bus.lost = set()
         obtained = await orchestrator.settled(execution.uuid)
         ok = (ORDERS[6]["status"], await stock.on_hand("book"), await payment.balance("dave")) == ("cancelled", 6, 70)
-        outcomes.append(("timed out, retried, compensated", SagaStatus.Errored, obtained, ok))
-        print(
-            f"    {'✔' if ok and obtained == SagaStatus.Errored else '✘'} order #6 is {ORDERS[6]['status']}, ", end=""
-        )
-        print(f"saga {obtained.raw}")
+        record(outcomes, 6, "timed out, retried, compensated", SagaStatus.Errored, obtained, ok)
     finally:
         await orchestrator.stop()
         for service in participants.values():
             await service.stop()
         await injector.unwire_and_destroy_injections()
 
+    all_good = print_summary(outcomes)
+    title("What an operator sees: minos-saga list")
+    listed = minos_saga_list(storage_config(args, directory))
+    return 0 if listed == 0 and all_good else 1
+
+
+Outcome = tuple[str, SagaStatus, SagaStatus, bool]
+"""A scenario's label, the saga status it expects, the one obtained, and whether its own check held."""
+
+
+def record(
+    outcomes: list[Outcome], order_id: int, label: str, expected: SagaStatus, obtained: SagaStatus, ok: bool
+) -> None:
+    """Keep a scenario's outcome for the summary and print the line that says how its order ended."""
+    outcomes.append((label, expected, obtained, ok))
+    mark = "✔" if obtained == expected and ok else "✘"
+    print(f"    {mark} order #{order_id} is {ORDERS[order_id]['status']}, saga {obtained.raw}")
+
+
+def print_summary(outcomes: list[Outcome]) -> bool:
+    """Print each scenario's outcome and the counts; whether every scenario ended as expected."""
     title("Summary")
     for label, expected, obtained, ok in outcomes:
         good = expected == obtained and ok
@@ -347,10 +357,7 @@ async def run(args: argparse.Namespace, database: ParticipantsDatabase) -> int:
     finished = sum(obtained == SagaStatus.Finished for _, _, obtained, _ in outcomes)
     compensated = sum(obtained == SagaStatus.Errored for _, _, obtained, _ in outcomes)
     print(f"{finished} sagas finished, {compensated} compensated")
-
-    title("What an operator sees: minos-saga list")
-    listed = minos_saga_list(storage_config(args, directory))
-    return 0 if listed == 0 and all(expected == obtained and ok for _, expected, obtained, ok in outcomes) else 1
+    return all(expected == obtained and ok for _, expected, obtained, ok in outcomes)
 
 
 if __name__ == "__main__":
