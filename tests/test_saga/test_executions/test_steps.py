@@ -185,3 +185,23 @@ def test_from_raw_wrong_kind_of_class_is_a_type_error(cls):
     raw = LocalSagaStepExecution(LocalSagaStep(add_order)).raw | {"cls": cls}
     with pytest.raises(TypeError):
         LocalSagaStepExecution.from_raw(raw)
+
+
+class AuditedLocalSagaStep(LocalSagaStep):
+    """A step kind with no execution class of its own."""
+
+
+class TracedLocalSagaStep(LocalSagaStep):
+    """A step kind that registers its own execution class."""
+
+
+class TracedLocalSagaStepExecution(LocalSagaStepExecution, executes=TracedLocalSagaStep):
+    """The execution registered for ``TracedLocalSagaStep`` by its class statement alone."""
+
+
+def test_from_definition_uses_the_registered_execution_else_the_base_kind_one():
+    traced = SagaStepExecution.from_definition(TracedLocalSagaStep(add_order))
+    audited = SagaStepExecution.from_definition(AuditedLocalSagaStep(add_order))
+    assert type(traced) is TracedLocalSagaStepExecution
+    assert type(audited) is LocalSagaStepExecution
+    assert type(SagaStepExecution.from_definition(LocalSagaStep(add_order))) is LocalSagaStepExecution
