@@ -140,8 +140,7 @@ async def responder(
     """
     answered: list[BrokerMessage] = []
 
-    async def _loop() -> None:
-        index = len(publisher.messages)
+    async def _loop(index: int) -> None:
         while True:
             message = await publisher.wait_for_message(index)
             index += 1
@@ -150,7 +149,8 @@ async def responder(
                 answered.append(message)
                 subscriber_of(message.reply_topic).add_message(reply_message(message, content, status))
 
-    task = asyncio.create_task(_loop())
+    # Counted now, not when the task first runs: what is published before then must be answered too.
+    task = asyncio.create_task(_loop(len(publisher.messages)))
     try:
         yield answered
     finally:
