@@ -34,7 +34,6 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
@@ -62,7 +61,7 @@ from minos.saga import (  # noqa: E402
     SagaResponse,
     SagaStatus,
 )
-from minos.saga.clock import SagaClock, SystemClock  # noqa: E402
+from minos.saga.clock import OffsetClock  # noqa: E402
 
 PG = {
     "host": os.environ.get("PGHOST", "localhost"),
@@ -233,26 +232,13 @@ async def resumes(database: str, sagas: int, publisher: InMemoryBrokerPublisher)
             await manager.destroy()
 
 
-class MovableClock(SagaClock):
-    """The system clock, plus an offset the benchmark moves to expire every wait at once."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def now(self) -> datetime:
-        return SystemClock().now() + self.offset
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
 TIMED_SAGA = (
     Saga().remote_step(reserve).on_success(reserved).timeout(60).retry(RetryPolicy(maximum_attempts=3)).commit()
 )
 
 
 async def recovery(database: str, sagas: int, publisher: InMemoryBrokerPublisher) -> dict:
-    clock = MovableClock()
+    clock = OffsetClock()
     manager = SagaManager(storage=PostgreSqlSagaExecutionRepository(database, maxsize=8, **PG), clock=clock)
     await manager.setup()
     try:
@@ -262,7 +248,7 @@ async def recovery(database: str, sagas: int, publisher: InMemoryBrokerPublisher
         started = time.perf_counter()
         idle_resent = await manager.recover()
         idle_s = time.perf_counter() - started
-        clock.offset = timedelta(hours=1)
+        clock.advance(3600)
         started = time.perf_counter()
         resent = await manager.recover()
         expired_s = time.perf_counter() - started

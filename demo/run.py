@@ -23,7 +23,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # make ``demo`` importable when run as a script
@@ -47,7 +47,7 @@ from minos.saga import (  # noqa: E402
     SagaStatus,
     transactional_command,
 )
-from minos.saga.clock import SagaClock, SystemClock  # noqa: E402
+from minos.saga.clock import OffsetClock  # noqa: E402
 
 TIMEOUT = 5.0
 
@@ -65,25 +65,12 @@ async def wait_until(predicate: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.01)
 
 
-class DemoClock(SagaClock):
-    """The machine's time plus an offset the demo moves forward, so a timeout expires without waiting for it."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def now(self) -> datetime:
-        return SystemClock().now() + self.offset
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
 class Orchestrator:
     """The order service: a SagaManager over a repository, and SagaService answering ``orderReply``."""
 
     def __init__(self, storage: SagaExecutionRepository, bus: Bus, config, injector: DependencyInjector):
         self.storage = storage
-        self.clock = DemoClock()
+        self.clock = OffsetClock()  # the demo moves it past a timeout instead of waiting
         # Finished sagas stay listed for a day (history), instead of being deleted as 0.7.0 does.
         self.manager = SagaManager(
             storage=storage,
@@ -315,7 +302,7 @@ async def run(args: argparse.Namespace, database: ParticipantsDatabase) -> int:
         )
         await wait_until_paused_on_payment(orchestrator, execution.uuid)
         for _ in range(2):
-            orchestrator.clock.offset += timedelta(seconds=PAYMENT_TIMEOUT + 2)
+            orchestrator.clock.advance(PAYMENT_TIMEOUT + 2)
             print(f"    {PAYMENT_TIMEOUT + 2} s pass without an answer; the recovery loop runs (recover()):")
             resent = await orchestrator.manager.recover()
             print(f"      {resent} request(s) sent again" if resent else "      no attempt left: the step fails")

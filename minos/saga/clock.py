@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 
 class SagaClock(ABC):
@@ -30,3 +30,19 @@ class SystemClock(SagaClock):
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` of real time (a negative wait returns at once)."""
         await asyncio.sleep(max(0.0, seconds))
+
+
+class OffsetClock(SystemClock):
+    """The machine's clock moved ahead by :meth:`advance`, so a demo or a benchmark can expire reply timeouts at once
+    instead of waiting for them (waits in memory still sleep in real time)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def advance(self, seconds: float) -> None:
+        """Move this clock ``seconds`` ahead of the machine's."""
+        self.offset += timedelta(seconds=seconds)
+
+    def now(self) -> datetime:
+        """The machine's time plus the offset, timezone-aware in UTC."""
+        return super().now() + self.offset
