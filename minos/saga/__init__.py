@@ -1,11 +1,12 @@
 """Orchestration sagas for Minos microservices."""
 
 from importlib.metadata import version as _distribution_version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 __version__ = _distribution_version("minos-microservice-saga")
 
 from . import _minos_compat  # noqa: F401  (repairs minos 0.7's broker messages on Python 3.13)
+from ._lazy import lazy_attributes
 from .context import SagaContext
 from .definitions import (
     ConditionalSagaStep,
@@ -191,10 +192,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # The PostgreSQL adapter loads aiopg and psycopg2: import it only when someone asks for it.
-    if name == "PostgreSqlSagaExecutionRepository":
-        from .executions.repositories.postgresql import PostgreSqlSagaExecutionRepository
-
-        return PostgreSqlSagaExecutionRepository
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"PostgreSqlSagaExecutionRepository": ".executions.repositories.postgresql"})

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_attributes
 from .commit import TransactionCommitter
 from .decisions import OperatorDecision
 from .diagram import execution_to_mermaid
@@ -57,10 +58,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # The PostgreSQL adapter loads aiopg and psycopg2: import it only when someone asks for it.
-    if name == "PostgreSqlSagaExecutionRepository":
-        from .repositories.postgresql import PostgreSqlSagaExecutionRepository
-
-        return PostgreSqlSagaExecutionRepository
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"PostgreSqlSagaExecutionRepository": ".repositories.postgresql"})

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..._lazy import lazy_attributes
 from .abc import SagaExecutionRepository
 from .database import DatabaseSagaExecutionRepository, SagaExecutionDatabaseOperationFactory
 from .listing import (
@@ -30,10 +31,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # The PostgreSQL adapter loads aiopg and psycopg2: import it only when someone asks for it.
-    if name == "PostgreSqlSagaExecutionRepository":
-        from .postgresql import PostgreSqlSagaExecutionRepository
-
-        return PostgreSqlSagaExecutionRepository
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"PostgreSqlSagaExecutionRepository": ".postgresql"})
