@@ -23,8 +23,10 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # make ``demo`` importable when run as a script
 warnings.filterwarnings("ignore", category=UserWarning, module="aiomisc.*")  # pkg_resources deprecation noise
@@ -33,7 +35,7 @@ from minos.common import DependencyInjector, PoolFactory  # noqa: E402
 
 import minos.saga  # noqa: E402
 from demo.bus import Bus, MinosService, RoutingPublisher, load_config, subscriber_builder  # noqa: E402
-from demo.database import ParticipantsDatabase  # noqa: E402
+from demo.database import ParticipantsDatabase, server_settings  # noqa: E402
 from demo.sagas import CREATE_ORDER, ORDERS, PAYMENT_TIMEOUT  # noqa: E402
 from demo.services import OrderLedger, PaymentService, StockService, TransactionService  # noqa: E402
 from demo.storage import FileSagaExecutionRepository  # noqa: E402
@@ -50,19 +52,22 @@ from minos.saga import (  # noqa: E402
 from minos.saga.clock import OffsetClock  # noqa: E402
 
 TIMEOUT = 5.0
+_T = TypeVar("_T")
 
 
 def title(text: str) -> None:
     print(f"\n━━ {text} " + "━" * max(0, 74 - len(text)))
 
 
-async def wait_until(predicate: Callable[[], bool], what: str) -> None:
+async def poll(probe: Callable[[], Awaitable[_T | None]], what: str) -> _T:
+    """Run ``probe`` every 10 ms until it returns something other than ``None``; fail after TIMEOUT seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + TIMEOUT
-    while not predicate():
+    while (found := await probe()) is None:
         if loop.time() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
+    return found
 
 
 class Orchestrator:
@@ -99,53 +104,200 @@ class Orchestrator:
 
     async def settled(self, execution_uuid) -> SagaStatus:
         """Wait until the execution finished or errored; return which."""
-        status: list[SagaStatus] = []
 
-        async def probe() -> None:
+        async def status() -> SagaStatus | None:
             try:
                 execution = await self.storage.load(execution_uuid)
             except SagaExecutionNotFoundException:
-                status.append(SagaStatus.Finished)
-                return
-            if execution.status in (SagaStatus.Finished, SagaStatus.Errored):
-                status.append(execution.status)
+                return SagaStatus.Finished
+            return execution.status if execution.status in (SagaStatus.Finished, SagaStatus.Errored) else None
 
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + TIMEOUT
-        while not status:
-            if loop.time() > deadline:
-                raise TimeoutError(f"the {execution_uuid} saga did not settle")
-            await probe()
-            await asyncio.sleep(0.01)
+        obtained = await poll(status, f"the {execution_uuid} saga to settle")
         await asyncio.sleep(0.05)  # let the last commit/reject/compensation messages be handled
-        return status[0]
+        return obtained
+
+    async def paused_on(self, execution_uuid, callback: str) -> None:
+        """Wait until the execution sent the request of the step whose callback is named ``callback``."""
+
+        async def paused() -> bool | None:
+            step = (await self.storage.load(execution_uuid)).paused_step
+            if step is not None and step.definition.on_execute_operation.callback.__name__ == callback:
+                return True
+            return None
+
+        await poll(paused, f"the {execution_uuid} saga to send {callback}")
 
 
-async def wait_until_paused_on_payment(orchestrator: Orchestrator, uuid) -> None:
-    """Wait until the saga sent its payment request (the stock and fraud steps answered)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + TIMEOUT
-    while True:
-        execution = await orchestrator.storage.load(uuid)
-        paused = execution.paused_step
-        if paused is not None and paused.definition.on_execute_operation.callback.__name__ == "charge_payment":
-            return
-        if loop.time() > deadline:
-            raise TimeoutError(f"the {uuid} saga never asked for the payment")
-        await asyncio.sleep(0.01)
+Outcome = tuple[str, SagaStatus, SagaStatus, bool]
+"""A scenario's label, the saga status it expects, the one obtained, and whether its own check held."""
+
+
+@dataclass
+class Demo:
+    """What the scenarios act on: the bus, the three services, and the outcomes so far."""
+
+    args: argparse.Namespace
+    directory: Path
+    bus: Bus
+    config: Any
+    injector: DependencyInjector
+    stock: StockService
+    payment: PaymentService
+    participants: dict[str, MinosService]
+    orchestrator: Orchestrator
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    async def restart_orchestrator(self) -> None:
+        """Stop the order service and start a new one on the same storage."""
+        await self.orchestrator.stop()
+        self.orchestrator = new_orchestrator(self.args, self.directory, self.bus, self.config, self.injector)
+        await self.orchestrator.start()
+
+    async def observe(self, what: str, of: Any) -> Any:
+        """One observable fact: an order's status, an item's stock on hand or available, a customer's balance."""
+        if what == "order":
+            return ORDERS[of]["status"]
+        service = self.payment if what == "balance" else self.stock
+        return await getattr(service, what)(of)
+
+    def record(self, order_id: int, label: str, expected: SagaStatus, obtained: SagaStatus, ok: bool) -> None:
+        """Keep a scenario's outcome for the summary and print the line that says how its order ended."""
+        self.outcomes.append((label, expected, obtained, ok))
+        mark = "✔" if obtained == expected and ok else "✘"
+        print(f"    {mark} order #{order_id} is {ORDERS[order_id]['status']}, saga {obtained.raw}")
+
+
+Act = Callable[[Demo, dict[str, Any]], Awaitable[SagaStatus]]
+"""How a scenario places its order and waits for its saga to settle; returns the saga's final status."""
+
+
+async def place(demo: Demo, order: dict[str, Any]) -> SagaStatus:
+    """Place the order and wait for its saga to settle."""
+    execution = await demo.orchestrator.place(**order)
+    return await demo.orchestrator.settled(execution.uuid)
+
+
+async def place_across_a_restart(demo: Demo, order: dict[str, Any]) -> SagaStatus:
+    """Place the order while the stock service is down, restart the order service, then bring stock back."""
+    await demo.participants["stock"].stop()
+    print("    (the stock service is down for a moment)")
+    execution = await demo.orchestrator.place(**order)
+    stored = await demo.orchestrator.storage.load(execution.uuid)
+    print(f"    stored execution {stored.uuid}: status {stored.status.raw}, paused on step ", end="")
+    print(f"{stored.paused_step.definition.on_execute_operation.callback.__name__}")
+    print("    stopping the order service (SagaManager, SagaService, repository)...")
+    await demo.restart_orchestrator()
+    print("    a new order service is up, reading the same storage; the stock service comes back:")
+    await demo.participants["stock"].start()
+    return await demo.orchestrator.settled(execution.uuid)
+
+
+async def place_delivering_twice(demo: Demo, order: dict[str, Any]) -> SagaStatus:
+    """Place the order while the broker delivers each saga request twice."""
+    demo.bus.redelivered = {"ReserveStock", "CheckFraud", "ChargePayment"}
+    try:
+        return await place(demo, order)
+    finally:
+        demo.bus.redelivered = set()
+
+
+async def place_losing_the_payment_request(demo: Demo, order: dict[str, Any]) -> SagaStatus:
+    """Place the order while payment requests are lost; move the clock past the step's timeout, twice."""
+    demo.bus.lost = {"ChargePayment"}
+    execution = await demo.orchestrator.place(**order)
+    await demo.orchestrator.paused_on(execution.uuid, "charge_payment")
+    for _ in range(2):
+        demo.orchestrator.clock.advance(PAYMENT_TIMEOUT + 2)
+        print(f"    {PAYMENT_TIMEOUT + 2} s pass without an answer; the recovery loop runs (recover()):")
+        resent = await demo.orchestrator.manager.recover()
+        print(f"      {resent} request(s) sent again" if resent else "      no attempt left: the step fails")
+    demo.bus.lost = set()
+    return await demo.orchestrator.settled(execution.uuid)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One order placed in some condition, the saga status it should end with, and what the services then hold."""
+
+    title: str
+    label: str
+    order: dict[str, Any]
+    expected: SagaStatus
+    holds: dict[tuple[str, Any], Any]
+    """``(what, of)`` -> value, as Demo.observe reads it once the saga settled."""
+    act: Act = place
+
+    async def play(self, demo: Demo) -> None:
+        """Run the scenario and record its outcome."""
+        title(self.title)
+        obtained = await self.act(demo, self.order)
+        ok = all([await demo.observe(what, of) == value for (what, of), value in self.holds.items()])
+        demo.record(self.order["order_id"], self.label, self.expected, obtained, ok)
+
+
+def order(order_id: int, customer: str, tier: str, item: str, quantity: int, amount: int) -> dict[str, Any]:
+    """The arguments of Orchestrator.place."""
+    return dict(order_id=order_id, customer=customer, tier=tier, item=item, quantity=quantity, amount=amount)
+
+
+SCENARIOS = [
+    Scenario(
+        "1. Happy path: hold stock → fraud check → charge → confirm → two-phase commit",
+        "happy path",
+        order(1, "alice", "regular", "book", 2, 60),
+        SagaStatus.Finished,
+        {("order", 1): "confirmed", ("on_hand", "book"): 8, ("balance", "alice"): 140},
+    ),
+    Scenario(
+        "2. Payment refused: the stock hold and the order are compensated",
+        "payment refused",
+        order(2, "bob", "regular", "lamp", 1, 45),
+        SagaStatus.Errored,
+        {("order", 2): "cancelled", ("available", "lamp"): 3, ("on_hand", "lamp"): 3},
+    ),
+    Scenario(
+        "3. Conditional step: a premium customer skips the fraud check",
+        "premium branch",
+        order(3, "carol", "premium", "lamp", 2, 600),
+        SagaStatus.Finished,
+        {("order", 3): "confirmed", ("balance", "carol"): 300},
+    ),
+    Scenario(
+        "4. Restart: the saga waits on disk while the orchestrator restarts, then resumes",
+        "resumed after restart",
+        order(4, "dave", "regular", "book", 1, 30),
+        SagaStatus.Finished,
+        {("order", 4): "confirmed", ("on_hand", "book"): 7},
+        place_across_a_restart,
+    ),
+    Scenario(
+        "5. Duplicate delivery: the broker delivers each saga request twice; each takes effect once",
+        "duplicates answered from the record",
+        order(5, "alice", "regular", "book", 1, 20),
+        SagaStatus.Finished,
+        {("on_hand", "book"): 6, ("balance", "alice"): 120},
+        place_delivering_twice,
+    ),
+    Scenario(
+        "6. Timeout: the payment request is lost; it is sent again once, then the saga compensates",
+        "timed out, retried, compensated",
+        order(6, "dave", "premium", "book", 1, 30),
+        SagaStatus.Errored,
+        {("order", 6): "cancelled", ("on_hand", "book"): 6, ("balance", "dave"): 70},
+        place_losing_the_payment_request,
+    ),
+]
+
+
+def postgresql_settings() -> dict[str, Any]:
+    """The saga storage's PostgreSQL database: ``PGDATABASE`` on the server the ``PG*`` variables name."""
+    return {"database": os.environ.get("PGDATABASE", "postgres"), **server_settings()}
 
 
 def storage_config(args: argparse.Namespace, directory: Path) -> Path:
     """A config.yml naming the demo's saga storage, as the order service's own config would."""
     if args.postgres:
-        settings = {
-            "repository": "minos.saga.PostgreSqlSagaExecutionRepository",
-            "database": os.environ.get("PGDATABASE", "postgres"),
-            "host": os.environ.get("PGHOST", "localhost"),
-            "port": os.environ.get("PGPORT", "5432"),
-            "user": os.environ.get("PGUSER", "postgres"),
-            "password": os.environ.get("PGPASSWORD", "postgres"),
-        }
+        settings = {"repository": "minos.saga.PostgreSqlSagaExecutionRepository", **postgresql_settings()}
     else:
         settings = {"repository": "demo.storage.FileSagaExecutionRepository", "directory": str(directory)}
     entries = "".join(f"    {key}: {value}\n" for key, value in settings.items())
@@ -163,20 +315,15 @@ def minos_saga_list(config: Path) -> int:
     return subprocess.run([*command, "list", "--config", str(config)], cwd=root, stderr=subprocess.DEVNULL).returncode
 
 
-def make_storage(args: argparse.Namespace, directory: Path) -> SagaExecutionRepository:
-    if not args.postgres:
-        return FileSagaExecutionRepository(directory)
-    try:
-        from minos.saga import PostgreSqlSagaExecutionRepository
-    except ImportError:
-        sys.exit("--postgres: minos.saga.PostgreSqlSagaExecutionRepository is not available in this checkout yet.")
-    return PostgreSqlSagaExecutionRepository(
-        os.environ.get("PGDATABASE", "postgres"),
-        host=os.environ.get("PGHOST", "localhost"),
-        port=int(os.environ.get("PGPORT", "5432")),
-        user=os.environ.get("PGUSER", "postgres"),
-        password=os.environ.get("PGPASSWORD", "postgres"),
-    )
+def new_orchestrator(
+    args: argparse.Namespace, directory: Path, bus: Bus, config: Any, injector: DependencyInjector
+) -> Orchestrator:
+    """An order service on the storage ``args`` choose: JSON files in ``directory``, or PostgreSQL."""
+    if args.postgres:
+        storage: SagaExecutionRepository = minos.saga.PostgreSqlSagaExecutionRepository(**postgresql_settings())
+    else:
+        storage = FileSagaExecutionRepository(directory)
+    return Orchestrator(storage, bus, config, injector)
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -190,6 +337,21 @@ async def main(args: argparse.Namespace) -> int:
 
 
 async def run(args: argparse.Namespace, database: ParticipantsDatabase) -> int:
+    """Start the services, play every scenario, stop them; then show what an operator sees."""
+    demo = await start(args, database)
+    try:
+        for scenario in SCENARIOS:
+            await scenario.play(demo)
+    finally:
+        await stop(demo)
+    all_good = print_summary(demo.outcomes)
+    title("What an operator sees: minos-saga list")
+    listed = minos_saga_list(storage_config(args, demo.directory))
+    return 0 if listed == 0 and all_good else 1
+
+
+async def start(args: argparse.Namespace, database: ParticipantsDatabase) -> Demo:
+    """The bus, minos' injections, and the three services on it, started, with their initial stock and balances."""
     bus = Bus()
     config = load_config()
     # The participants' records of the saga requests they handled, next to their own tables (see demo/services.py).
@@ -199,140 +361,29 @@ async def run(args: argparse.Namespace, database: ParticipantsDatabase) -> int:
     )
     await injector.wire_and_setup_injections(modules=[minos.saga, sys.modules[__name__]])
     directory = Path(tempfile.mkdtemp(prefix="minos-saga-demo-"))
-
     stock = StockService(database)
     await stock.create({"book": 10, "lamp": 3})
     payment = PaymentService(database)
     await payment.create({"alice": 200, "bob": 20, "carol": 900, "dave": 100})
     participants = {
-        "stock": MinosService("stock", [stock, TransactionService(stock)], bus, config, [transactional_command]),
-        "payment": MinosService(
-            "payment", [payment, TransactionService(payment)], bus, config, [transactional_command]
-        ),
+        name: MinosService(name, [service, TransactionService(service)], bus, config, [transactional_command])
+        for name, service in (("stock", stock), ("payment", payment))
     }
-    for service in participants.values():
-        await service.start()
-    orchestrator = Orchestrator(make_storage(args, directory), bus, config, injector)
+    for participant in participants.values():
+        await participant.start()
+    orchestrator = new_orchestrator(args, directory, bus, config, injector)
     await orchestrator.start()
     storage_name = "PostgreSQL" if args.postgres else f"JSON files in {directory}"
     print(f"order, stock and payment are up; sagas are stored as {storage_name}")
-
-    outcomes: list[Outcome] = []
-
-    async def scenario(label: str, expected: SagaStatus, check: Callable[[], Awaitable[bool]], **order) -> None:
-        execution = await orchestrator.place(**order)
-        obtained = await orchestrator.settled(execution.uuid)
-        record(outcomes, order["order_id"], label, expected, obtained, await check())
-
-    try:
-
-        async def happy_path() -> bool:
-            return (ORDERS[1]["status"], await stock.on_hand("book"), await payment.balance("alice")) == (
-                "confirmed", 8, 140
-            )  # fmt: skip
-
-        title("1. Happy path: hold stock → fraud check → charge → confirm → two-phase commit")
-        await scenario(
-            "happy path",
-            SagaStatus.Finished,
-            happy_path,
-            order_id=1, customer="alice", tier="regular", item="book", quantity=2, amount=60,
-        )  # fmt: skip
-
-        async def payment_refused() -> bool:
-            lamps = (await stock.available("lamp"), await stock.on_hand("lamp"))
-            return ORDERS[2]["status"] == "cancelled" and lamps == (3, 3)
-
-        title("2. Payment refused: the stock hold and the order are compensated")
-        await scenario(
-            "payment refused",
-            SagaStatus.Errored,
-            payment_refused,
-            order_id=2, customer="bob", tier="regular", item="lamp", quantity=1, amount=45,
-        )  # fmt: skip
-
-        async def premium_branch() -> bool:
-            return ORDERS[3]["status"] == "confirmed" and await payment.balance("carol") == 300
-
-        title("3. Conditional step: a premium customer skips the fraud check")
-        await scenario(
-            "premium branch",
-            SagaStatus.Finished,
-            premium_branch,
-            order_id=3, customer="carol", tier="premium", item="lamp", quantity=2, amount=600,
-        )  # fmt: skip
-
-        title("4. Restart: the saga waits on disk while the orchestrator restarts, then resumes")
-        await participants["stock"].stop()
-        print("    (the stock service is down for a moment)")
-        execution = await orchestrator.place(
-            order_id=4, customer="dave", tier="regular", item="book", quantity=1, amount=30
-        )
-        stored = await orchestrator.storage.load(execution.uuid)
-        print(f"    stored execution {stored.uuid}: status {stored.status.raw}, paused on step ", end="")
-        print(f"{stored.paused_step.definition.on_execute_operation.callback.__name__}")
-        print("    stopping the order service (SagaManager, SagaService, repository)...")
-        await orchestrator.stop()
-        del orchestrator
-        orchestrator = Orchestrator(make_storage(args, directory), bus, config, injector)
-        await orchestrator.start()
-        print("    a new order service is up, reading the same storage; the stock service comes back:")
-        await participants["stock"].start()
-        obtained = await orchestrator.settled(execution.uuid)
-        ok = ORDERS[4]["status"] == "confirmed" and await stock.on_hand("book") == 7
-        record(outcomes, 4, "resumed after restart", SagaStatus.Finished, obtained, ok)
-
-        async def delivered_twice() -> bool:
-            return (await stock.on_hand("book"), await payment.balance("alice")) == (6, 120)
-
-        title("5. Duplicate delivery: the broker delivers each saga request twice; each takes effect once")
-        bus.redelivered = {"ReserveStock", "CheckFraud", "ChargePayment"}
-        await scenario(
-            "duplicates answered from the record",
-            SagaStatus.Finished,
-            delivered_twice,
-            order_id=5, customer="alice", tier="regular", item="book", quantity=1, amount=20,
-        )  # fmt: skip
-        bus.redelivered = set()
-
-        title("6. Timeout: the payment request is lost; it is sent again once, then the saga compensates")
-        bus.lost = {"ChargePayment"}
-        execution = await orchestrator.place(
-            order_id=6, customer="dave", tier="premium", item="book", quantity=1, amount=30
-        )
-        await wait_until_paused_on_payment(orchestrator, execution.uuid)
-        for _ in range(2):
-            orchestrator.clock.advance(PAYMENT_TIMEOUT + 2)
-            print(f"    {PAYMENT_TIMEOUT + 2} s pass without an answer; the recovery loop runs (recover()):")
-            resent = await orchestrator.manager.recover()
-            print(f"      {resent} request(s) sent again" if resent else "      no attempt left: the step fails")
-        bus.lost = set()
-        obtained = await orchestrator.settled(execution.uuid)
-        ok = (ORDERS[6]["status"], await stock.on_hand("book"), await payment.balance("dave")) == ("cancelled", 6, 70)
-        record(outcomes, 6, "timed out, retried, compensated", SagaStatus.Errored, obtained, ok)
-    finally:
-        await orchestrator.stop()
-        for service in participants.values():
-            await service.stop()
-        await injector.unwire_and_destroy_injections()
-
-    all_good = print_summary(outcomes)
-    title("What an operator sees: minos-saga list")
-    listed = minos_saga_list(storage_config(args, directory))
-    return 0 if listed == 0 and all_good else 1
+    return Demo(args, directory, bus, config, injector, stock, payment, participants, orchestrator)
 
 
-Outcome = tuple[str, SagaStatus, SagaStatus, bool]
-"""A scenario's label, the saga status it expects, the one obtained, and whether its own check held."""
-
-
-def record(
-    outcomes: list[Outcome], order_id: int, label: str, expected: SagaStatus, obtained: SagaStatus, ok: bool
-) -> None:
-    """Keep a scenario's outcome for the summary and print the line that says how its order ended."""
-    outcomes.append((label, expected, obtained, ok))
-    mark = "✔" if obtained == expected and ok else "✘"
-    print(f"    {mark} order #{order_id} is {ORDERS[order_id]['status']}, saga {obtained.raw}")
+async def stop(demo: Demo) -> None:
+    """Stop the three services and minos' injections."""
+    await demo.orchestrator.stop()
+    for participant in demo.participants.values():
+        await participant.stop()
+    await demo.injector.unwire_and_destroy_injections()
 
 
 def print_summary(outcomes: list[Outcome]) -> bool:
