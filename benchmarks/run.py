@@ -141,7 +141,7 @@ def fmt_num(value, unit="") -> str:
     return f"{value:,.0f}{unit}"
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="minos.saga: this package vs published 0.7.0")
     parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per workload and side")
     parser.add_argument("--repeats", type=int, default=5, help="repeats (best is reported)")
@@ -149,13 +149,15 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated subset of: " + ",".join([*WORKLOADS, "memory"]))
     parser.add_argument("--timeout", type=float, default=300.0, help="per-subprocess timeout (s)")
     args = parser.parse_args()
-
-    selected = [w for w in args.only.split(",") if w] or [*WORKLOADS, "memory"]
-    unknown = set(selected) - {*WORKLOADS, "memory"}
+    args.selected = [w for w in args.only.split(",") if w] or [*WORKLOADS, "memory"]
+    unknown = set(args.selected) - {*WORKLOADS, "memory"}
     if unknown:
         parser.error(f"unknown workloads: {sorted(unknown)}")
+    return args
 
-    info = machine_info()
+
+def print_method(info: dict, args: argparse.Namespace) -> None:
+    """The machine and how it is measured, before any number."""
     load = " ".join(f"{x:.2f}" for x in info["loadavg"]) if info["loadavg"] else "n/a"
     print(
         f"machine: {info['cpu']} | {info['cores']} cores ({info['usable_cores']} usable) | "
@@ -166,14 +168,14 @@ def main() -> int:
         f"of process CPU time, best repeat reported; memory: tracemalloc over {args.memory_count} paused executions"
     )
 
-    upstream_venv = venv_path()
-    upstream_python, venv_error = ensure_upstream_venv(upstream_venv)
-    ours_python = sys.executable
 
+def measure(args: argparse.Namespace, pythons: dict[str, Path | str | None], venv_error: str | None) -> dict:
+    """workload -> side -> the result of running it under that side's python."""
+    upstream_venv = venv_path()
     raw: dict[str, dict[str, dict]] = {}
-    for workload in selected:
+    for workload in args.selected:
         raw[workload] = {}
-        for side, python in (("upstream", upstream_python), ("ours", ours_python)):
+        for side, python in pythons.items():
             if python is None:
                 raw[workload][side] = {"ok": False, "error": venv_error}
                 continue
@@ -183,49 +185,56 @@ def main() -> int:
             raw[workload][side] = result
             if not result["ok"]:
                 log(f"  {workload:<14} [{side}] FAILED: {result.get('error')}")
+    return raw
 
-    rows, errors, misses, seen_errors = [], [], [], set()
-    for workload in selected:
-        up, ours = raw[workload]["upstream"], raw[workload]["ours"]
-        memory = workload == "memory"
-        key = "bytes_per_execution" if memory else "ops_per_s"
-        up_v = up.get(key) if up.get("ok") else None
-        our_v = ours.get(key) if ours.get("ok") else None
-        ratio = our_v / up_v if up_v and our_v else None
-        if memory:
-            target = "info"  # no target for memory: lower ratio is better
-            status = "FAIL" if not (up.get("ok") and ours.get("ok")) else "-"
-        else:
-            wanted = TARGETS.get(workload)
-            target = f">={wanted:g}x" if wanted else "info"
-            if not (up.get("ok") and ours.get("ok")):
-                status = "FAIL"
-            elif wanted is None:
-                status = "-"
-            else:
-                status = "PASS" if ratio >= wanted else "FAIL"
-                if status == "FAIL":
-                    misses.append(workload)
-        for side, res in (("upstream", up), ("ours", ours)):
+
+def compare(workload: str, up: dict, ours: dict) -> dict:
+    """One row of the table: both sides' figure, their ratio, the target and whether it is met."""
+    memory = workload == "memory"
+    key = "bytes_per_execution" if memory else "ops_per_s"
+    up_v = up.get(key) if up.get("ok") else None
+    our_v = ours.get(key) if ours.get("ok") else None
+    ratio = our_v / up_v if up_v and our_v else None
+    wanted = None if memory else TARGETS.get(workload)  # no target for memory: lower ratio is better
+    if not (up.get("ok") and ours.get("ok")):
+        status = "FAIL"
+    elif wanted is None:
+        status = "-"
+    else:
+        status = "PASS" if ratio >= wanted else "FAIL"
+    return {
+        "workload": workload if not memory else "memory (B/paused exec)",
+        "metric": key,
+        "upstream": up_v,
+        "ours": our_v,
+        "ratio": ratio,
+        "target": f">={wanted:g}x" if wanted else "info",
+        "status": status,
+        "upstream_us_per_op": 1e6 / up_v if up_v and not memory else None,
+        "ours_us_per_op": 1e6 / our_v if our_v and not memory else None,
+    }
+
+
+def missed_target(row: dict) -> bool:
+    """Both sides ran, the workload has a target, and ours did not reach it."""
+    return row["status"] == "FAIL" and row["ratio"] is not None and row["target"] != "info"
+
+
+def error_lines(raw: dict) -> list[str]:
+    """One line per side that failed; the stderr of the first failure of each kind."""
+    errors, seen = [], set()
+    for workload, sides in raw.items():
+        for side in ("upstream", "ours"):
+            res = sides[side]
             if not res.get("ok"):
-                first = res.get("error") not in seen_errors
-                seen_errors.add(res.get("error"))
+                first = res.get("error") not in seen
+                seen.add(res.get("error"))
                 detail = f"\n{res['stderr']}" if first and res.get("stderr") else (" (same as above)" * (not first))
                 errors.append(f"{workload} [{side}]: {res.get('error')}{detail}")
-        rows.append(
-            {
-                "workload": workload if not memory else "memory (B/paused exec)",
-                "metric": key,
-                "upstream": up_v,
-                "ours": our_v,
-                "ratio": ratio,
-                "target": target,
-                "status": status,
-                "upstream_us_per_op": 1e6 / up_v if up_v and not memory else None,
-                "ours_us_per_op": 1e6 / our_v if our_v and not memory else None,
-            }
-        )
+    return errors
 
+
+def print_table(rows: list[dict]) -> None:
     header = ["workload", "upstream 0.7.0", "ours", "ratio ours/up", "target", "result"]
     table = [header]
     for row in rows:
@@ -251,10 +260,13 @@ def main() -> int:
         "ops/s: higher is better, ratio = ours/upstream (targets of issue 12). "
         "memory: bytes per paused execution, ratio < 1 means ours uses less."
     )
-    print_persisted_curve(rows)
-    for workload in selected:
+
+
+def print_repeats(raw: dict) -> None:
+    """Each side's iterations and the ops/s of every repeat (the table shows the best)."""
+    for workload, sides in raw.items():
         for side in ("upstream", "ours"):
-            res = raw[workload][side]
+            res = sides[side]
             if res.get("ok") and workload != "memory":
                 per = ", ".join(f"{r['ops_per_s']:,.0f}" for r in res["repeats"])
                 print(
@@ -262,39 +274,50 @@ def main() -> int:
                     f"{res['measured_seconds']:.2f}s CPU; repeats ops/s: {per} (median {res['median_ops_per_s']:,.0f})"
                 )
 
+
+def write_results(info: dict, args: argparse.Namespace, pythons: dict, rows: list, raw: dict, exit_code: int) -> None:
+    settings = {
+        "duration": args.duration,
+        "repeats": args.repeats,
+        "memory_count": args.memory_count,
+        "upstream_python": str(pythons["upstream"]),
+        "ours_python": pythons["ours"],
+        "targets": TARGETS,
+    }
+    document = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": info,
+        "settings": settings,
+        "rows": rows,
+        "raw": raw,
+        "exit_code": exit_code,
+    }
+    RESULTS_JSON.write_text(json.dumps(document, indent=1, default=str) + "\n")
+    print(f"\nwrote {RESULTS_JSON.relative_to(REPO)}; exit {exit_code}")
+
+
+def main() -> int:
+    args = parse_args()
+    info = machine_info()
+    print_method(info, args)
+    upstream_python, venv_error = ensure_upstream_venv(venv_path())
+    pythons = {"upstream": upstream_python, "ours": sys.executable}
+    raw = measure(args, pythons, venv_error)
+    rows = [compare(workload, raw[workload]["upstream"], raw[workload]["ours"]) for workload in args.selected]
+    errors = error_lines(raw)
+    print_table(rows)
+    print_persisted_curve(rows)
+    print_repeats(raw)
     if errors:
         print("\nERRORS:")
         for err in errors:
             print("  " + err.replace("\n", "\n    "))
-
     load_end = os.getloadavg() if hasattr(os, "getloadavg") else None
     if load_end:
         print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in load_end)} (a busy machine makes numbers noisy)")
     info["loadavg_end"] = load_end
-    exit_code = 1 if errors else (2 if misses else 0)
-    RESULTS_JSON.write_text(
-        json.dumps(
-            {
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "machine": info,
-                "settings": {
-                    "duration": args.duration,
-                    "repeats": args.repeats,
-                    "memory_count": args.memory_count,
-                    "upstream_python": str(upstream_python),
-                    "ours_python": ours_python,
-                    "targets": TARGETS,
-                },
-                "rows": rows,
-                "raw": raw,
-                "exit_code": exit_code,
-            },
-            indent=1,
-            default=str,
-        )
-        + "\n"
-    )
-    print(f"\nwrote {RESULTS_JSON.relative_to(REPO)}; exit {exit_code}")
+    exit_code = 1 if errors else (2 if any(missed_target(row) for row in rows) else 0)
+    write_results(info, args, pythons, rows, raw, exit_code)
     return exit_code
 
 
