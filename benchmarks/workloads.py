@@ -402,30 +402,9 @@ SETUPS = {
 async def measure(op, publisher, duration: float, repeats: int) -> dict:
     """Ops per second of this process's CPU time: other processes on a shared machine do not count against it."""
     messages = publisher.messages  # the in-memory publisher keeps every message: drop them per op
-
     warmup_seconds = min(1.0, max(0.5, duration * 0.1))
-    warmup_iterations = 0
-    end = time.process_time() + warmup_seconds
-    while time.process_time() < end or warmup_iterations < 20:
-        await op()
-        messages.clear()
-        warmup_iterations += 1
-
-    per_repeat = duration / repeats
-    results = []
-    for _ in range(repeats):
-        gc.collect()
-        count = 0
-        start = time.process_time()
-        end = start + per_repeat
-        now = start
-        while now < end:
-            await op()
-            messages.clear()
-            count += 1
-            now = time.process_time()
-        elapsed = now - start
-        results.append({"iterations": count, "seconds": elapsed, "ops_per_s": count / elapsed})
+    warmup_iterations = await warm_up(op, messages, warmup_seconds)
+    results = [await one_repeat(op, messages, duration / repeats) for _ in range(repeats)]
     best = max(r["ops_per_s"] for r in results)
     ordered = sorted(r["ops_per_s"] for r in results)
     return {
@@ -439,6 +418,33 @@ async def measure(op, publisher, duration: float, repeats: int) -> dict:
         "iterations_total": sum(r["iterations"] for r in results),
         "measured_seconds": sum(r["seconds"] for r in results),
     }
+
+
+async def warm_up(op, messages, seconds: float) -> int:
+    """Run ``op`` for ``seconds`` of CPU time and at least 20 times; how many times it ran."""
+    iterations = 0
+    end = time.process_time() + seconds
+    while time.process_time() < end or iterations < 20:
+        await op()
+        messages.clear()
+        iterations += 1
+    return iterations
+
+
+async def one_repeat(op, messages, seconds: float) -> dict:
+    """Run ``op`` for ``seconds`` of CPU time; the iterations, the CPU seconds they took and their rate."""
+    gc.collect()
+    count = 0
+    start = time.process_time()
+    end = start + seconds
+    now = start
+    while now < end:
+        await op()
+        messages.clear()
+        count += 1
+        now = time.process_time()
+    elapsed = now - start
+    return {"iterations": count, "seconds": elapsed, "ops_per_s": count / elapsed}
 
 
 async def measure_memory(ms, publisher, count: int) -> dict:
