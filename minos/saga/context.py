@@ -17,6 +17,7 @@ from uuid import UUID
 from minos.common import BucketModel, Field
 
 from . import _context_avro
+from ._minos_internals import unchecked_field
 
 _IMMUTABLE_TYPES = frozenset({str, int, float, bool, type(None), UUID, datetime, date, time, timedelta, bytes})
 
@@ -34,17 +35,6 @@ def _copy_value(value: Any) -> Any:
     if kind is dict:
         return {key: _copy_value(item) for key, item in value.items()}
     return copy.deepcopy(value)
-
-
-def _unchecked_field(name: str, value: Any) -> Field:
-    """Build a ``Field`` typed ``Any`` without re-decoding a value the context already holds."""
-    field = Field.__new__(Field)
-    field._name = name
-    field._type = Any
-    field._value = value
-    field._parser = None
-    field._validator = None
-    return field
 
 
 def _is_field_mapping(value: Any) -> bool:
@@ -96,10 +86,11 @@ class SagaContext(BucketModel, MutableMapping):
     @property
     def fields(self) -> dict[str, Field]:
         """The values as minos ``Field`` objects, built on demand for the model machinery."""
-        return {name: _unchecked_field(name, value) for name, value in self._values.items()}
+        return {name: unchecked_field(name, Any, value) for name, value in self._values.items()}
 
     @property
     def _fields(self) -> dict[str, Field]:  # type: ignore[override]
+        # Where minos' Model keeps, and its methods read, the fields (see _minos_internals.unmet_assumptions).
         return self.fields
 
     def __getitem__(self, key: str) -> Any:

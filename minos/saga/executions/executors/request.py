@@ -9,11 +9,12 @@ from minos.common import Inject, NotProvidedException
 from minos.networks import REQUEST_HEADERS_CONTEXT_VAR, BrokerPublisher
 
 from ..._header_lists import push_transaction
+from ..._minos_internals import publish
 from ...context import SagaContext
 from ...definitions import RequestCallBack, SagaOperation
 from ...exceptions import ExecutorException, SagaCallbackReturnTypeException, SagaFailedExecutionStepException
 from ...messages import SagaRequest
-from .._broker_messages import build_message, publish, saga_reply_topic
+from .._broker_messages import build_message, saga_reply_topic
 from .abc import Executor, context_copy, step_failure
 
 # The context and exceptions are importable from here too, as in 0.7.0.

@@ -1,0 +1,146 @@
+"""Every shortcut minos.saga takes through minos internals, and a check that they still hold.
+
+The engine's hot paths skip work minos' public API would repeat on values the engine produced itself:
+
+- a minos ``Field`` built through its constructor runs the type decoder over its value; ``unchecked_field`` fills
+  the five slots of a ``Field`` (``_name``, ``_type``, ``_value``, ``_parser``, ``_validator``) directly;
+- a declarative model built through its constructor decodes every field; ``build_model`` gives
+  ``Model.__init__`` unchecked fields typed as the class declares them (its private ``_type_hints()``), and
+  ``SagaContext`` builds its fields on demand behind ``fields``/``_fields``, where ``Model`` keeps and reads them;
+- ``BrokerPublisher.send`` formats ``repr(message)`` for a debug line on its module's logger, then hands the message
+  to ``_send``; ``publish`` calls ``_send`` itself when nothing would see that line.
+
+``unmet_assumptions()`` runs each shortcut against the installed minos and describes every difference from what it
+relies on; the test suite asserts it finds none, so a minos release that changes these internals fails the tests
+loudly instead of producing subtly different messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+from uuid import UUID
+
+from minos.common import DeclarativeModel, Field, Model
+from minos.networks import BrokerMessage, BrokerMessageV1, BrokerMessageV1Payload, BrokerPublisher
+
+M = TypeVar("M", bound=DeclarativeModel)
+
+FIELD_SLOTS = ("_name", "_type", "_value", "_parser", "_validator")
+_PUBLISHER_LOGGER = logging.getLogger(BrokerPublisher.__module__)  # the logger ``BrokerPublisher.send`` writes to
+
+
+def unchecked_field(name: str, type_: Any, value: Any) -> Field:
+    """A ``Field`` holding ``value`` as given: no type decoding, no parser, no validator."""
+    field = Field.__new__(Field)
+    field._name, field._type, field._value = name, type_, value
+    field._parser = field._validator = None
+    return field
+
+
+_DECLARED_TYPES: dict[type, dict[str, Any]] = {}
+
+
+def _declared_types(model_cls: type[DeclarativeModel]) -> dict[str, Any]:
+    """The field names and types ``model_cls`` declares, read once per class."""
+    if (types := _DECLARED_TYPES.get(model_cls)) is None:
+        types = _DECLARED_TYPES[model_cls] = dict(model_cls._type_hints())
+    return types
+
+
+def build_model(model_cls: type[M], **values: Any) -> M:
+    """An instance of the declarative ``model_cls`` holding ``values`` (one per declared field) without decoding them:
+    equal to, and serialised like, ``model_cls(**values)`` when the values already have the declared types."""
+    model = object.__new__(model_cls)
+    fields = {name: unchecked_field(name, type_, values[name]) for name, type_ in _declared_types(model_cls).items()}
+    Model.__init__(model, fields)
+    return model
+
+
+async def publish(publisher: BrokerPublisher, message: BrokerMessage) -> None:
+    """Send ``message`` through ``publisher``, without formatting minos' debug line when nothing would show it.
+
+    The repr that ``BrokerPublisher.send`` formats costs as much as building the message. So when the publisher keeps
+    minos' ``send`` and its logger would drop the line, the message goes to ``_send`` directly; otherwise (debug
+    logging on, or a publisher with its own ``send``) through ``send`` as usual."""
+    if getattr(publisher.send, "__func__", None) is BrokerPublisher.send and not _PUBLISHER_LOGGER.isEnabledFor(
+        logging.DEBUG
+    ):
+        await publisher._send(message)
+    else:
+        await publisher.send(message)
+
+
+def unmet_assumptions() -> list[str]:
+    """What the installed minos does differently from what the shortcuts above rely on (empty when nothing)."""
+    return [problem for check in (_field_problem, _model_problem, _publisher_problem) if (problem := check())]
+
+
+def _field_problem() -> str | None:
+    if tuple(getattr(Field, "__slots__", ())) != FIELD_SLOTS:
+        return f"minos Field's slots are {getattr(Field, '__slots__', None)!r}, unchecked_field fills {FIELD_SLOTS!r}"
+    if tuple(unchecked_field("a", int, 1)) != tuple(Field("a", int, 1)):
+        return "an unchecked Field differs from Field('a', int, 1) (name, type, value, parser or validator)"
+    return None
+
+
+def _model_problem() -> str | None:
+    identifier = UUID(int=1)
+    payload = BrokerMessageV1Payload({"a": 1}, headers={"h": "v"})
+    expected = BrokerMessageV1("topic", payload, identifier=identifier, reply_topic="reply")
+    try:
+        built = build_model(
+            BrokerMessageV1,
+            topic="topic",
+            identifier=identifier,
+            reply_topic="reply",
+            strategy=expected.strategy,
+            payload=build_model(BrokerMessageV1Payload, content={"a": 1}, status=payload.status, headers={"h": "v"}),
+        )
+    except (AttributeError, KeyError, TypeError) as exc:
+        return f"build_model cannot build a BrokerMessageV1 from its declared fields ({exc!r})"
+    if built != expected or BrokerMessageV1.from_avro_bytes(built.avro_bytes) != expected:
+        return "a BrokerMessageV1 from build_model differs from the one its constructor builds, or serialises otherwise"
+    fields = {"content": unchecked_field("content", Any, 1)}
+    model = object.__new__(BrokerMessageV1Payload)
+    Model.__init__(model, fields)
+    if vars(model).get("_fields") is not fields or model.fields is not fields:
+        return "Model.__init__ no longer keeps its fields in _fields behind the fields property (SagaContext's)"
+    return None
+
+
+def _publisher_problem() -> str | None:
+    message = BrokerMessageV1("topic", BrokerMessageV1Payload("content"))
+    sent: list[BrokerMessage] = []
+    logged: list[str] = []
+
+    class Probe(BrokerPublisher):
+        async def _send(self, message: BrokerMessage) -> None:
+            sent.append(message)
+
+    class Recorder(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            logged.append(record.getMessage())
+
+    recorder, level = Recorder(logging.DEBUG), _PUBLISHER_LOGGER.level
+    _PUBLISHER_LOGGER.addHandler(recorder)
+    _PUBLISHER_LOGGER.setLevel(logging.DEBUG)
+    try:
+        completed = _completes_without_suspending(Probe().send(message))
+    finally:
+        _PUBLISHER_LOGGER.removeHandler(recorder)
+        _PUBLISHER_LOGGER.setLevel(level)
+    if not completed or sent != [message] or not any(repr(message) in line for line in logged):
+        return f"BrokerPublisher.send no longer logs the message on {_PUBLISHER_LOGGER.name!r} and hands it to _send"
+    return None
+
+
+def _completes_without_suspending(coroutine: Coroutine[Any, Any, Any]) -> bool:
+    """Run ``coroutine`` until it first waits, inside a running event loop too; whether it finished by then."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return True
+    coroutine.close()
+    return False
