@@ -9,7 +9,7 @@ from uuid import UUID
 from minos.networks import REQUEST_HEADERS_CONTEXT_VAR, BrokerRequest, Request, Response
 
 from ._header_lists import add_related_services, header_list, pop_transaction
-from .transactions import transaction_repository, transaction_scope
+from .transactions import TransactionScopes
 from .utils import get_service_name
 
 
@@ -23,9 +23,9 @@ async def transactional_command(
     try:
         async with AsyncExitStack() as stack:
             if transactions:
-                repository = transaction_repository()
+                scope = TransactionScopes()
                 for uuid in header_list(request.headers, "transactions"):
-                    await stack.enter_async_context(transaction_scope(UUID(uuid), repository))
+                    await stack.enter_async_context(scope(UUID(uuid)))
             return await inner(request)
     finally:
         # Also when the handler raises (a refusal): the saga's compensation must find this service among the

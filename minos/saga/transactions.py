@@ -8,37 +8,42 @@ committed or rejected together with the saga. Without it, callbacks run plainly.
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Optional
+from typing import Any
 from uuid import UUID
 
 from minos.common import Inject, NotProvidedException
 
 try:
-    from minos.aggregate import TransactionEntry, TransactionRepository
+    from minos.aggregate import EventRepository, TransactionEntry, TransactionRepository
 except ImportError:  # the optional integration is not installed
+    EventRepository = None
     TransactionEntry = None
     TransactionRepository = None
 
 
-def transaction_repository() -> Optional[TransactionRepository]:  # noqa: UP045
-    """The injected transaction repository, or ``None`` when the integration is not installed or not injected."""
-    if TransactionEntry is None or TransactionRepository is None:
-        return None
+class TransactionScopes:
+    """Opens the scope each callback of an execution runs in: an entry of the injected transaction repository, or
+    none without one. The repositories are resolved once, when this is built (once per run), not per callback:
+    ``TransactionEntry`` resolves any repository it is not given, and the in-memory one again on every save."""
+
+    def __init__(self) -> None:
+        self.transactions = _resolve(TransactionRepository) if TransactionEntry is not None else None
+        self.events = _resolve(EventRepository) if self.transactions is not None else None
+
+    def __call__(self, uuid: UUID | None) -> AbstractAsyncContextManager[Any]:
+        """The scope of a callback of the ``uuid`` execution; callbacks outside any execution run plainly."""
+        if self.transactions is None or uuid is None:
+            return _NO_SCOPE
+        return TransactionEntry(
+            uuid=uuid, autocommit=False, transaction_repository=self.transactions, event_repository=self.events
+        )
+
+
+def _resolve(kind: Any) -> Any:
     try:
-        return Inject.resolve(TransactionRepository)
+        return Inject.resolve(kind)
     except NotProvidedException:
         return None
-
-
-def transaction_scope(
-    uuid: UUID | None,
-    repository: Optional[TransactionRepository],  # noqa: UP045
-) -> AbstractAsyncContextManager[Any]:
-    """The scope a callback of the ``uuid`` execution runs in: an entry of ``repository`` (see
-    ``transaction_repository()``). Callbacks outside any execution, or without a repository, run plainly."""
-    if repository is None or uuid is None:
-        return _NO_SCOPE
-    return TransactionEntry(uuid=uuid, autocommit=False, transaction_repository=repository)
 
 
 class _NoScope(AbstractAsyncContextManager[None]):

@@ -22,13 +22,12 @@ from minos.networks import (
 
 from .._minos_internals import build_model
 from ..interceptors import intercept_headers
-from ._dependencies import dependencies
 
 
-def saga_reply_topic() -> str:
+def saga_reply_topic(service_name: str) -> str:
     """Where participants answer the engine's requests: the waiting broker client's topic when one is waiting
-    (``REQUEST_REPLY_TOPIC_CONTEXT_VAR``), else the ``{service}Reply`` topic ``SagaService`` consumes."""
-    return REQUEST_REPLY_TOPIC_CONTEXT_VAR.get() or f"{dependencies().service_name}Reply"
+    (``REQUEST_REPLY_TOPIC_CONTEXT_VAR``), else the ``{service_name}Reply`` topic ``SagaService`` consumes."""
+    return REQUEST_REPLY_TOPIC_CONTEXT_VAR.get() or f"{service_name}Reply"
 
 
 def build_message(

@@ -13,6 +13,7 @@ from minos.networks import BrokerClientPool, BrokerMessageV1, BrokerPublisher
 from .._broker_pool import resolve_broker_pool
 from ..exceptions import SagaFailedCommitCallbackException
 from ._broker_messages import build_message, saga_reply_topic
+from ._options import RunOptions
 from .steps import ConditionalSagaStepExecution, SagaStepExecution
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,17 @@ class TransactionCommitter:
         self.executed_steps = executed_steps
         self.broker_publisher = broker_publisher
         self.broker_pool = broker_pool
+        self.options: RunOptions = kwargs.get("options") or RunOptions(execution_uuid=execution_uuid)
+
+    @classmethod
+    def of_run(
+        cls, execution_uuid: UUID, executed_steps: list[SagaStepExecution], options: RunOptions
+    ) -> TransactionCommitter:
+        """The committer of a run of the ``execution_uuid`` execution: with the run's publisher and the pools its
+        caller gave, the injected ones for the others."""
+        pools = {"broker_pool": options.broker_pool, "pool_factory": options.pool_factory}
+        given = {name: pool for name, pool in pools.items() if pool is not None}  # the injection resolves the rest
+        return cls(execution_uuid, executed_steps, broker_publisher=options.publisher, options=options, **given)
 
     @property
     def transactions(self) -> list[tuple[UUID, str]]:
@@ -77,7 +89,8 @@ class TransactionCommitter:
         for uuid, service in self.transactions:
             request_id = uuid4()
             headers = {"saga": str(self.execution_uuid)}
-            message = _message("Reserve", uuid, service, headers, saga_reply_topic(), request_id)
+            reply_topic = saga_reply_topic(self.options.dependencies.service_name)
+            message = _message("Reserve", uuid, service, headers, reply_topic, request_id)
             await self.broker_publisher.send(message)
             request_ids.append(request_id)
         return request_ids

@@ -31,7 +31,7 @@ from ..exceptions import (
 )
 from ..interceptors import intercept_commit, intercept_step
 from ..messages import SagaResponse
-from ._dependencies import resolves_once
+from ._options import RunOptions
 from ._outbox import PendingMessage
 from .commit import TransactionCommitter
 from .decisions import OperatorDecision
@@ -157,7 +157,6 @@ class SagaExecution:
             raise SagaExecutionFormatException(f"The raw saga execution is not valid: {exc!r}") from exc
         return execution
 
-    @resolves_once
     async def execute(
         self,
         response: SagaResponse | None = None,
@@ -179,26 +178,30 @@ class SagaExecution:
             )
         if self.status == SagaStatus.Errored:
             return self.context  # a late reply for an execution that already failed
-        pause_on_commit = kwargs.pop("pause_on_commit", False)
+        options = self._options(kwargs)
         if response is not None:
             self._check_response(response)
         if self.reservations is not None:
-            await self._receive_reservation(response, **kwargs)
+            await self._receive_reservation(response, options)
             return self.context
 
         self.status = SagaStatus.Running
         if self.paused_step is not None:
-            await self._execute_step(self.paused_step, response, autocommit, **kwargs)
+            await self._execute_step(self.paused_step, response, autocommit, options)
             self.paused_step = None
         for definition in self.definition.steps[len(self.executed_steps) :]:
-            await self._execute_step(SagaStepExecution.from_definition(definition), None, autocommit, **kwargs)
+            await self._execute_step(SagaStepExecution.from_definition(definition), None, autocommit, options)
 
         self.status = SagaStatus.Finished
-        if autocommit and pause_on_commit:
-            await self._reserve(**kwargs)
+        if autocommit and options.pause_on_commit:
+            await self._reserve(options)
         elif autocommit:
-            await self.commit(**kwargs)
+            await self._commit(options)
         return self.context
+
+    def _options(self, keywords: dict[str, Any]) -> RunOptions:
+        """The options of a run of this execution, from the keywords of a public method."""
+        return RunOptions.from_keywords(keywords).of_execution(self.uuid, self.user)
 
     def _check_response(self, response: SagaResponse) -> None:
         if response.uuid is not None and response.uuid != self.uuid:
@@ -316,10 +319,10 @@ class SagaExecution:
         return step if isinstance(step, RemoteSagaStepExecution) else None
 
     async def _execute_step(
-        self, step: SagaStepExecution, response: SagaResponse | None, autocommit: bool, **kwargs: Any
+        self, step: SagaStepExecution, response: SagaResponse | None, autocommit: bool, options: RunOptions
     ) -> None:
         try:
-            execute = partial(step.execute, self.context, response=response, **self._step_kwargs(kwargs))
+            execute = partial(step.execute, self.context, response=response, options=options)
             self.context = await intercept_step(self, step, "execute" if response is None else "reply", execute)
         except SagaPausedExecutionStepException:
             self.paused_step = step
@@ -328,30 +331,30 @@ class SagaExecution:
         except SagaFailedExecutionStepException:
             self.paused_step = None
             self.status = SagaStatus.Errored  # even when a compensation fails below (0.7.0 left it running)
-            await self.rollback(autoreject=autocommit, **kwargs)
+            await self._rollback(autocommit, options)
             raise
         self.executed_steps.append(step)
-
-    def _step_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return kwargs | {"execution_uuid": self.uuid, "user": self.user}
 
     async def rollback(self, *args: Any, autoreject: bool = True, **kwargs: Any) -> None:
         """Compensate the executed steps, newest first, then reject the transaction (``autoreject``). Failed
         compensations are logged and the rest still run; any failure, the reject's included, raises
         ``SagaRollbackExecutionException`` once everything ran (the rollback counts as done)."""
+        await self._rollback(autoreject, self._options(kwargs))
+
+    async def _rollback(self, autoreject: bool, options: RunOptions) -> None:
         if self.already_rollback:
             raise SagaRollbackExecutionException("The execution rollback was already performed.")
         failures = []
         for step in reversed(self.executed_steps):
             try:
-                compensate = partial(step.rollback, self.context, **self._step_kwargs(kwargs))
+                compensate = partial(step.rollback, self.context, options=options)
                 self.context = await intercept_step(self, step, "compensation", compensate)
             except SagaRollbackExecutionStepException as exc:
                 logger.warning("Compensation of %r in the %s execution failed: %s", step, self.uuid, exc)
                 failures.append(exc)
         if autoreject:
             try:
-                await self.reject(**kwargs)
+                await self._committer(options).reject()
             except SagaFailedCommitCallbackException as exc:
                 failures.append(exc)
         self.already_rollback = True
@@ -360,50 +363,56 @@ class SagaExecution:
 
     async def commit(self, *args: Any, **kwargs: Any) -> None:
         """Two-phase commit of a finished execution; a refusal compensates it and leaves it errored."""
+        await self._commit(self._options(kwargs))
+
+    async def _commit(self, options: RunOptions) -> None:
         if self.status != SagaStatus.Finished:
             raise ValueError(f"Only finished executions can be committed. The {self.uuid} one is {self.status.raw}.")
-        committer = TransactionCommitter(self.uuid, self.executed_steps, **kwargs)
+        committer = self._committer(options)
         try:
             await intercept_commit(self, committer.commit)
         except Exception as exc:
-            await self._fail_commit(exc, **kwargs)
+            await self._fail_commit(exc, options)
 
-    async def _reserve(self, **kwargs: Any) -> None:
-        committer = TransactionCommitter(self.uuid, self.executed_steps, **kwargs)
+    async def _reserve(self, options: RunOptions) -> None:
+        committer = self._committer(options)
         try:
             request_ids = await committer.reserve()
         except Exception as exc:
             with suppress(SagaFailedCommitCallbackException):  # the commit's own failure is what is raised
                 await committer.reject()
-            await self._fail_commit(exc, **kwargs)
+            await self._fail_commit(exc, options)
         if request_ids:
             self.reservations = dict.fromkeys(request_ids)
             self.status = SagaStatus.Paused
             raise SagaPausedExecutionStepException()
 
-    async def _receive_reservation(self, response: SagaResponse | None, **kwargs: Any) -> None:
+    async def _receive_reservation(self, response: SagaResponse | None, options: RunOptions) -> None:
         if self.reservations is None or response is None or response.request_id is None:
             raise SagaPausedExecutionStepException()  # still waiting for the answers
         self.reservations[response.request_id] = response.ok
         if None in self.reservations.values():
             raise SagaPausedExecutionStepException()
-        answers, self.reservations = self.reservations.values(), None
+        answers, self.reservations = [bool(answer) for answer in self.reservations.values()], None
         self.status = SagaStatus.Finished
         try:
-            committer = TransactionCommitter(self.uuid, self.executed_steps, **kwargs)
+            committer = self._committer(options)
             await intercept_commit(self, partial(committer.conclude, answers))
         except Exception as exc:
-            await self._fail_commit(exc, **kwargs)
+            await self._fail_commit(exc, options)
 
-    async def _fail_commit(self, exc: Exception, **kwargs: Any) -> NoReturn:
+    async def _fail_commit(self, exc: Exception, options: RunOptions) -> NoReturn:
         logger.warning("The commit of the %s execution failed: %r", self.uuid, exc)
         self.status = SagaStatus.Errored  # also when the rollback below fails
-        await self.rollback(autoreject=False, **kwargs)
+        await self._rollback(False, options)
         raise SagaFailedCommitCallbackException(exc) from exc
 
     async def reject(self, *args: Any, **kwargs: Any) -> None:
         """Ask every participant to discard this execution's transaction."""
-        await TransactionCommitter(self.uuid, self.executed_steps, **kwargs).reject()
+        await self._committer(self._options(kwargs)).reject()
+
+    def _committer(self, options: RunOptions) -> TransactionCommitter:
+        return TransactionCommitter.of_run(self.uuid, self.executed_steps, options)
 
     @property
     def raw(self) -> dict[str, Any]:

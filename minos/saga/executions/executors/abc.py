@@ -10,16 +10,19 @@ from uuid import UUID
 from ...context import SagaContext
 from ...definitions import SagaOperation
 from ...exceptions import ExecutorException, SagaFailedExecutionStepException
-from ...transactions import transaction_scope
-from .._dependencies import dependencies
+from .._options import RunOptions
 
 
 class Executor:
     """Calls operations as ``callback(*args, **parameters)``, awaiting async callbacks; a callback that raises
-    raises ``ExecutorException`` (the executors of each step kind turn it into a step failure)."""
+    raises ``ExecutorException`` (the executors of each step kind turn it into a step failure).
+
+    Steps give the ``options`` of their run (see ``RunOptions``); without them the executor resolves what it needs
+    by itself."""
 
     def __init__(self, execution_uuid: UUID | None, *args: Any, **kwargs: Any):
         self.execution_uuid = execution_uuid
+        self.options: RunOptions = kwargs.get("options") or RunOptions(execution_uuid=execution_uuid)
 
     async def exec(self, operation: SagaOperation, *args: Any, **kwargs: Any) -> Any:
         """Call the operation's callback with its stored parameters added to the keyword arguments."""
@@ -31,7 +34,7 @@ class Executor:
         """Call ``func`` (awaiting it when async) inside the execution's transaction scope; its failure becomes
         an ``ExecutorException``."""
         try:
-            async with transaction_scope(self.execution_uuid, dependencies().transaction_repository):
+            async with self.options.dependencies.transaction_scopes(self.execution_uuid):
                 result = func(*args, **kwargs)
                 if isawaitable(result):
                     result = await result

@@ -39,7 +39,7 @@ class RequestExecutor(Executor):
     def __init__(self, *args: Any, user: Optional[UUID], broker_publisher: BrokerPublisher, **kwargs: Any):  # noqa: UP045
         if broker_publisher is None:
             raise NotProvidedException(f"A {BrokerPublisher!r} instance is required to publish saga requests.")
-        self.request_id: UUID | None = kwargs.pop("request_id", None)
+        self.request_id: UUID | None = kwargs.get("request_id")
         super().__init__(*args, **kwargs)
         self.user = user
         self.broker_publisher = broker_publisher
@@ -67,5 +67,6 @@ class RequestExecutor(Executor):
             headers["user"] = str(self.user)
         push_transaction(headers, uuid)
 
-        message = build_message(request.target, await request.content(), headers, saga_reply_topic(), self.request_id)
+        reply_topic = saga_reply_topic(self.options.dependencies.service_name)
+        message = build_message(request.target, await request.content(), headers, reply_topic, self.request_id)
         await publish(self.broker_publisher, message)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 from uuid import UUID
 
 from ...context import SagaContext
@@ -16,7 +16,7 @@ from ...exceptions import (
     SagaRollbackExecutionStepException,
 )
 from ...utils import get_service_name
-from .._dependencies import dependencies
+from .._options import RunOptions
 from ..executors import Executor
 from ..status import SagaStepStatus
 from .abc import SagaStepExecution
@@ -52,20 +52,21 @@ class ConditionalSagaStepExecution(SagaStepExecution, executes=ConditionalSagaSt
         """Pick the first alternative whose condition holds (else the fallback) and run its inner saga."""
         from ..saga import SagaExecution
 
-        response: SagaResponse | None = kwargs.pop("response", None)
-        execution_uuid: UUID = kwargs.pop("execution_uuid", None)
-        user: UUID | None = kwargs.pop("user", None)
-        self.related_services.add(dependencies().service_name)
+        response: SagaResponse | None = kwargs.get("response")
+        options = RunOptions.from_keywords(kwargs)
+        self.related_services.add(options.dependencies.service_name)
         if self.inner is None:
-            definition = await self._select(context, execution_uuid)
+            definition = await self._select(context, options)
             if definition is None:
                 self.status = SagaStepStatus.Finished
                 return context
-            self.inner = SagaExecution(definition, execution_uuid, context, user=user)
+            # A step run by itself (no execution uuid) runs its inner saga without one too.
+            uuid = cast(UUID, options.execution_uuid)
+            self.inner = SagaExecution(definition, uuid, context, user=options.user)
 
         self.status = SagaStepStatus.RunningOnExecute
         try:
-            context = await self.inner.execute(response, autocommit=False, **kwargs)
+            context = await self.inner.execute(response, autocommit=False, options=options)
         except SagaPausedExecutionStepException:
             self.status = SagaStepStatus.PausedByOnExecute
             raise
@@ -75,8 +76,8 @@ class ConditionalSagaStepExecution(SagaStepExecution, executes=ConditionalSagaSt
         self.status = SagaStepStatus.Finished
         return context
 
-    async def _select(self, context: SagaContext, execution_uuid: UUID) -> Saga | None:
-        executor = Executor(execution_uuid)
+    async def _select(self, context: SagaContext, options: RunOptions) -> Saga | None:
+        executor = Executor(options.execution_uuid, options=options)
         for alternative in self.definition.if_then_alternatives:
             if await executor.exec(alternative.condition, context.copy()):
                 return alternative.saga
@@ -86,11 +87,12 @@ class ConditionalSagaStepExecution(SagaStepExecution, executes=ConditionalSagaSt
 
     async def rollback(self, context: SagaContext, *args: Any, **kwargs: Any) -> SagaContext:
         """Roll back the inner execution, when an alternative ran."""
-        return await self._compensate_once(lambda: self._rollback_inner(context, **kwargs))
+        options = RunOptions.from_keywords(kwargs)
+        return await self._compensate_once(lambda: self._rollback_inner(context, options))
 
-    async def _rollback_inner(self, context: SagaContext, **kwargs: Any) -> SagaContext:
+    async def _rollback_inner(self, context: SagaContext, options: RunOptions) -> SagaContext:
         if self.inner is not None:
-            await self.inner.rollback(autoreject=False, **kwargs)  # the outer execution rejects for both
+            await self.inner.rollback(autoreject=False, options=options)  # the outer execution rejects for both
         return context
 
     def awaits(self, response: SagaResponse) -> bool:

@@ -8,7 +8,7 @@ from ...context import SagaContext
 from ...definitions import LocalSagaStep
 from ...exceptions import SagaFailedExecutionStepException, SagaRollbackExecutionStepException
 from ...utils import get_service_name
-from .._dependencies import dependencies
+from .._options import RunOptions
 from ..executors import LocalExecutor
 from ..status import SagaStepStatus
 from .abc import SagaStepExecution
@@ -27,12 +27,12 @@ class LocalSagaStepExecution(SagaStepExecution, executes=LocalSagaStep):
         """Run the local callback (once: a finished step keeps its result) and return the new context."""
         if self.status == SagaStepStatus.Finished:
             return context
-        self.related_services.add(dependencies().service_name)
+        options = RunOptions.from_keywords(kwargs)
+        self.related_services.add(options.dependencies.service_name)
         self.status = SagaStepStatus.RunningOnExecute
         try:
-            context = await LocalExecutor(kwargs.get("execution_uuid")).exec(
-                self.definition.on_execute_operation, context
-            )
+            executor = LocalExecutor(options.execution_uuid, options=options)
+            context = await executor.exec(self.definition.on_execute_operation, context)
         except SagaFailedExecutionStepException:
             self.status = SagaStepStatus.ErroredOnExecute
             raise
@@ -41,5 +41,6 @@ class LocalSagaStepExecution(SagaStepExecution, executes=LocalSagaStep):
 
     async def rollback(self, context: Any, *args: Any, **kwargs: Any) -> Any:
         """Run the ``on_failure`` callback once (a second rollback of the step is refused) and return the context."""
-        executor = LocalExecutor(kwargs.get("execution_uuid"))
+        options = RunOptions.from_keywords(kwargs)
+        executor = LocalExecutor(options.execution_uuid, options=options)
         return await self._compensate_once(lambda: executor.exec(self.definition.on_failure_operation, context))

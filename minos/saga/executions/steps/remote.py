@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any, NoReturn
 from uuid import UUID, uuid4
 
-from minos.networks import BrokerPublisher
-
 from ...context import SagaContext
 from ...definitions import RemoteSagaStep, SagaOperation
 from ...exceptions import (
@@ -17,7 +15,7 @@ from ...exceptions import (
 )
 from ...messages import SagaResponse, SagaResponseStatus
 from ...utils import get_service_name
-from .._dependencies import dependencies
+from .._options import RunOptions
 from ..executors import RequestExecutor, ResponseExecutor
 from ..status import SagaStepStatus
 from .abc import SagaStepExecution
@@ -47,16 +45,17 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
         self, context: SagaContext, response: SagaResponse | None = None, *args: Any, **kwargs: Any
     ) -> SagaContext:
         """Send the request (which pauses the step), or, given the reply, run ``on_success``/``on_error``."""
+        options = RunOptions.from_keywords(kwargs)
         if response is None:
-            await self._send_request(context, **kwargs)  # always raises: paused or failed
-        return await self._apply_response(context, response, **kwargs)
+            await self._send_request(context, options)  # always raises: paused or failed
+        return await self._apply_response(context, response, options)
 
-    async def _send_request(self, context: SagaContext, **kwargs: Any) -> NoReturn:
-        self.related_services.add(dependencies().service_name)
+    async def _send_request(self, context: SagaContext, options: RunOptions) -> NoReturn:
+        self.related_services.add(options.dependencies.service_name)
         self.status = SagaStepStatus.RunningOnExecute
         request_id = uuid4()
         try:
-            await self._publish(self.definition.on_execute_operation, context, request_id=request_id, **kwargs)
+            await self._publish(self.definition.on_execute_operation, context, request_id, options)
         except SagaFailedExecutionStepException:
             self.status = SagaStepStatus.ErroredOnExecute
             raise
@@ -64,9 +63,7 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
         self.status = SagaStepStatus.PausedByOnExecute
         raise SagaPausedExecutionStepException()
 
-    async def _apply_response(
-        self, context: SagaContext, response: SagaResponse, *, execution_uuid: UUID | None = None, **kwargs: Any
-    ) -> SagaContext:
+    async def _apply_response(self, context: SagaContext, response: SagaResponse, options: RunOptions) -> SagaContext:
         self.related_services |= response.related_services
         if response.status == SagaResponseStatus.SYSTEM_ERROR:
             self.status = SagaStepStatus.ErroredByOnExecute
@@ -87,37 +84,36 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
             )
         self.status = running
         try:
-            context = await ResponseExecutor(execution_uuid).exec(operation, context, response)
+            executor = ResponseExecutor(options.execution_uuid, options=options)
+            context = await executor.exec(operation, context, response)
         except SagaFailedExecutionStepException:
             self.status = errored
-            await self.rollback(context, execution_uuid=execution_uuid, **kwargs)
+            await self.rollback(context, options=options)
             raise
         self.status = SagaStepStatus.Finished
         return context
 
     async def rollback(self, context: SagaContext, *args: Any, **kwargs: Any) -> SagaContext:
         """Send the compensating ``on_failure`` request once (a second rollback of the step is refused)."""
+        options = RunOptions.from_keywords(kwargs)
         self.compensation_id = request_id = uuid4()
         return await self._compensate_once(
-            lambda: self._publish(self.definition.on_failure_operation, context, request_id=request_id, **kwargs)
+            lambda: self._publish(self.definition.on_failure_operation, context, request_id, options)
         )
 
     @staticmethod
     async def _publish(
-        operation: SagaOperation | None,
-        context: SagaContext,
-        *,
-        execution_uuid: UUID | None = None,
-        user: UUID | None = None,
-        broker_publisher: BrokerPublisher | None = None,
-        request_id: UUID,
-        **kwargs: Any,
+        operation: SagaOperation | None, context: SagaContext, request_id: UUID, options: RunOptions
     ) -> SagaContext:
         if operation is None:
             return context
-        if broker_publisher is None:
-            broker_publisher = dependencies().broker_publisher
-        executor = RequestExecutor(execution_uuid, user=user, broker_publisher=broker_publisher, request_id=request_id)
+        executor = RequestExecutor(
+            options.execution_uuid,
+            user=options.user,
+            broker_publisher=options.publisher,
+            request_id=request_id,
+            options=options,
+        )
         return await executor.exec(operation, context)
 
     def awaits(self, response: SagaResponse) -> bool:

@@ -1,0 +1,90 @@
+"""What one run of a saga execution hands down to its steps, their executors and its commit, as one typed object.
+
+A run is one call of ``SagaExecution.execute()`` (or of ``rollback()``, ``commit()`` or ``reject()``). Its callers
+give options by keyword, as in 0.7.0 (``broker_publisher``, ``broker_pool``...); the execution reads them once into
+a :class:`RunOptions` and passes that object down, instead of each layer picking what it needs out of ``**kwargs``.
+
+What a run takes from minos' injector (the service name, the publisher, the aggregate repositories) is resolved on
+first use and at most once per run: resolving costs more than running a local step, and a run needs the same
+answers for each of its steps and callbacks. Nothing is kept across runs, so a service or a test that rewires its
+injector between runs sees the new dependencies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any, Optional
+from uuid import UUID
+
+from minos.common import Inject, PoolFactory
+from minos.networks import BrokerClientPool, BrokerPublisher
+
+from ..transactions import TransactionScopes
+from ..utils import get_service_name
+
+
+class RunDependencies:
+    """The injector's answers for one run, each resolved on first use (a run that publishes nothing never asks for a
+    publisher)."""
+
+    @cached_property
+    def service_name(self) -> str:
+        """The name of this microservice (steps join their related services with it)."""
+        return get_service_name()
+
+    @cached_property
+    def broker_publisher(self) -> BrokerPublisher:
+        """The injected broker publisher."""
+        return Inject.resolve(BrokerPublisher)
+
+    @cached_property
+    def transaction_scopes(self) -> TransactionScopes:
+        """The scopes callbacks run in (see ``minos.saga.transactions``)."""
+        return TransactionScopes()
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The options of one run: whose execution it is, what its caller gave, and the injector's answers.
+
+    ``broker_publisher`` is the publisher the caller gave (``SagaManager`` gives one that only collects), ``None``
+    meaning the injected one (see :attr:`publisher`); ``broker_pool`` and ``pool_factory`` go to the commit;
+    ``pause_on_commit`` makes the commit pause on its reservations instead of waiting for them.
+    """
+
+    execution_uuid: Optional[UUID] = None  # noqa: UP045
+    user: Optional[UUID] = None  # noqa: UP045
+    broker_publisher: Optional[BrokerPublisher] = None  # noqa: UP045
+    broker_pool: Optional[BrokerClientPool] = None  # noqa: UP045
+    pool_factory: Optional[PoolFactory] = None  # noqa: UP045
+    pause_on_commit: bool = False
+    dependencies: RunDependencies = field(default_factory=RunDependencies, compare=False, repr=False)
+
+    @classmethod
+    def from_keywords(cls, keywords: Mapping[str, Any]) -> RunOptions:
+        """The options carried by the keyword arguments of a public method: the ``options`` passed within this
+        package, else those named by 0.7.0's keywords (any other keyword is ignored, as 0.7.0 ignored it)."""
+        given = keywords.get("options")
+        if given is not None:
+            return given
+        return cls(
+            execution_uuid=keywords.get("execution_uuid"),
+            user=keywords.get("user"),
+            broker_publisher=keywords.get("broker_publisher"),
+            broker_pool=keywords.get("broker_pool"),
+            pool_factory=keywords.get("pool_factory"),
+            pause_on_commit=keywords.get("pause_on_commit", False),
+        )
+
+    def of_execution(self, uuid: UUID, user: Optional[UUID]) -> RunOptions:  # noqa: UP045
+        """These options for the run of the ``uuid`` execution of ``user`` (the dependencies stay shared)."""
+        if self.execution_uuid == uuid and self.user == user:
+            return self
+        return replace(self, execution_uuid=uuid, user=user)
+
+    @property
+    def publisher(self) -> BrokerPublisher:
+        """The publisher of the run: the given one, else the injected one."""
+        return self.broker_publisher if self.broker_publisher is not None else self.dependencies.broker_publisher
