@@ -39,32 +39,16 @@ from tests.test_saga.utils import (
     add_order,
     delete_order,
     fail_local,
-    handle_payment,
     handle_ticket,
     mutate_then_fail,
     reply_message,
     responder,
-    send_create_payment,
     send_create_ticket,
-    send_delete_ticket,
+    ticket_and_payment_saga,
     topics,
 )
 
 TIMEOUT = 3
-
-
-def two_remote_steps() -> Saga:
-    return (
-        Saga()
-        .local_step(add_order)
-        .on_failure(delete_order)
-        .remote_step(send_create_ticket)
-        .on_success(handle_ticket)
-        .on_failure(send_delete_ticket)
-        .remote_step(send_create_payment)
-        .on_success(handle_payment)
-        .commit()
-    )
 
 
 def answer_everything(message):
@@ -154,7 +138,7 @@ async def test_from_config_injected_repository_wins(config):
 
 
 async def test_pause_on_disk_stores_and_resumes(manager, storage, broker_publisher):
-    execution = await manager.run(two_remote_steps(), SagaContext(amount=3), pause_on_disk=True)
+    execution = await manager.run(ticket_and_payment_saga(), SagaContext(amount=3), pause_on_disk=True)
     assert execution.status == SagaStatus.Paused
     assert await storage.load(execution.uuid) == execution
     request = broker_publisher.messages[-1]
@@ -183,7 +167,7 @@ async def test_pause_on_disk_stores_and_resumes(manager, storage, broker_publish
 
 
 async def test_duplicate_reply_runs_step_once(manager, storage, broker_publisher):
-    execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+    execution = await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
     response = response_to(broker_publisher.messages[-1], "t1")
     await manager.run(response=response, pause_on_disk=True, autocommit=False)
     published = len(broker_publisher.messages)
@@ -196,7 +180,7 @@ async def test_duplicate_reply_runs_step_once(manager, storage, broker_publisher
 
 
 async def test_reply_for_unknown_execution(manager, storage, broker_publisher):
-    execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+    execution = await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
     stored = await storage.load(execution.uuid)
     with pytest.raises(SagaExecutionNotFoundException):
         await manager.run(response=SagaResponse("x", uuid=uuid4()), pause_on_disk=True)
@@ -204,7 +188,7 @@ async def test_reply_for_unknown_execution(manager, storage, broker_publisher):
 
 
 async def test_reply_with_bad_status(manager, storage, broker_publisher):
-    execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+    execution = await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
     stored = await storage.load(execution.uuid)
     message = reply_message(broker_publisher.messages[-1], "x", 200)
     message.payload.status = 600  # a status no participant should send
@@ -214,7 +198,7 @@ async def test_reply_with_bad_status(manager, storage, broker_publisher):
 
 
 async def test_unknown_format_document(manager, storage, broker_publisher):
-    execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+    execution = await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
     future_document = execution.raw | {"orchestrator": {"format": 999}}
     with patch.object(SagaExecution, "raw", new_callable=PropertyMock, return_value=future_document):
         await storage.store(execution)
@@ -230,7 +214,7 @@ async def test_unknown_format_document(manager, storage, broker_publisher):
 
 async def test_pause_on_memory(manager, storage, broker_publisher, broker_pool):
     async with responder(broker_publisher, answer_everything) as answered:
-        execution = await asyncio.wait_for(manager.run(two_remote_steps(), SagaContext(amount=1)), TIMEOUT)
+        execution = await asyncio.wait_for(manager.run(ticket_and_payment_saga(), SagaContext(amount=1)), TIMEOUT)
     assert execution.status == SagaStatus.Finished
     assert execution.context == SagaContext(
         amount=1, order="created", ticket="CreateTicket-ok", payment="CreatePayment-ok"
@@ -261,7 +245,7 @@ async def test_pause_on_memory_ignores_other_replies(manager, broker_publisher, 
 
 async def test_autocommit_false_does_not_commit(manager, broker_publisher, broker_pool):
     async with responder(broker_publisher, answer_everything):
-        execution = await asyncio.wait_for(manager.run(two_remote_steps(), autocommit=False), TIMEOUT)
+        execution = await asyncio.wait_for(manager.run(ticket_and_payment_saga(), autocommit=False), TIMEOUT)
     assert execution.status == SagaStatus.Finished
     assert not any(topic.startswith(("_Reserve", "_Commit")) for topic in topics(broker_publisher))
 
@@ -320,7 +304,7 @@ async def test_raise_on_error_false(manager, storage, broker_publisher):
 
 
 async def test_failed_reply_on_disk(manager, storage, broker_publisher):
-    execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+    execution = await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
     response = response_to(broker_publisher.messages[-1], "boom", 500)
     execution = await manager.run(response=response, pause_on_disk=True, raise_on_error=False)
     assert execution.status == SagaStatus.Errored
@@ -333,7 +317,7 @@ async def test_failed_reply_on_disk(manager, storage, broker_publisher):
 
 async def test_user(manager, broker_publisher):
     user = uuid4()
-    execution = await manager.run(two_remote_steps(), user=user, pause_on_disk=True, autocommit=False)
+    execution = await manager.run(ticket_and_payment_saga(), user=user, pause_on_disk=True, autocommit=False)
     assert execution.user == user
     assert broker_publisher.messages[-1].headers["user"] == str(user)
 
@@ -343,11 +327,11 @@ async def test_request_user_wins_with_warning(manager, broker_publisher):
     token = REQUEST_USER_CONTEXT_VAR.set(request_user)
     try:
         with pytest.warns(RuntimeWarning):
-            execution = await manager.run(two_remote_steps(), user=user, pause_on_disk=True, autocommit=False)
+            execution = await manager.run(ticket_and_payment_saga(), user=user, pause_on_disk=True, autocommit=False)
         assert execution.user == request_user
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+            execution = await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
         assert execution.user == request_user
     finally:
         REQUEST_USER_CONTEXT_VAR.reset(token)
@@ -357,7 +341,7 @@ async def test_related_services_header_merge(manager, broker_publisher):
     headers = {"related_services": "delivery"}
     token = REQUEST_HEADERS_CONTEXT_VAR.set(headers)
     try:
-        execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+        execution = await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
         assert headers["related_services"] == "delivery,order"
         response = response_to(broker_publisher.messages[-1], related_services="ticket")
         resumed = await manager.run(response=response, pause_on_disk=True, autocommit=False)
@@ -374,7 +358,7 @@ async def test_no_headers_context_is_fine(manager, broker_publisher):
 
 
 async def test_execution_from_storage_is_resumable(manager, storage, broker_publisher):
-    execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+    execution = await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
     loaded = await storage.load(execution.uuid)
     assert isinstance(loaded, SagaExecution)
     assert loaded == execution

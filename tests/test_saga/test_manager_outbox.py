@@ -31,27 +31,15 @@ from minos.saga import (
     SagaStatus,
 )
 from tests.test_saga.utils import (
-    add_order,
-    delete_order,
-    handle_payment,
     handle_ticket,
     reply_message,
-    send_create_payment,
     send_create_ticket,
-    send_delete_ticket,
+    ticket_and_payment_saga,
 )
 
 
 class Killed(BaseException):
     """Stands for the process dying at that point: nothing after it runs (not even ``except Exception``)."""
-
-
-def two_remote_steps() -> Saga:
-    saga = Saga()
-    saga.local_step(add_order).on_failure(delete_order)
-    saga.remote_step(send_create_ticket).on_success(handle_ticket).on_failure(send_delete_ticket)
-    saga.remote_step(send_create_payment).on_success(handle_payment)
-    return saga.commit()
 
 
 @pytest.fixture(params=["memory", "postgresql"])
@@ -100,7 +88,7 @@ def record_stores(storage: SagaExecutionRepository, publisher: InMemoryBrokerPub
 
 async def test_a_new_saga_is_stored_with_its_request_before_the_request_leaves(manager, broker_publisher):
     stores = record_stores(manager.storage, broker_publisher)
-    execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+    execution = await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
     [request] = broker_publisher.messages
     assert stores[0] == (0, [request.identifier])  # stored with the request, nothing published yet
     assert stores[1] == (1, [])  # then: published and recorded as sent
@@ -111,7 +99,7 @@ async def test_a_new_saga_is_stored_with_its_request_before_the_request_leaves(m
 
 
 async def test_a_reply_stores_the_next_request_before_it_leaves(manager, broker_publisher):
-    await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+    await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
     stores = record_stores(manager.storage, broker_publisher)
     await manager.run(response=answer(broker_publisher.messages[-1], "t1"), pause_on_disk=True, autocommit=False)
     request = broker_publisher.messages[-1]
@@ -120,7 +108,7 @@ async def test_a_reply_stores_the_next_request_before_it_leaves(manager, broker_
 
 
 async def test_compensations_are_stored_before_they_leave(manager, broker_publisher):
-    execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+    execution = await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
     await manager.run(response=answer(broker_publisher.messages[-1], "t1"), pause_on_disk=True, autocommit=False)
     stores = record_stores(manager.storage, broker_publisher)
     with pytest.raises(SagaFailedExecutionException):
@@ -133,7 +121,7 @@ async def test_compensations_are_stored_before_they_leave(manager, broker_publis
 
 
 async def test_a_store_that_fails_while_applying_a_reply_publishes_nothing(manager, broker_publisher):
-    execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+    execution = await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
     before = await manager.storage.load(execution.uuid)
     with (
         patch.object(type(manager.storage), "store", side_effect=ConnectionException("database restarting")),
@@ -150,7 +138,7 @@ async def test_a_crash_before_publishing_is_recovered_with_the_same_message(
 ):
     manager = await start_manager(storage_factory(), broker_pool)
     with patch.object(broker_publisher, "send", side_effect=Killed()), pytest.raises(Killed):
-        await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+        await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
     assert broker_publisher.messages == []
     await manager.destroy()
 
@@ -184,7 +172,7 @@ async def test_a_crash_after_publishing_before_recording_it_re_publishes_the_sam
 
     manager.storage.store = dies_on_second_store  # type: ignore[method-assign]
     with pytest.raises(Killed):
-        await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+        await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
     await manager.destroy()
     [first] = broker_publisher.messages
 
@@ -198,7 +186,7 @@ async def test_a_crash_after_publishing_before_recording_it_re_publishes_the_sam
 
 async def test_a_broker_failure_keeps_the_message_for_recover(manager, broker_publisher):
     with patch.object(broker_publisher, "send", side_effect=ConnectionError("broker down")):
-        execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+        execution = await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
     assert execution.status == SagaStatus.Paused and broker_publisher.messages == []
     assert [pending.sent for pending in (await manager.storage.load(execution.uuid)).outbox] == [False]
 
@@ -214,7 +202,7 @@ async def test_replicas_recover_each_message_once(injector, broker_pool, broker_
     try:
         with patch.object(broker_publisher, "send", side_effect=ConnectionError("broker down")):
             for _ in range(3):
-                await first.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+                await first.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
         assert await second.recover() + await first.recover() == 3
         assert len({message.identifier for message in broker_publisher.messages}) == 3
         assert len(broker_publisher.messages) == 3
@@ -249,7 +237,7 @@ async def test_a_value_that_cannot_be_stored_fails_before_anything_leaves(manage
 
 
 async def test_a_nul_in_a_reply_header_fails_before_anything_leaves(manager, broker_publisher):
-    execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+    execution = await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
     before = await manager.storage.load(execution.uuid)
     with pytest.raises(SagaExecutionNotStorableException):
         await manager.run(
@@ -261,7 +249,7 @@ async def test_a_nul_in_a_reply_header_fails_before_anything_leaves(manager, bro
 
 
 async def test_a_finished_saga_is_deleted_once_its_messages_are_out(manager, broker_publisher):
-    execution = await manager.run(two_remote_steps(), pause_on_disk=True, autocommit=False)
+    execution = await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
     await manager.run(response=answer(broker_publisher.messages[-1], "t1"), pause_on_disk=True, autocommit=False)
     await manager.run(response=answer(broker_publisher.messages[-1], "p1"), pause_on_disk=True, autocommit=False)
     with pytest.raises(SagaExecutionNotFoundException):
@@ -269,7 +257,7 @@ async def test_a_finished_saga_is_deleted_once_its_messages_are_out(manager, bro
 
 
 async def test_a_delete_that_fails_at_the_end_leaves_the_saga_finished_until_recovery(manager, broker_publisher):
-    execution = await manager.run(two_remote_steps(), pause_on_disk=True)
+    execution = await manager.run(ticket_and_payment_saga(), pause_on_disk=True)
     await manager.run(
         response=answer(broker_publisher.messages[-1], "t1", related_services="ticket"), pause_on_disk=True
     )

@@ -25,12 +25,8 @@ from minos.saga import (
 )
 from minos.saga.clock import SagaClock
 from tests.test_saga.utils import (
-    add_order,
-    delete_order,
-    handle_ticket,
     reply_message,
-    send_create_ticket,
-    send_delete_ticket,
+    ticket_steps,
 )
 
 
@@ -74,14 +70,7 @@ class FakeClock(SagaClock):
 
 
 def ticket_saga(policy: RetryPolicy | None = None, timeout: float | None = 10, deadline: float | None = None) -> Saga:
-    step = (
-        Saga(deadline=deadline)
-        .local_step(add_order)
-        .on_failure(delete_order)
-        .remote_step(send_create_ticket)
-        .on_success(handle_ticket)
-        .on_failure(send_delete_ticket)
-    )
+    step = ticket_steps(Saga(deadline=deadline))
     if timeout is not None:
         step.timeout(timeout)
     if policy is not None:

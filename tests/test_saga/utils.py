@@ -10,7 +10,7 @@ from typing import Any
 from minos.networks import BrokerMessage, BrokerMessageV1, BrokerMessageV1Payload, InMemoryBrokerPublisher
 from minos.networks import BrokerMessageV1Status as Status
 
-from minos.saga import Saga, SagaContext, SagaRequest, SagaResponse
+from minos.saga import RemoteSagaStep, Saga, SagaContext, SagaRequest, SagaResponse
 from tests.helpers import NotifyingBrokerPublisher, subscriber_of
 
 
@@ -167,18 +167,28 @@ def answer_reserves(status: int = 200) -> Callable[[BrokerMessage], tuple[int, A
     return lambda message: (status, None) if message.topic.startswith("_Reserve") else None
 
 
-def ticket_saga() -> Saga:
-    """A local step (``add_order``, compensated by ``delete_order``), then a remote one (``CreateTicket``,
-    compensated by ``DeleteTicket``)."""
+def ticket_steps(saga: Saga | None = None) -> RemoteSagaStep:
+    """The ticket steps added to ``saga`` (a new one by default), not committed: a local step (``add_order``,
+    compensated by ``delete_order``), then a remote one (``CreateTicket``, handled by ``handle_ticket``, compensated by
+    ``DeleteTicket``). Returns that remote step, to add to it or to commit."""
     return (
-        Saga()
+        (saga or Saga())
         .local_step(add_order)
         .on_failure(delete_order)
         .remote_step(send_create_ticket)
         .on_success(handle_ticket)
         .on_failure(send_delete_ticket)
-        .commit()
     )
+
+
+def ticket_saga() -> Saga:
+    """The ticket steps, committed."""
+    return ticket_steps().commit()
+
+
+def ticket_and_payment_saga() -> Saga:
+    """The ticket steps, then a remote step (``CreatePayment``, handled by ``handle_payment``)."""
+    return ticket_steps().remote_step(send_create_payment).on_success(handle_payment).commit()
 
 
 def topics(publisher: InMemoryBrokerPublisher) -> list[str]:

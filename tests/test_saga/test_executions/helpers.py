@@ -9,7 +9,6 @@ from minos.saga import Saga, SagaContext, SagaExecution, SagaPausedExecutionStep
 from tests.test_saga.utils import (
     add_amount,
     add_order,
-    delete_order,
     handle_error,
     handle_payment,
     handle_ticket,
@@ -18,16 +17,13 @@ from tests.test_saga.utils import (
     send_create_payment,
     send_create_ticket,
     send_delete_payment,
-    send_delete_ticket,
+    ticket_steps,
 )
 
 
 def remote_definition() -> Saga:
     """A local step then a remote step, each with its compensation."""
-    saga = Saga()
-    saga.local_step(add_order).on_failure(delete_order)
-    saga.remote_step(send_create_ticket).on_success(handle_ticket).on_error(handle_error).on_failure(send_delete_ticket)
-    return saga.commit()
+    return ticket_steps().on_error(handle_error).commit()
 
 
 def reply(execution: SagaExecution, content="t1", status=200, services=("ticket",)) -> SagaResponse:

@@ -28,11 +28,9 @@ from tests.test_saga.utils import (
     answer_reserves,
     delete_order,
     fail_local,
-    handle_ticket,
     mutate_then_fail,
     responder,
-    send_create_ticket,
-    send_delete_ticket,
+    ticket_steps,
     topics,
 )
 
@@ -43,17 +41,7 @@ pytestmark = pytest.mark.usefixtures("injector")
 
 
 async def test_rollback_newest_first_keeps_compensation_contexts(broker_publisher):
-    definition = (
-        Saga()
-        .local_step(add_order)
-        .on_failure(delete_order)
-        .remote_step(send_create_ticket)
-        .on_success(handle_ticket)
-        .on_failure(send_delete_ticket)
-        .local_step(add_amount)
-        .on_failure(add_amount, amount=10)
-        .commit()
-    )
+    definition = ticket_steps().local_step(add_amount).on_failure(add_amount, amount=10).commit()
     execution = await paused(definition)
     await execution.execute(reply(execution), autocommit=False)
     assert execution.status == SagaStatus.Finished
