@@ -238,8 +238,11 @@ class SagaExecutionRepositoryContract(_RepositoryCase):
             await self.repository.load(another.uuid)
 
     async def test_delete_unknown_is_silent(self) -> None:
-        """Deleting an unknown execution does nothing and raises nothing."""
+        """Deleting an unknown execution raises nothing and leaves the stored ones in place."""
+        execution = self.paused_execution()
+        await self.repository.store(execution)
         await self.repository.delete(uuid4())
+        self.assertEqual(execution, await self.repository.load(execution.uuid))
 
     async def test_lock_serialises_two_holders(self) -> None:
         """Two holders of one execution's lock never hold it at once."""

@@ -183,15 +183,10 @@ async def test_record_keeps_the_reply(stock: Stock, broker: Broker, barrier: Par
 async def test_concurrent_duplicate_waits_and_gets_the_recorded_reply(
     stock: Stock, broker: Broker, database: dict[str, Any], barrier: ParticipantBarrier
 ):
-    saga, stock.proceed = uuid4(), asyncio.Event()
+    saga = uuid4()
     action = request("Reserve", saga, {"quantity": 1})
-    first = asyncio.create_task(broker.deliver(action))
-    await asyncio.wait_for(stock.entered.wait(), 10)
-    second = asyncio.create_task(broker.deliver(action))
-    await wait_for_lock_waiters(database, 1)
 
-    stock.proceed.set()
-    replies = await asyncio.gather(first, second)
+    replies = await second_delivered_while_first_runs(stock, broker, database, action, action)
 
     assert reply_of(replies[0]) == reply_of(replies[1])
     assert int(replies[0].status) == 200
@@ -202,15 +197,10 @@ async def test_concurrent_duplicate_waits_and_gets_the_recorded_reply(
 async def test_concurrent_duplicate_runs_when_the_first_fails(
     stock: Stock, broker: Broker, database: dict[str, Any], barrier: ParticipantBarrier
 ):
-    saga, stock.proceed, stock.fail = uuid4(), asyncio.Event(), RuntimeError("the disk is full")
+    saga, stock.fail = uuid4(), RuntimeError("the disk is full")
     action = request("Reserve", saga, {"quantity": 1})
-    first = asyncio.create_task(broker.deliver(action))
-    await asyncio.wait_for(stock.entered.wait(), 10)
-    second = asyncio.create_task(broker.deliver(action))
-    await wait_for_lock_waiters(database, 1)
 
-    stock.proceed.set()
-    failed, succeeded = await asyncio.gather(first, second)
+    failed, succeeded = await second_delivered_while_first_runs(stock, broker, database, action, action)
 
     assert int(failed.status) == 500
     assert (int(succeeded.status), succeeded.content) == (200, {"held": 1})
@@ -221,19 +211,29 @@ async def test_concurrent_duplicate_runs_when_the_first_fails(
 async def test_compensation_arriving_while_its_action_runs_waits_then_compensates(
     stock: Stock, broker: Broker, database: dict[str, Any]
 ):
-    saga, stock.proceed = uuid4(), asyncio.Event()
-    action = asyncio.create_task(broker.deliver(request("Reserve", saga, {"quantity": 1})))
-    await asyncio.wait_for(stock.entered.wait(), 10)
-    compensation = asyncio.create_task(broker.deliver(request("Release", saga)))
-    await wait_for_lock_waiters(database, 1)
+    saga = uuid4()
+    action, compensation = request("Reserve", saga, {"quantity": 1}), request("Release", saga)
 
-    stock.proceed.set()
-    done, compensated = await asyncio.gather(action, compensation)
+    done, compensated = await second_delivered_while_first_runs(stock, broker, database, action, compensation)
 
     assert (int(done.status), int(compensated.status)) == (200, 200)
     assert compensated.content == {"released": True}
     assert stock.calls == Counter(reserve=1, release=1)
     assert stock.holds() == []
+
+
+async def second_delivered_while_first_runs(
+    stock: Stock, broker: Broker, database: dict[str, Any], first: BrokerMessageV1, second: BrokerMessageV1
+) -> list[BrokerMessageV1]:
+    """Deliver ``first``; once its handler runs, deliver ``second`` and wait until it blocks on the first one's lock;
+    then let the handler finish. The two replies, in that order."""
+    stock.proceed = asyncio.Event()
+    first_reply = asyncio.create_task(broker.deliver(first))
+    await asyncio.wait_for(stock.entered.wait(), 10)
+    second_reply = asyncio.create_task(broker.deliver(second))
+    await wait_for_lock_waiters(database, 1)
+    stock.proceed.set()
+    return list(await asyncio.gather(first_reply, second_reply))
 
 
 async def wait_for_lock_waiters(database: dict[str, Any], count: int) -> None:

@@ -7,7 +7,8 @@ Like the database queues of Minos 0.7, a message is deleted when it is taken, so
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiopg
@@ -38,27 +39,47 @@ async def take(cursor: aiopg.Cursor, topics: Iterable[str]) -> BrokerMessage | N
     return None if row is None else BrokerMessage.from_avro_bytes(bytes(row[0]))
 
 
+class QueueConnections:
+    """An ``aiopg`` pool on the queue's database, open while the publisher or subscriber holding it is set up."""
+
+    def __init__(self, dsn: str, maxsize: int):
+        self.dsn = dsn
+        self.maxsize = maxsize
+        self._pool: aiopg.Pool | None = None
+
+    async def open(self) -> None:
+        self._pool = await aiopg.create_pool(self.dsn, minsize=0, maxsize=self.maxsize)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            await self._pool.wait_closed()
+
+    @asynccontextmanager
+    async def cursor(self) -> AsyncIterator[aiopg.Cursor]:
+        """A cursor in autocommit: each statement commits on its own."""
+        assert self._pool is not None, "set up the publisher or subscriber first"
+        async with self._pool.acquire() as connection, connection.cursor() as cursor:
+            yield cursor
+
+
 class TablePublisher(BrokerPublisher):
     """Publishes by inserting into the queue table, one committed insert per message."""
 
     def __init__(self, dsn: str, **kwargs: Any):
         super().__init__(**kwargs)
-        self.dsn = dsn
-        self._pool: aiopg.Pool | None = None
+        self.queue = QueueConnections(dsn, maxsize=2)
 
     async def _setup(self) -> None:
         await super()._setup()
-        self._pool = await aiopg.create_pool(self.dsn, minsize=0, maxsize=2)
+        await self.queue.open()
 
     async def _destroy(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            await self._pool.wait_closed()
+        await self.queue.close()
         await super()._destroy()
 
     async def _send(self, message: BrokerMessage) -> None:
-        assert self._pool is not None, "set up the publisher first"
-        async with self._pool.acquire() as connection, connection.cursor() as cursor:
+        async with self.queue.cursor() as cursor:
             await enqueue(cursor, message)
 
 
@@ -67,23 +88,19 @@ class TableSubscriber(BrokerSubscriber):
 
     def __init__(self, topics: Iterable[str], dsn: str, **kwargs: Any):
         super().__init__(topics, **kwargs)
-        self.dsn = dsn
-        self._pool: aiopg.Pool | None = None
+        self.queue = QueueConnections(dsn, maxsize=1)
 
     async def _setup(self) -> None:
         await super()._setup()
-        self._pool = await aiopg.create_pool(self.dsn, minsize=0, maxsize=1)
+        await self.queue.open()
 
     async def _destroy(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            await self._pool.wait_closed()
+        await self.queue.close()
         await super()._destroy()
 
     async def _receive(self) -> BrokerMessage:
-        assert self._pool is not None, "set up the subscriber first"
         while True:
-            async with self._pool.acquire() as connection, connection.cursor() as cursor:
+            async with self.queue.cursor() as cursor:
                 message = await take(cursor, self.topics)
             if message is not None:
                 return message

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from .servers import PostgresServer, drop_database, empty_database, recreate_database
-from .system import SagaSystem
+from .system import SagaSystem, running_system
 from .zygote import Zygote
 
 
@@ -72,26 +72,13 @@ def zygote() -> Iterator[Zygote]:
         zygote.close()
 
 
-def make_system(
-    zygote: Zygote,
-    saga_database: dict[str, Any],
-    broker_database: dict[str, Any],
-    tmp_path: Path,
-    env: dict[str, str] | None = None,
-) -> Iterator[SagaSystem]:
-    system = SagaSystem(zygote, saga_database, broker_database, tmp_path, env)
-    try:
-        yield system
-    finally:
-        system.stop()
-
-
 @pytest.fixture
 def system(
     zygote: Zygote, saga_database: dict[str, Any], broker_database: dict[str, Any], tmp_path: Path
 ) -> Iterator[SagaSystem]:
     """Participants and orchestrators on the session's server."""
-    yield from make_system(zygote, saga_database, broker_database, tmp_path)
+    with running_system(zygote, saga_database, broker_database, tmp_path) as system:
+        yield system
 
 
 @pytest.fixture
@@ -104,4 +91,7 @@ def restartable_system(
 ) -> Iterator[SagaSystem]:
     """Participants and orchestrators whose saga executions live on the throwaway server (which they may
     restart)."""
-    yield from make_system(zygote, restartable_saga_database, broker_database, tmp_path, restartable_server.env())
+    with running_system(
+        zygote, restartable_saga_database, broker_database, tmp_path, restartable_server.env()
+    ) as system:
+        yield system

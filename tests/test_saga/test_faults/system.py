@@ -215,6 +215,22 @@ class SagaSystem:
         return "\n".join(tails) or "no output"
 
 
+@contextmanager
+def running_system(
+    zygote: Zygote,
+    saga_database: dict[str, Any],
+    broker_database: dict[str, Any],
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+) -> Iterator[SagaSystem]:
+    """A SagaSystem on these databases, stopped (every process it started) when the block ends."""
+    system = SagaSystem(zygote, saga_database, broker_database, tmp_path, env)
+    try:
+        yield system
+    finally:
+        system.stop()
+
+
 @dataclass(frozen=True)
 class Replica:
     """One orchestrator's row of ``replica_progress``."""

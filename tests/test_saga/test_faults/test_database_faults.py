@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import make_system
 from .faults import fault_env
-from .system import Order, SagaSystem
+from .system import Order, SagaSystem, running_system
 from .zygote import Zygote
 
 ORDERS = [Order("committed-order", 10), Order("refused-order", 500)]
@@ -23,7 +22,8 @@ def impatient_system(
     zygote: Zygote, saga_database: dict[str, Any], broker_database: dict[str, Any], tmp_path: Path
 ) -> Iterator[SagaSystem]:
     """Participants and orchestrators whose saga repository has the server cancel statements after 500 ms."""
-    yield from make_system(zygote, saga_database | {"statement_timeout": 0.5}, broker_database, tmp_path)
+    with running_system(zygote, saga_database | {"statement_timeout": 0.5}, broker_database, tmp_path) as system:
+        yield system
 
 
 # A reply consumed by a handler whose store (or lock wait) then fails is gone (the broker does not redeliver), and

@@ -325,14 +325,22 @@ async def start_paused(manager: SagaManager, broker_publisher, definition: Saga)
     return key, uuid, request
 
 
+async def reply_twice_to_each(managers: list[SagaManager], response: SagaResponse) -> list[Any]:
+    """The reply delivered twice to each of two replicas at once (redeliveries racing across replicas); what each
+    run returned or raised."""
+    options = dict(response=response, pause_on_disk=True, raise_on_error=False, autocommit=False)
+    first, second = managers
+    runs = (manager.run(**options) for manager in (first, second, first, second))
+    return await asyncio.gather(*runs, return_exceptions=True)
+
+
 async def test_race_two_managers_and_redeliveries_run_step_once(managers, broker_publisher):
     first, second = managers
     for _ in range(20):
         key, uuid, request = await start_paused(first, broker_publisher, PAUSING_SAGA)
-        response = reply_to(request, {"reserved": 3})
-        options = dict(response=response, pause_on_disk=True, raise_on_error=False, autocommit=False)
-        await asyncio.gather(first.run(**options), second.run(**options), first.run(**options), second.run(**options))
+        results = await reply_twice_to_each(managers, reply_to(request, {"reserved": 3}))
 
+        assert not [result for result in results if isinstance(result, BaseException)]
         assert SUCCESSES[key] == 1
         execution = await second.storage.load(uuid)
         assert execution.status == SagaStatus.Paused
@@ -346,12 +354,8 @@ async def test_race_on_final_step_runs_it_once(managers, broker_publisher):
     first, second = managers
     for _ in range(5):
         key, uuid, request = await start_paused(first, broker_publisher, FINAL_SAGA)
-        response = reply_to(request, {"reserved": 1})
-        options = dict(response=response, pause_on_disk=True, raise_on_error=False, autocommit=False)
-        results = await asyncio.gather(
-            first.run(**options), second.run(**options), first.run(**options), second.run(**options),
-            return_exceptions=True,
-        )  # fmt: skip
+        results = await reply_twice_to_each(managers, reply_to(request, {"reserved": 1}))
+
         assert SUCCESSES[key] == 1
         failures = [result for result in results if isinstance(result, BaseException)]
         assert all(isinstance(failure, SagaExecutionNotFoundException) for failure in failures), failures

@@ -178,8 +178,7 @@ async def test_a_saga_waiting_in_memory_holds_no_lock_connection(manager, broker
     waiting_saga = Saga().remote_step(send_create_ticket).on_success(handle_ticket).commit()
     waiting = asyncio.create_task(manager.run(waiting_saga, autocommit=False))  # waits for its reply in memory
     try:
-        while not broker_publisher.messages:
-            await asyncio.sleep(0)
+        await asyncio.wait_for(broker_publisher.wait_for_message(0), GUARD)  # its request is out: it waits
         other = await asyncio.wait_for(manager.run(waiting_saga, pause_on_disk=True, autocommit=False), GUARD)
         assert other.status == SagaStatus.Paused
     finally:
