@@ -376,7 +376,8 @@ class SagaManager(SetupMixin):
             failure = exc
         execution.prune_outbox()  # the reply (if any) answered what was awaited
         execution.outbox.extend(self._pending(execution, message) for message in collected.messages)
-        await self._save(execution)
+        # Stored messages are published next, so their store must be written first; without any, it is the last.
+        await self._save(execution, last=all(pending.sent for pending in execution.outbox))
         await self._publish(execution, broker_publisher)
         if failure is not None:
             if raise_on_error:
@@ -391,9 +392,11 @@ class SagaManager(SetupMixin):
             pending.compensation, pending.compensation_timeout = terms
         return pending
 
-    async def _save(self, execution: SagaExecution) -> None:
+    async def _save(self, execution: SagaExecution, *, last: bool = False) -> None:
+        """Store ``execution``, or delete it when it finished (unless finished ones are kept); a ``last`` store, after
+        which nothing under the lock waits for it, may travel with the unlock (see ``store_at_unlock``)."""
         if execution.status != SagaStatus.Finished or execution.outbox:
-            await self.storage.store(execution)
+            await (self.storage.store_at_unlock if last else self.storage.store)(execution)
         elif self.keep_finished_for is None:
             await self.storage.delete(execution)
         else:
@@ -426,7 +429,7 @@ class SagaManager(SetupMixin):
             )
         if sent:
             execution.prune_outbox()
-            await self._save(execution)
+            await self._save(execution, last=True)  # nothing is published after it
         return sent
 
     def _broker_publisher(self) -> BrokerPublisher:

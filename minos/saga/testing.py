@@ -262,6 +262,20 @@ class SagaExecutionRepositoryContract(_RepositoryCase):
         await self.repository.store(execution)
         self.assertEqual(execution, await (await self.open_repository()).load(execution.uuid))
 
+    async def test_store_at_unlock_is_stored_when_the_lock_is_released(self) -> None:
+        """A store kept for the unlock is seen by loads under the lock and, once it is released, by everyone; without
+        a lock it is stored at once."""
+        execution, other = self.paused_execution(), self.paused_execution()
+        async with self.repository.lock(execution.uuid):
+            await self.repository.store_at_unlock(execution)
+            self.assertEqual(execution, await self.repository.load(execution.uuid))
+            execution.context["amount"] = 7
+            await self.repository.store_at_unlock(execution)
+        reader = await self.open_repository() if self.SHARED_STORAGE else self.repository
+        self.assertEqual(7, (await reader.load(execution.uuid)).context["amount"])
+        await self.repository.store_at_unlock(other)
+        self.assertEqual(other, await reader.load(other.uuid))
+
     async def test_lock_is_released_when_the_block_raises(self) -> None:
         """A lock whose block raises is released: the next holder gets it."""
         uuid = uuid4()

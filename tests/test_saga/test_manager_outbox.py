@@ -7,7 +7,7 @@ Every test runs on the in-memory repository and on PostgreSQL (a database of its
 from __future__ import annotations
 
 import decimal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 from unittest.mock import patch
 from uuid import UUID, uuid4
@@ -71,18 +71,30 @@ def answer(request: BrokerMessage, content: Any = "ok", status: int = 200, **hea
     return SagaResponse.from_message(reply_message(request, content, status, **headers))
 
 
+def before_each_store(storage: SagaExecutionRepository, before: Callable[[SagaExecution], None]) -> None:
+    """Call ``before`` with the execution at each store, whether written at once or kept for the unlock."""
+
+    def hooked(store: Callable[[SagaExecution], Awaitable[None]]) -> Callable[[SagaExecution], Awaitable[None]]:
+        async def hook(execution: SagaExecution) -> None:
+            before(execution)
+            await store(execution)
+
+        return hook
+
+    if type(storage).store_at_unlock is not SagaExecutionRepository.store_at_unlock:  # else it calls store
+        storage.store_at_unlock = hooked(storage.store_at_unlock)  # type: ignore[method-assign]
+    storage.store = hooked(storage.store)  # type: ignore[method-assign]
+
+
 def record_stores(storage: SagaExecutionRepository, publisher: InMemoryBrokerPublisher) -> list[tuple[int, list]]:
     """For each store: how many messages were already published, and the identifiers of the stored unsent ones."""
     calls: list[tuple[int, list]] = []
-    store = storage.store
-
-    async def recording(execution: SagaExecution) -> None:
-        calls.append(
+    before_each_store(
+        storage,
+        lambda execution: calls.append(
             (len(publisher.messages), [pending.identifier for pending in execution.outbox if not pending.sent])
-        )
-        await store(execution)
-
-    storage.store = recording  # type: ignore[method-assign]
+        ),
+    )
     return calls
 
 
@@ -160,17 +172,15 @@ async def test_a_crash_after_publishing_before_recording_it_re_publishes_the_sam
     injector, broker_pool, broker_publisher, storage_factory
 ):
     manager = await start_manager(storage_factory(), broker_pool)
-    store = manager.storage.store
     calls = 0
 
-    async def dies_on_second_store(execution: SagaExecution) -> None:
+    def dies_on_second_store(execution: SagaExecution) -> None:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise Killed()
-        await store(execution)
 
-    manager.storage.store = dies_on_second_store  # type: ignore[method-assign]
+    before_each_store(manager.storage, dies_on_second_store)
     with pytest.raises(Killed):
         await manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
     await manager.destroy()

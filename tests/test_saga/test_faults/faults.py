@@ -18,6 +18,8 @@ import os
 import signal
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Callable
 from uuid import UUID
 
@@ -40,6 +42,7 @@ CURRENT_MESSAGE: contextvars.ContextVar[BrokerMessage | None] = contextvars.Cont
 _calls: Counter[str] = Counter()
 _background: set[asyncio.Task] = set()
 _after_call: list[Callable[[], None]] = []  # what a fault does once the call it hit returned or failed
+_written_at_unlock: contextvars.ContextVar[list[SagaExecution]] = contextvars.ContextVar("written_at_unlock")
 
 
 def fault_env(boundary: str, moment: str, call: int, action: str = "kill") -> dict[str, str]:
@@ -48,8 +51,9 @@ def fault_env(boundary: str, moment: str, call: int, action: str = "kill") -> di
 
 
 def install(repository: PostgreSqlSagaExecutionRepository, publisher: BrokerPublisher) -> None:
-    """Wrap the repository's ``store`` and the publisher's ``send`` of this process with the fault hooks."""
-    store, send = repository.store, publisher.send
+    """Wrap the repository's ``store`` (and ``store_at_unlock``, whose write is done when the lock is released) and
+    the publisher's ``send`` of this process with the fault hooks."""
+    store, store_at_unlock, lock, send = repository.store, repository.store_at_unlock, repository.lock, publisher.send
 
     async def hooked_store(execution: SagaExecution) -> None:
         await reached("store", "before", execution=execution)
@@ -57,6 +61,22 @@ def install(repository: PostgreSqlSagaExecutionRepository, publisher: BrokerPubl
             await store(execution)
         finally:
             await reached("store", "after", execution=execution)
+
+    async def hooked_store_at_unlock(execution: SagaExecution) -> None:
+        await reached("store", "before", execution=execution)
+        _written_at_unlock.get().append(execution)
+        await store_at_unlock(execution)
+
+    @asynccontextmanager
+    async def hooked_lock(uuid: UUID) -> AsyncIterator[None]:
+        token = _written_at_unlock.set([])
+        try:
+            async with lock(uuid):
+                yield
+        finally:
+            for execution in _written_at_unlock.get():
+                await reached("store", "after", execution=execution)
+            _written_at_unlock.reset(token)
 
     async def hooked_send(message: BrokerMessage) -> None:
         from .scenario import COMPENSATION_TOPICS
@@ -69,6 +89,8 @@ def install(repository: PostgreSqlSagaExecutionRepository, publisher: BrokerPubl
             await reached(boundary, "after", message=message)
 
     repository.store = hooked_store  # type: ignore[method-assign]
+    repository.store_at_unlock = hooked_store_at_unlock  # type: ignore[method-assign]
+    repository.lock = hooked_lock  # type: ignore[method-assign]
     publisher.send = hooked_send  # type: ignore[method-assign]
 
 

@@ -20,7 +20,7 @@ from minos.common import Config, ConnectionException
 from psycopg2.extensions import make_dsn
 
 from ...exceptions import SagaExecutionLockLostException, SagaExecutionNotFoundException
-from ..saga import SagaExecution, wake_time_text
+from ..saga import SagaExecution, storable_document, wake_time_text
 from ..status import SagaStatus
 from .abc import SagaExecutionRepository
 from .listing import SagaExecutionLister, SagaExecutionPurger, SagaExecutionQuery, SagaExecutionSummary
@@ -45,7 +45,7 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
     """Keeps saga executions in a PostgreSQL table, one row per execution, on an ``aiopg`` pool.
 
     Each row holds the raw document (``jsonb``) plus the columns operators query: ``status``, ``user_uuid``,
-    ``created_at``, ``updated_at`` and a ``version`` incremented on each store. Stores are a single upsert, so a
+    ``created_at``, ``updated_at`` and a ``version`` incremented on each store. Stores are a single statement, so a
     failed store leaves the previous row intact. :meth:`lock` takes a PostgreSQL session advisory lock per
     execution, which makes a reply raced by several replicas (or delivered twice) run its step once.
 
@@ -188,23 +188,52 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
                 yield cursor
 
     async def _store_document(self, execution: SagaExecution, raw: dict[str, Any], text: str) -> None:
-        user = raw.get("user")
-        row = (raw["status"], None if user is None else str(user), text, str(execution.uuid))
+        row = _row(execution, raw, text)
         if (held := self._held(execution.uuid)) is None:
             async with self._cursor() as cursor:
                 await cursor.execute(self._queries.store, row)
             return
+        await self._flush(held)
+        await self._write(held, row)
+
+    async def store_at_unlock(self, execution: SagaExecution) -> None:
+        """Under this task's lock on the execution, keep the store for the unlock: one round trip then writes it
+        (conditional on the version, like every store under the lock) and releases the lock, whose block raises
+        ``SagaExecutionLockLostException`` if it was lost. Loads, stores and deletes under the lock send it first.
+        Without the lock, :meth:`store`."""
+        if (held := self._held(execution.uuid)) is None:
+            await self.store(execution)
+            return
+        raw, text = storable_document(execution)  # an execution that cannot be stored raises here, not at the unlock
+        await self._flush(held)
+        held.pending = _row(execution, raw, text)
+
+    async def _write(self, held: _HeldLock, row: tuple[Any, ...], *, unlock: bool = False) -> None:
+        """Insert or update the row under ``held``, conditional on the version read with the lock; with ``unlock``,
+        in the round trip that releases the lock."""
+        statement, parameters = (
+            (self._queries.insert, row) if held.version is None else (self._queries.update, (*row, held.version))
+        )
+        if unlock:
+            key = advisory_lock_key(held.uuid)
+            statement, parameters = self._queries.unlock_after + statement, (key, key, *parameters)
         async with held.cursor(self) as cursor:
-            if held.version is None:
-                await cursor.execute(self._queries.insert, row)
-            else:
-                await cursor.execute(self._queries.update, (*row, held.version))
+            await cursor.execute(statement, parameters)
             stored = await cursor.fetchone()
         if stored is None:
             raise SagaExecutionLockLostException(
-                f"The {execution.uuid} saga execution changed since this process locked it: it was not stored."
+                f"The {held.uuid} saga execution changed since this process locked it: it was not stored."
             )
         held.version, held.document = stored[0], None
+
+    async def _flush(self, held: _HeldLock, *, unlock: bool = False) -> bool:
+        """Send the store kept for the unlock (see :meth:`store_at_unlock`), if any: before other work under the
+        lock, or with the unlock; returns whether there was one."""
+        if held.pending is None:
+            return False
+        row, held.pending = held.pending, None
+        await self._write(held, row, unlock=unlock)
+        return True
 
     async def _load(self, uuid: UUID) -> SagaExecution:
         held = self._held(uuid)
@@ -212,6 +241,8 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
         if held is not None and held.document is not None:
             document = held.document  # read with the lock, in the same round trip
         else:
+            if held is not None:
+                await self._flush(held)
             async with self._cursor() if held is None else held.cursor(self) as cursor:
                 await cursor.execute(self._queries.load, (str(uuid),))
                 row = await cursor.fetchone()
@@ -225,6 +256,7 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
             async with self._cursor() as cursor:
                 await cursor.execute(self._queries.delete, (str(uuid),))
             return
+        await self._flush(held)
         if held.version is None:
             return  # never stored
         async with held.cursor(self) as cursor:
@@ -263,10 +295,11 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
 
         Work from this process is first serialised in memory (so waiters do not each hold a connection); then a
         session advisory lock is taken, and the row read, in one round trip on a pooled connection, which the
-        block's loads, stores and deletes of that execution use. A lock taken inside another one (a saga started
-        from a step) gets a connection of its own outside the pool, so it never waits for the pool its outer saga
-        holds. If this task is cancelled or the process dies, the connection is closed and the server releases the
-        lock.
+        block's loads, stores and deletes of that execution use; a store kept for the unlock (see
+        :meth:`store_at_unlock`) is written in the round trip that releases the lock. A lock taken inside another
+        one (a saga started from a step) gets a connection of its own outside the pool, so it never waits for the
+        pool its outer saga holds. If this task is cancelled or the process dies, the connection is closed and the
+        server releases the lock.
         """
         async with super().lock(uuid):
             held = await self._acquire_lock(uuid)
@@ -310,15 +343,8 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
     async def _release_lock(self, held: _HeldLock) -> None:
         connection = held.connection
         try:
-            if not connection.closed:  # else the server released the lock with the session
-                async with connection.cursor() as cursor:
-                    await cursor.execute("SELECT pg_advisory_unlock(%s)", (advisory_lock_key(held.uuid),))
-        except (psycopg2.Error, OSError, asyncio.CancelledError) as exc:
-            # The session is gone (or unusable): closing it makes sure the server releases the lock.
-            connection.close()
-            if isinstance(exc, asyncio.CancelledError) and not _server_cancel(exc):
-                raise
-            logger.warning("Could not release the saga execution lock of %s cleanly: %r", held.uuid, exc)
+            if not await self._flush(held, unlock=True):
+                await self._unlock(held)
         except BaseException:
             connection.close()  # never hand a connection that may still hold the lock back to the pool
             raise
@@ -327,6 +353,20 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
                 held.pool.release(connection)
             else:
                 connection.close()
+
+    async def _unlock(self, held: _HeldLock) -> None:
+        connection = held.connection
+        if connection.closed:
+            return  # the server released the lock with the session
+        try:
+            async with connection.cursor() as cursor:
+                await cursor.execute(self._queries.unlock, (advisory_lock_key(held.uuid),))
+        except (psycopg2.Error, OSError, asyncio.CancelledError) as exc:
+            # The session is gone (or unusable): closing it makes sure the server releases the lock.
+            connection.close()
+            if isinstance(exc, asyncio.CancelledError) and not _server_cancel(exc):
+                raise
+            logger.warning("Could not release the saga execution lock of %s cleanly: %r", held.uuid, exc)
 
     async def _list(self, query: SagaExecutionQuery) -> list[SagaExecutionSummary]:
         """Read from the columns and a few document paths, without loading whole documents."""
@@ -419,6 +459,12 @@ async def _connect(dsn: str) -> aiopg.Connection:
     return await aiopg.connect(dsn)
 
 
+def _row(execution: SagaExecution, raw: dict[str, Any], text: str) -> tuple[Any, ...]:
+    """The parameters of an insert, update or upsert of ``execution``: status, user, document and uuid."""
+    user = raw.get("user")
+    return raw["status"], None if user is None else str(user), text, str(execution.uuid)
+
+
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
@@ -429,7 +475,8 @@ _CLIENT_MARGIN = 5.0
 
 class _HeldLock:
     """An execution lock this task holds: its connection (where the work under the lock runs), the version the
-    row had when locked (``None``: no row) and, until used, the document read with the lock."""
+    row had when locked (``None``: no row), until used the document read with the lock, and the row of a store kept
+    for the unlock (see ``store_at_unlock``)."""
 
     def __init__(
         self,
@@ -446,6 +493,7 @@ class _HeldLock:
         self.pool = pool
         self.version = version
         self.document = document
+        self.pending: tuple[Any, ...] | None = None
 
     @asynccontextmanager
     async def cursor(self, repository: PostgreSqlSagaExecutionRepository) -> AsyncIterator[aiopg.Cursor]:
@@ -512,5 +560,11 @@ class _Queries:
             WHERE uuid = %s AND version = %s RETURNING version
         """
         self.delete_version = f"DELETE FROM {table} WHERE uuid = %s AND version = %s"
+        self.unlock = "SELECT pg_advisory_unlock(%s)"
+        # Prefixed to the last write under a lock, it releases the lock in that write's round trip. The statements
+        # of one query string run in one (implicit) transaction: the transaction-level lock taken on the same key
+        # outlasts the session lock until the write commits, so no other process can take the lock and read the
+        # row before the write is visible (it would read the previous version and run the step again).
+        self.unlock_after = "SELECT pg_advisory_xact_lock(%s); SELECT pg_advisory_unlock(%s); "
         self.unsent = f"SELECT uuid FROM {table} WHERE {_UNSENT}"
         self.due = f"SELECT uuid FROM {table} WHERE {_WAKE_AT} <= %s"

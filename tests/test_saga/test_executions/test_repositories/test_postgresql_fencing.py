@@ -95,6 +95,58 @@ async def test_a_replica_that_lost_its_lock_changes_nothing(injector, repositori
     assert (await second.load(execution.uuid)).context["step"] == "theirs"
 
 
+async def test_a_replica_that_lost_its_lock_does_not_store_at_the_unlock(injector, repositories):
+    first, second = await repositories(), await repositories()
+    execution = await stored_execution(first)
+    with pytest.raises(SagaExecutionLockLostException):
+        async with first.lock(execution.uuid):
+            mine = await first.load(execution.uuid)
+            mine.context["step"] = "mine"
+            await first.store_at_unlock(mine)
+            admin(TERMINATE_LOCK_HOLDERS)
+            async with second.lock(execution.uuid):
+                theirs = await second.load(execution.uuid)
+                theirs.context["step"] = "theirs"
+                await second.store_at_unlock(theirs)
+    assert (await second.load(execution.uuid)).context["step"] == "theirs"
+
+
+async def test_the_lock_is_held_until_the_store_at_the_unlock_commits(injector, repositories):
+    """The unlock travels with the last store, but no other process gets the lock before that store is visible:
+    one that did would read the previous version and run the step again."""
+    repository = await repositories()
+    execution = await stored_execution(repository)
+    holder = await aiopg.connect(repository.dsn)  # holds the row, so the last store waits on it
+    try:
+        async with holder.cursor() as cursor:
+            lock_row = f"BEGIN; SELECT 1 FROM {repository.table_name} WHERE uuid = %s FOR UPDATE"
+            await cursor.execute(lock_row, (str(execution.uuid),))
+
+        async def resume() -> None:
+            async with repository.lock(execution.uuid):
+                resumed = await repository.load(execution.uuid)
+                resumed.context["step"] = "resumed"
+                await repository.store_at_unlock(resumed)
+
+        resuming = asyncio.create_task(resume())
+        key = advisory_lock_key(execution.uuid)
+        await asyncio.wait_for(_until(WAITING_ON_THE_ROW), GUARD)  # the last round trip waits on the row
+        assert admin("SELECT pg_try_advisory_lock(%s)", (key,)) == [(False,)]
+        async with holder.cursor() as cursor:
+            await cursor.execute("ROLLBACK")
+        await asyncio.wait_for(resuming, GUARD)
+    finally:
+        holder.close()
+    assert admin("SELECT pg_try_advisory_lock(%s)", (key,)) == [(True,)]
+    assert (await repository.load(execution.uuid)).context["step"] == "resumed"
+
+
+WAITING_ON_THE_ROW = (
+    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+    "AND datname = current_database() AND query LIKE '%%pg_advisory_xact_lock%%'"
+)
+
+
 async def test_a_store_under_the_lock_is_conditional_on_the_version_it_read(injector, repositories):
     first, second = await repositories(), await repositories()
     execution = await stored_execution(first)
@@ -138,6 +190,12 @@ async def test_a_server_side_statement_cancel_is_a_connection_exception_and_comm
     finally:
         holder.close()
     assert (await repository.load(execution.uuid)).context["step"] == 0  # the timed-out store never committed
+
+
+async def _until(query: str) -> None:
+    """Poll ``query`` (on a connection of its own) until it returns a row: a state of the server no event reports."""
+    while not admin(query):
+        await asyncio.sleep(0.01)
 
 
 async def _enter_and_leave(context) -> None:
@@ -187,18 +245,31 @@ async def test_a_saga_waiting_in_memory_holds_no_lock_connection(manager, broker
 
 
 async def test_round_trips_of_a_resume(manager, broker_publisher, monkeypatch):
-    """Lock and read in one round trip; store with the next request; store that it was sent; unlock."""
+    """Lock and read in one round trip; store with the next request; store that it was sent and unlock in one."""
     saga = Saga().remote_step(send_create_ticket).on_success(handle_ticket).remote_step(send_create_ticket).commit()
     execution = await manager.run(saga, pause_on_disk=True, autocommit=False)
-    statements: list[str] = []
+    round_trips: list[list[str]] = []
     execute = aiopg.Cursor.execute
 
-    async def counting(self, operation, *args, **kwargs):
-        statements.append(operation.split()[0].upper() if isinstance(operation, str) else str(operation))
+    async def recording(self, operation, *args, **kwargs):
+        round_trips.append([_statement_kind(statement) for statement in operation.split(";") if statement.strip()])
         return await execute(self, operation, *args, **kwargs)
 
-    monkeypatch.setattr(aiopg.Cursor, "execute", counting)
+    monkeypatch.setattr(aiopg.Cursor, "execute", recording)
     response = SagaResponse.from_message(reply_message(broker_publisher.messages[-1], "t1"))
     resumed = await manager.run(response=response, pause_on_disk=True, autocommit=False)
     assert resumed.uuid == execution.uuid and resumed.status == SagaStatus.Paused
-    assert statements == ["SELECT", "UPDATE", "UPDATE", "SELECT"], statements
+    assert round_trips == [
+        ["pg_advisory_lock", "SELECT"],
+        ["UPDATE"],
+        ["pg_advisory_xact_lock", "pg_advisory_unlock", "UPDATE"],
+    ], round_trips
+    assert (await manager.storage.load(execution.uuid)) == resumed  # the last store was written
+
+
+def _statement_kind(statement: str) -> str:
+    """The advisory-lock function a statement calls, else its first word."""
+    for function in ("pg_advisory_xact_lock", "pg_advisory_unlock", "pg_advisory_lock"):
+        if f"{function}(" in statement:
+            return function
+    return statement.split()[0].upper()
