@@ -38,17 +38,32 @@ def build_message(
     identifier: UUID | None = None,
 ) -> BrokerMessageV1:
     """A unicast ``BrokerMessageV1`` with a successful payload (headers as the active interceptors leave them)."""
-    payload = build_model(
-        BrokerMessageV1Payload,
-        content=content,
-        status=BrokerMessageV1Status.SUCCESS,
-        headers=intercept_headers({} if headers is None else headers),
+    return message_of(
+        topic,
+        content,
+        intercept_headers({} if headers is None else headers),
+        reply_topic,
+        uuid4() if identifier is None else identifier,
     )
+
+
+def message_of(
+    topic: str,
+    content: Any,
+    headers: dict[str, str],
+    reply_topic: str | None,
+    identifier: UUID,
+    status: BrokerMessageV1Status = BrokerMessageV1Status.SUCCESS,
+    strategy: BrokerMessageV1Strategy = BrokerMessageV1Strategy.UNICAST,
+) -> BrokerMessageV1:
+    """A ``BrokerMessageV1`` with exactly these fields (no interceptor runs): what ``build_message`` builds, and how
+    a message stored by its fields is rebuilt."""
+    payload = build_model(BrokerMessageV1Payload, content=content, status=status, headers=headers)
     return build_model(
         BrokerMessageV1,
         topic=topic,
-        identifier=uuid4() if identifier is None else identifier,
+        identifier=identifier,
         reply_topic=reply_topic,
-        strategy=BrokerMessageV1Strategy.UNICAST,
+        strategy=strategy,
         payload=payload,
     )

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Union
 from uuid import UUID
 
-from minos.networks import BrokerMessage, BrokerMessageV1, BrokerPublisher
+from minos.networks import (
+    BrokerMessage,
+    BrokerMessageV1,
+    BrokerMessageV1Payload,
+    BrokerMessageV1Status,
+    BrokerMessageV1Strategy,
+    BrokerPublisher,
+)
 
+from .. import _context_avro
 from ..definitions.retries import RetryPolicy
+from ._broker_messages import message_of
 
 
 class PendingMessage:
@@ -36,7 +45,7 @@ class PendingMessage:
         "compensation",
         "compensation_timeout",
         "_message",
-        "_encoded",
+        "_stored",
         "_identifier",
     )
 
@@ -52,17 +61,17 @@ class PendingMessage:
         self.expires_at = expires_at
         self.compensation: RetryPolicy | None = None
         self.compensation_timeout: float | None = None
-        # minos' generic avro codec costs milliseconds per message, and an execution is loaded and stored at every
-        # step with the same messages: each is encoded once, and a stored one is decoded only when it is published.
+        # An execution is loaded and stored at every step with the same messages: each is encoded once (see
+        # ``_stored_form``), and a stored one is decoded only when it is published.
         self._message: BrokerMessage | None = message
-        self._encoded: str | None = None
+        self._stored: Union[str, dict[str, Any], None] = None
         self._identifier: UUID = message.identifier
 
     @property
     def message(self) -> BrokerMessage:
         if self._message is None:
-            assert self._encoded is not None  # one of the two is always set
-            self._message = BrokerMessageV1.from_avro_bytes(base64.b64decode(self._encoded))
+            assert self._stored is not None  # one of the two is always set
+            self._message = _message_from_stored(self._stored, self._identifier)
         return self._message
 
     @property
@@ -82,8 +91,9 @@ class PendingMessage:
 
     @property
     def raw(self) -> dict[str, Any]:
+        stored = self._stored_form()
         raw: dict[str, Any] = {
-            "message": self._encoded_message(),
+            "message": stored if isinstance(stored, str) else stored | {"headers": dict(stored["headers"])},
             "identifier": str(self._identifier),
             "sent_at": None if self.sent_at is None else self.sent_at.isoformat(),
             "attempts": self.attempts,
@@ -94,10 +104,10 @@ class PendingMessage:
             raw["compensation"] = {"retry": self.compensation.raw, "timeout": self.compensation_timeout}
         return raw
 
-    def _encoded_message(self) -> str:
-        if self._encoded is None:
-            self._encoded = base64.b64encode(self.message.avro_bytes).decode("ascii")
-        return self._encoded
+    def _stored_form(self) -> Union[str, dict[str, Any]]:
+        if self._stored is None:
+            self._stored = _message_fields(self.message) or base64.b64encode(self.message.avro_bytes).decode("ascii")
+        return self._stored
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any]) -> PendingMessage:
@@ -110,13 +120,52 @@ class PendingMessage:
         compensation = raw.get("compensation")
         pending.compensation = None if compensation is None else RetryPolicy.from_raw(compensation["retry"])
         pending.compensation_timeout = None if compensation is None else compensation["timeout"]
-        pending._message, pending._encoded = None, raw["message"]
+        stored = raw["message"]
+        pending._message, pending._stored = None, stored if isinstance(stored, str) else dict(stored)
         identifier = raw.get("identifier")  # records written before it was kept beside the message lack it
         pending._identifier = pending.message.identifier if identifier is None else UUID(identifier)
         return pending
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message.topic!r}, {self.identifier}, sent_at={self.sent_at!r})"
+
+
+def _message_fields(message: BrokerMessage) -> dict[str, Any] | None:
+    """The fields of a ``BrokerMessageV1`` as JSON values, its content as an avro string of the fast context codec
+    (minos' generic avro encoding of a whole message costs a quarter of a millisecond); ``None`` for any other
+    message, or a content that codec cannot hold, which is then stored as minos' avro of the whole message."""
+    if type(message) is not BrokerMessageV1 or type(payload := message.payload) is not BrokerMessageV1Payload:
+        return None
+    headers = payload.headers
+    if not all(type(key) is str and type(value) is str for key, value in headers.items()):
+        return None
+    if (content := _context_avro.encode({"content": payload.content})) is None:
+        return None
+    return {
+        "topic": message.topic,
+        "reply_topic": message.reply_topic,
+        "strategy": message.strategy.value,
+        "status": int(payload.status),
+        "headers": dict(headers),
+        "content": content,
+    }
+
+
+def _message_from_stored(stored: Union[str, dict[str, Any]], identifier: UUID) -> BrokerMessage:
+    """The message of an outbox record: minos' avro of the whole message, or its fields (see ``_message_fields``)."""
+    if isinstance(stored, str):
+        return BrokerMessageV1.from_avro_bytes(base64.b64decode(stored))
+    if (content := _context_avro.decode(stored["content"])) is None:
+        raise ValueError(f"The stored content of the {identifier} message is not one this package writes.")
+    return message_of(
+        stored["topic"],
+        content["content"],
+        dict(stored["headers"]),
+        stored["reply_topic"],
+        identifier,
+        BrokerMessageV1Status(stored["status"]),
+        BrokerMessageV1Strategy(stored["strategy"]),
+    )
 
 
 class CollectingPublisher(BrokerPublisher):

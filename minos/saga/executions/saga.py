@@ -49,8 +49,9 @@ METADATA_KEY = "orchestrator"
 awaits, messages not yet published). 0.7.0 ignores unknown top-level keys, so documents stay readable by it; the
 key is written only while there is something in it."""
 
-FORMAT_VERSION = 2
-"""The format of the ``orchestrator`` metadata, stored with it. 0.7.0 documents carry none and load as version 1."""
+FORMAT_VERSION = 3
+"""The format of the ``orchestrator`` metadata, stored with it. 0.7.0 documents carry none and load as version 1;
+version 3 may store an outbox message by its fields (version 2 always held minos' avro of it), and reads both."""
 
 
 def uuid4() -> UUID:

@@ -64,7 +64,7 @@ async def test_documents_keep_0_7_0_keys_and_metadata_only_while_paused(broker_p
     [request] = broker_publisher.messages
     raw = execution.raw
     assert set(raw) == EXECUTION_KEYS | {"orchestrator"}
-    assert raw["orchestrator"] == {"format": 2, "awaiting": str(request.identifier)}
+    assert raw["orchestrator"] == {"format": 3, "awaiting": str(request.identifier)}
     assert set(raw["paused_step"]) == STEP_KEYS | {"inner"}
     assert set(raw["paused_step"]["inner"]) == EXECUTION_KEYS
     assert set(raw["paused_step"]["inner"]["paused_step"]) == STEP_KEYS
