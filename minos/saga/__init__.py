@@ -1,5 +1,7 @@
 """Orchestration sagas for Minos microservices."""
 
+from __future__ import annotations
+
 from importlib.metadata import version as _distribution_version
 from typing import TYPE_CHECKING
 

@@ -15,7 +15,6 @@ from uuid import UUID
 from minos.common import (
     Config,
     Inject,
-    Injectable,
     MinosConfigException,
     NotProvidedException,
     PoolFactory,
@@ -33,6 +32,7 @@ from minos.networks import (
 
 from ._broker_pool import resolve_broker_pool
 from ._header_lists import add_related_services
+from ._injectable import injectable
 from .clock import SagaClock, SystemClock
 from .context import SagaContext
 from .definitions import Saga
@@ -64,7 +64,7 @@ logger = logging.getLogger(__name__)
 REPOSITORY_INJECTION_NAME = "saga_execution_repository"
 
 
-@Injectable("saga_manager")
+@injectable("saga_manager")
 class SagaManager(SetupMixin):
     """Runs saga executions, keeps them in ``storage`` while they wait, and resumes them with replies.
 

@@ -26,7 +26,7 @@ from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-from minos.common import Config, ConnectionException, Inject, Injectable, NotProvidedException, SetupMixin
+from minos.common import Config, ConnectionException, Inject, NotProvidedException, SetupMixin
 from minos.networks import (
     REQUEST_HEADERS_CONTEXT_VAR,
     BrokerRequest,
@@ -36,6 +36,7 @@ from minos.networks import (
     ResponseException,
 )
 
+from ._injectable import injectable
 from ._participant_barrier import PENDING, BarrierQueries, Kind, decode_reply, encode_reply
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def participant_cursor() -> aiopg.Cursor:
     return cursor
 
 
-@Injectable("participant_barrier")
+@injectable("participant_barrier")
 class ParticipantBarrier(SetupMixin):
     """Records the requests a participant handled, in a table of its own PostgreSQL database (``aiopg`` pool).
 

@@ -1,10 +1,16 @@
-"""The package front: its version and what importing it loads."""
+"""The package front: its version, what importing it loads, and a docstring on every public name."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from importlib.metadata import version
+from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -31,3 +37,60 @@ def test_postgresql_repository_is_importable_from_every_front(module):
 def test_unknown_names_still_raise_attribute_error():
     with pytest.raises(AttributeError, match="NoSuchThing"):
         minos.saga.NoSuchThing  # noqa: B018
+
+
+def public_modules() -> Iterator[ModuleType]:
+    """``minos.saga`` and every module below it whose path has no ``_``-prefixed part."""
+    yield minos.saga
+    for module in pkgutil.walk_packages(minos.saga.__path__, "minos.saga."):
+        if not any(part.startswith("_") for part in module.name.split(".")):
+            yield importlib.import_module(module.name)
+
+
+def own_public_members(cls: type) -> Iterator[tuple[str, Any]]:
+    """The methods and properties ``cls`` defines itself, without a leading underscore."""
+    for name, value in vars(cls).items():
+        if name.startswith("_"):
+            continue
+        function = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+        function = function.fget if isinstance(function, property) else function
+        if inspect.isfunction(function):
+            yield name, function
+
+
+def public_definitions() -> Iterator[tuple[str, Any]]:
+    """Each public module, and the classes, functions, methods and properties it defines, with its dotted path."""
+    for module in public_modules():
+        yield module.__name__, module
+        for name, value in vars(module).items():
+            if name.startswith("_") or getattr(value, "__module__", None) != module.__name__:
+                continue
+            if inspect.isclass(value) or inspect.isfunction(value):
+                yield f"{module.__name__}.{name}", value
+            if inspect.isclass(value):
+                for member, function in own_public_members(value):
+                    yield f"{module.__name__}.{name}.{member}", function
+
+
+def undocumented() -> list[str]:
+    """The paths of the public definitions without a docstring of their own (not one inherited from a base class)."""
+    return [path for path, value in public_definitions() if not own_docstring(value)]
+
+
+def own_docstring(value: Any) -> str | None:
+    """A class's own docstring (``__doc__`` is not inherited, but minos' ``Injectable`` subclasses lose it), or the
+    docstring of a module or function."""
+    return value.__dict__.get("__doc__") if inspect.isclass(value) else value.__doc__
+
+
+def test_every_public_name_has_a_docstring():
+    assert undocumented() == []
+
+
+def test_the_docstring_check_sees_a_name_without_one(monkeypatch):
+    def undocumented_function() -> None:
+        pass
+
+    undocumented_function.__module__ = "minos.saga.clock"
+    monkeypatch.setattr("minos.saga.clock.undocumented_function", undocumented_function, raising=False)
+    assert undocumented() == ["minos.saga.clock.undocumented_function"]

@@ -1,3 +1,7 @@
+"""Saga definitions: the ``Saga`` builder, its step kinds and operations, retry policies and diagrams."""
+
+from __future__ import annotations
+
 from .diagrams import saga_to_mermaid
 from .operations import SagaOperation
 from .retries import RetryPolicy

@@ -1,3 +1,6 @@
+"""Running sagas: executions and their steps, statuses, executors, storage of executions and the
+two-phase commit of their transactions."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

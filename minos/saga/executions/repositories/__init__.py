@@ -1,3 +1,6 @@
+"""Where executions are kept while they wait: the repository interface, listing and purging, and the
+in-memory, minos-database and PostgreSQL repositories."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
