@@ -4,9 +4,10 @@ The engine's hot paths skip work minos' public API would repeat on values the en
 
 - a minos ``Field`` built through its constructor runs the type decoder over its value; ``unchecked_field`` fills
   the five slots of a ``Field`` (``_name``, ``_type``, ``_value``, ``_parser``, ``_validator``) directly;
-- a declarative model built through its constructor decodes every field; ``build_model`` gives
-  ``Model.__init__`` unchecked fields typed as the class declares them (its private ``_type_hints()``), and
-  ``SagaContext`` builds its fields on demand behind ``fields``/``_fields``, where ``Model`` keeps and reads them;
+- a declarative model built through its constructor decodes every field; ``build_model`` gives an instance the
+  state ``Model.__init__`` gives it, with unchecked fields typed as the class declares them (its private
+  ``_type_hints()``) in ``_fields``, where ``Model`` keeps and reads them (and where ``SagaContext`` builds its
+  fields on demand);
 - ``BrokerPublisher.send`` formats ``repr(message)`` for a debug line on its module's logger, then hands the message
   to ``_send``; ``publish`` calls ``_send`` itself when nothing would see that line.
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 from minos.common import DeclarativeModel, Field, Model
@@ -27,6 +28,7 @@ from minos.networks import BrokerMessage, BrokerMessageV1, BrokerMessageV1Payloa
 
 M = TypeVar("M", bound=DeclarativeModel)
 
+_IMMUTABLE = (bool, int, float, str, bytes, type(None))
 FIELD_SLOTS = ("_name", "_type", "_value", "_parser", "_validator")
 _PUBLISHER_LOGGER = logging.getLogger(BrokerPublisher.__module__)  # the logger ``BrokerPublisher.send`` writes to
 
@@ -39,22 +41,32 @@ def unchecked_field(name: str, type_: Any, value: Any) -> Field:
     return field
 
 
-_DECLARED_TYPES: dict[type, dict[str, Any]] = {}
+class _ModelLayout(NamedTuple):
+    types: dict[str, Any]  # the declared field names and types
+    state: dict[str, Any]  # what ``Model.__init__`` sets on an instance besides its fields
 
 
-def _declared_types(model_cls: type[DeclarativeModel]) -> dict[str, Any]:
-    """The field names and types ``model_cls`` declares, read once per class."""
-    if (types := _DECLARED_TYPES.get(model_cls)) is None:
-        types = _DECLARED_TYPES[model_cls] = dict(model_cls._type_hints())
-    return types
+_LAYOUTS: dict[type, _ModelLayout] = {}
+
+
+def _layout(model_cls: type[DeclarativeModel]) -> _ModelLayout:
+    """The layout of ``model_cls``'s instances, read once per class."""
+    if (layout := _LAYOUTS.get(model_cls)) is None:
+        probe = object.__new__(model_cls)
+        Model.__init__(probe, {})
+        state = {name: value for name, value in vars(probe).items() if name != "_fields"}
+        layout = _LAYOUTS[model_cls] = _ModelLayout(dict(model_cls._type_hints()), state)
+    return layout
 
 
 def build_model(model_cls: type[M], **values: Any) -> M:
     """An instance of the declarative ``model_cls`` holding ``values`` (one per declared field) without decoding them:
     equal to, and serialised like, ``model_cls(**values)`` when the values already have the declared types."""
+    types, state = _layout(model_cls)
     model = object.__new__(model_cls)
-    fields = {name: unchecked_field(name, type_, values[name]) for name, type_ in _declared_types(model_cls).items()}
-    Model.__init__(model, fields)
+    vars(model).update(
+        state, _fields={name: unchecked_field(name, type_, values[name]) for name, type_ in types.items()}
+    )
     return model
 
 
@@ -100,6 +112,12 @@ def _model_problem() -> str | None:
         )
     except (AttributeError, KeyError, TypeError) as exc:
         return f"build_model cannot build a BrokerMessageV1 from its declared fields ({exc!r})"
+    for ours, theirs in ((built, expected), (built.payload, expected.payload)):
+        state = {name: value for name, value in vars(theirs).items() if name != "_fields"}
+        if vars(ours).keys() != vars(theirs).keys() or _layout(type(theirs)).state != state:
+            return f"minos models hold {vars(theirs)!r}, build_model gives them {vars(ours)!r}"
+        if not all(isinstance(value, _IMMUTABLE) for value in state.values()):
+            return f"minos models hold mutable state besides their fields, which build_model would share: {state!r}"
     if built != expected or BrokerMessageV1.from_avro_bytes(built.avro_bytes) != expected:
         return "a BrokerMessageV1 from build_model differs from the one its constructor builds, or serialises otherwise"
     fields = {"content": unchecked_field("content", Any, 1)}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from minos.common import Field
+from minos.common import DeclarativeModel, Field
 from minos.networks import (
     BrokerMessage,
     BrokerMessageV1Payload,
@@ -94,3 +94,15 @@ def test_a_send_that_no_longer_delegates_to_send_underscore_is_reported(monkeypa
     monkeypatch.setattr(BrokerPublisher, "send", send_elsewhere)
 
     assert ["BrokerPublisher.send" in problem for problem in unmet_assumptions()] == [True]
+
+
+def test_models_that_hold_more_state_are_reported(monkeypatch):
+    constructor = DeclarativeModel.__init__
+
+    def init_with_a_cache(self: DeclarativeModel, *args: Any, **kwargs: Any) -> None:
+        constructor(self, *args, **kwargs)
+        self._cache = {}
+
+    monkeypatch.setattr(DeclarativeModel, "__init__", init_with_a_cache)
+
+    assert ["build_model" in problem for problem in unmet_assumptions()] == [True]
