@@ -1,6 +1,5 @@
 """Behavioural parity with 0.7.0: runs ``parity_scenarios.py`` on the published package (in its scratch venv) and
-on this one, in one go, and prints the differences. Exits 0 only when every observable outcome is identical, or
-differs only in a way ``docs/migrating.md`` lists as deliberate (checked precisely, see ``explained``).
+on this one, in one go, and prints the differences. Exits 0 only when every observable outcome is identical.
 
 Usage: ``uv run python benchmarks/parity.py`` (or ``make parity``); ``UPSTREAM_VENV`` as for ``upstream.py``.
 """
@@ -25,29 +24,6 @@ def run_scenarios(python: str) -> list[dict]:
     return json.loads(process.stdout)
 
 
-def _each_store_at_most_twice(before: list[str], after: list[str]) -> bool:
-    """Whether ``after`` is ``before`` with some of its store calls made twice in a row."""
-    if not before:
-        return not after
-    if not after or after[0] != before[0]:
-        return False
-    if _each_store_at_most_twice(before[1:], after[1:]):
-        return True
-    twice = before[0].startswith("store") and len(after) > 1 and after[1] == before[0]
-    return twice and _each_store_at_most_twice(before[1:], after[2:])
-
-
-def explained(before: dict, after: dict) -> str | None:
-    """The deliberate difference ``after`` shows, when it differs from ``before`` in that way only."""
-    if {key: value for key, value in before.items() if key != "storage"} != {
-        key: value for key, value in after.items() if key != "storage"
-    }:
-        return None
-    if _each_store_at_most_twice(before.get("storage", []), after.get("storage", [])):
-        return "stores each state before publishing its messages, and again once they are sent (the outbox)"
-    return None
-
-
 def main() -> int:
     upstream, error = ensure_upstream_venv(venv_path())
     if upstream is None:
@@ -56,17 +32,13 @@ def main() -> int:
     expected, obtained = run_scenarios(str(upstream)), run_scenarios(sys.executable)
     if len(expected) != len(obtained):
         raise SystemExit(f"0.7.0 ran {len(expected)} scenarios, this package {len(obtained)}")
-    different = deliberate = 0
+    different = 0
     for before, after in zip(expected, obtained):
         if before == after:
             print(f"  same       {before['name']}")
             continue
-        if (reason := explained(before, after)) is not None:
-            deliberate += 1
-            print(f"  DELIBERATE {before['name']}: {reason}")
-        else:
-            different += 1
-            print(f"  DIFFERENT  {before['name']}")
+        different += 1
+        print(f"  DIFFERENT  {before['name']}")
         lines = difflib.unified_diff(
             json.dumps(before, indent=1, sort_keys=True).splitlines(),
             json.dumps(after, indent=1, sort_keys=True).splitlines(),
@@ -75,11 +47,7 @@ def main() -> int:
             lineterm="",
         )
         print("\n".join(f"    {line}" for line in lines))
-    same = len(expected) - different - deliberate
-    print(
-        f"{same} of {len(expected)} scenarios behave identically on 0.7.0 and this package; {deliberate} differ only "
-        f"as docs/migrating.md lists, {different} otherwise."
-    )
+    print(f"{len(expected) - different} of {len(expected)} scenarios behave identically on 0.7.0 and this package.")
     return 1 if different else 0
 
 

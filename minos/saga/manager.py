@@ -376,9 +376,7 @@ class SagaManager(SetupMixin):
             failure = exc
         execution.prune_outbox()  # the reply (if any) answered what was awaited
         execution.outbox.extend(self._pending(execution, message) for message in collected.messages)
-        # Stored messages are published next, so their store must be written first; without any, it is the last.
-        await self._save(execution, last=all(pending.sent for pending in execution.outbox))
-        await self._publish(execution, broker_publisher)
+        await self._store_and_publish(execution, broker_publisher)
         if failure is not None:
             if raise_on_error:
                 raise failure
@@ -407,19 +405,55 @@ class SagaManager(SetupMixin):
         await cast(SagaExecutionPurger, self.storage).purge(status=SagaStatus.Finished, updated_before=expired_before)
         await self.storage.store(execution)
 
+    async def _store_and_publish(
+        self, execution: SagaExecution, broker_publisher: BrokerPublisher | None = None
+    ) -> int:
+        """Store ``execution`` with the messages of its outbox never sent, then publish them and record that they
+        were; returns how many were sent.
+
+        A repository whose ``list_unsent`` finds nothing gains nothing from a document that says "stored, not sent
+        yet": :meth:`recover` never asks it for one. Its messages are then recorded as sent in the one store written
+        before they leave, and stored again as unsent only when one fails to leave."""
+        unsent = [pending for pending in execution.outbox if not pending.sent]
+        if not unsent or self.storage.finds_unsent:
+            # Stored messages are published next, so their store must be written first; without any, it is the last.
+            await self._save(execution, last=not unsent)
+            return await self._publish(execution, broker_publisher)
+        before = [(pending.sent_at, pending.attempts, pending.expires_at) for pending in unsent]
+        outbox = list(execution.outbox)
+        self._mark_sent(execution, unsent)
+        await self._save(execution)
+        sent = await self._send(execution, unsent, broker_publisher)
+        if sent < len(unsent):
+            for pending, (sent_at, attempts, expires_at) in zip(unsent[sent:], before[sent:]):
+                pending.sent_at, pending.attempts, pending.expires_at = sent_at, attempts, expires_at  # as it was
+            execution.outbox = outbox
+            execution.prune_outbox()
+            await self._save(execution, last=True)
+        return sent
+
     async def _publish(self, execution: SagaExecution, broker_publisher: BrokerPublisher | None = None) -> int:
         """Publish the stored messages never confirmed sent, then store that they were; returns how many were sent.
         A message the broker refuses stays stored for :meth:`recover`."""
         unsent = [pending for pending in execution.outbox if not pending.sent]
         if not unsent:
             return 0
+        sent = await self._send(execution, unsent, broker_publisher)
+        if sent:
+            self._mark_sent(execution, unsent[:sent])
+            await self._save(execution, last=True)  # nothing is published after it
+        return sent
+
+    async def _send(
+        self, execution: SagaExecution, messages: list[PendingMessage], broker_publisher: BrokerPublisher | None
+    ) -> int:
+        """Send ``messages`` in order until the broker refuses one; returns how many it took."""
         if broker_publisher is None:
             broker_publisher = self._broker_publisher()
         sent = 0
         try:
-            for pending in unsent:
+            for pending in messages:
                 await broker_publisher.send(pending.message)
-                pending.mark_sent(self.clock.now(), execution.reply_timeout(pending))
                 sent += 1
         except Exception as exc:
             logger.warning(
@@ -427,10 +461,14 @@ class SagaManager(SetupMixin):
                 execution.uuid,
                 exc,
             )
-        if sent:
-            execution.prune_outbox()
-            await self._save(execution, last=True)  # nothing is published after it
         return sent
+
+    def _mark_sent(self, execution: SagaExecution, messages: list[PendingMessage]) -> None:
+        """Record ``messages`` as sent now, and forget those whose answer is not awaited."""
+        now = self.clock.now()
+        for pending in messages:
+            pending.mark_sent(now, execution.reply_timeout(pending))
+        execution.prune_outbox()
 
     def _broker_publisher(self) -> BrokerPublisher:
         if self.broker_publisher is None:
@@ -495,8 +533,7 @@ class SagaManager(SetupMixin):
                 policy.maximum_attempts,
             )
             pending.sent_at = None  # stored as unsent first: a crash now leaves it to the next recovery
-            await self.storage.store(execution)
-            return await self._publish(execution)
+            return await self._store_and_publish(execution)
         else:
             attempts = 0 if pending is None else pending.attempts
             failure = SagaStepTimeoutException(
@@ -535,8 +572,7 @@ class SagaManager(SetupMixin):
                 policy.maximum_attempts,
             )
             pending.sent_at = None  # stored as unsent first: a crash now leaves it to the next recovery
-        await self.storage.store(execution)
-        return await self._publish(execution)
+        return await self._store_and_publish(execution)
 
     async def retry(self, uuid: Union[UUID, str], reason: str | None = None) -> SagaExecution:
         """Re-send what a paused execution waits on (its step's request, or its commit's reservations) with the same
@@ -559,8 +595,7 @@ class SagaManager(SetupMixin):
                 )
             for pending in execution.outbox:
                 pending.sent_at = None  # stored as unsent first: a crash now leaves it to recover()
-            await self.storage.store(execution)
-            await self._publish(execution)
+            await self._store_and_publish(execution)
         return execution
 
     async def _retry_compensations(self, execution: SagaExecution) -> None:
@@ -569,8 +604,7 @@ class SagaManager(SetupMixin):
         for pending in execution.outbox:
             if pending.compensation is not None:
                 pending.sent_at, pending.attempts, pending.expires_at = None, 0, None
-        await self.storage.store(execution)
-        await self._publish(execution)
+        await self._store_and_publish(execution)
 
     async def compensate(self, uuid: Union[UUID, str], reason: str | None = None) -> SagaExecution:
         """Give up on a paused execution and undo it: compensate its in-flight step (its participant may have acted

@@ -7,6 +7,7 @@ Every test runs on the in-memory repository and on PostgreSQL (a database of its
 from __future__ import annotations
 
 import decimal
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 from unittest.mock import patch
@@ -293,3 +294,73 @@ async def test_a_delete_that_fails_at_the_end_leaves_the_saga_finished_until_rec
     assert await manager.recover() == 2
     with pytest.raises(SagaExecutionNotFoundException):
         await manager.storage.load(execution.uuid)
+
+
+class DocumentRepository(SagaExecutionRepository):
+    """JSON documents by uuid, which it cannot search: like 0.7.0's database repository, it lists no unsent message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.documents: dict[UUID, str] = {}
+
+    async def _store(self, execution: SagaExecution) -> None:
+        self.documents[execution.uuid] = json.dumps(execution.raw)
+
+    async def _load(self, uuid: UUID) -> SagaExecution:
+        if uuid not in self.documents:
+            raise SagaExecutionNotFoundException(f"{uuid} is not stored.")
+        return SagaExecution.from_raw(json.loads(self.documents[uuid]))
+
+    async def _delete(self, uuid: UUID) -> None:
+        self.documents.pop(uuid, None)
+
+
+def test_only_a_repository_that_lists_unsent_messages_finds_them():
+    assert InMemorySagaExecutionRepository().finds_unsent
+    assert not DocumentRepository().finds_unsent
+
+
+@pytest.fixture
+async def unlisted_manager(injector, broker_pool) -> AsyncIterator[SagaManager]:
+    manager = await start_manager(DocumentRepository(), broker_pool)
+    yield manager
+    await manager.destroy()
+
+
+async def test_without_recovery_each_state_is_stored_once_with_its_requests_as_sent_before_they_leave(
+    unlisted_manager, broker_publisher
+):
+    stores = record_stores(unlisted_manager.storage, broker_publisher)
+    execution = await unlisted_manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
+    await unlisted_manager.run(
+        response=answer(broker_publisher.messages[-1], "t1"), pause_on_disk=True, autocommit=False
+    )
+
+    assert stores == [(0, []), (1, [])]  # one store per pause, written before its request left
+    ticket, payment = broker_publisher.messages
+    assert payment.topic == "CreatePayment"
+    stored = await unlisted_manager.storage.load(execution.uuid)
+    assert stored.awaited_request == payment.identifier
+    [pending] = stored.outbox
+    assert pending.sent and pending.attempts == 1 and pending.message == payment
+
+
+async def test_without_recovery_a_broker_failure_stores_the_message_as_unsent_for_the_next_publication(
+    unlisted_manager, broker_publisher
+):
+    stores = record_stores(unlisted_manager.storage, broker_publisher)
+    with patch.object(broker_publisher, "send", side_effect=ConnectionError("broker down")):
+        execution = await unlisted_manager.run(ticket_and_payment_saga(), pause_on_disk=True, autocommit=False)
+    stored = await unlisted_manager.storage.load(execution.uuid)
+    [pending] = stored.outbox
+    assert stores == [(0, []), (0, [pending.identifier])]
+    assert not pending.sent and pending.attempts == 0
+    assert broker_publisher.messages == []
+
+    await unlisted_manager.retry(execution.uuid)  # an operator sends it again
+
+    [request] = broker_publisher.messages
+    assert request.identifier == pending.identifier
+    assert [
+        (pending.sent, pending.attempts) for pending in (await unlisted_manager.storage.load(execution.uuid)).outbox
+    ] == [(True, 1)]

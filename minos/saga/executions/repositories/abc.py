@@ -63,6 +63,13 @@ class SagaExecutionRepository(SetupMixin, ABC):
         default), so recovery needs the in-memory or the PostgreSQL repository."""
         return []
 
+    @property
+    def finds_unsent(self) -> bool:
+        """Whether :meth:`list_unsent` can find anything: ``False`` when a repository keeps the default, which finds
+        none. ``SagaManager`` then stores each state once, its messages recorded as sent before they leave, since
+        no recovery would ever look for them as unsent."""
+        return type(self).list_unsent is not SagaExecutionRepository.list_unsent
+
     async def list_due(self, now: datetime) -> list[UUID]:
         """The uuids of stored paused executions whose wait expired or whose deadline passed at ``now`` (see
         ``SagaExecution.wake_at``), which ``SagaManager.recover()`` re-sends or fails. Like :meth:`list_unsent`,
