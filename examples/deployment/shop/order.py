@@ -8,7 +8,7 @@ from typing import Any, Union
 from minos.common import Inject
 from minos.networks import BrokerRequest, enroute
 
-from minos.saga import Saga, SagaContext, SagaManager, SagaRequest, SagaResponse
+from minos.saga import RetryPolicy, Saga, SagaContext, SagaManager, SagaRequest, SagaResponse
 
 from .database import query
 
@@ -32,7 +32,9 @@ def release_stock(context: SagaContext) -> SagaRequest:
 
 
 def charge_payment(context: SagaContext) -> SagaRequest:
-    return SagaRequest("ChargePayment", {"order": context["order"], "amount": context["amount"]})
+    return SagaRequest(
+        "ChargePayment", {"order": context["order"], "amount": context["amount"], "fault": context["fault"]}
+    )
 
 
 def refund_payment(context: SagaContext) -> SagaRequest:
@@ -56,6 +58,18 @@ async def refused(context: SagaContext, response: SagaResponse) -> Exception:
     return ValueError(await response.content())  # returning an exception fails the step: the saga compensates
 
 
+PAYMENT_TIMEOUT = 5.0
+"""Seconds each payment request waits for its reply. Short for the example, so that its deliberately unanswered
+requests (see ``payment.py``) time out within the run; a real card gateway would get a minute or more. It must stay
+well above the recovery period (``saga.recovery`` in ``order/config.yml``: every second here), which is when
+expired waits are noticed, and above the slowest expected reply (a loaded CI machine, the redelivery burst after
+the kill): a reply that misses one attempt is re-sent and answered by ``@idempotent``, and only three misses in a
+row (about 18 seconds) compensate an order."""
+
+PAYMENT_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=1, backoff_coefficient=2)
+"""Three sends of the payment request with the same message identifier, one and then two seconds after a timeout."""
+
+
 async def mark_finished(context: SagaContext) -> None:
     await query("UPDATE orders SET status = 'finished' WHERE id = %(order)s RETURNING 1", order=context["order"])
 
@@ -72,6 +86,8 @@ ORDER_SAGA = (
     .on_success(payment_charged)
     .on_error(refused)
     .on_failure(refund_payment)
+    .timeout(PAYMENT_TIMEOUT)
+    .retry(PAYMENT_RETRY)
     .local_step(mark_finished)
     .commit()
 )
@@ -97,7 +113,13 @@ class OrderService:
         )
         if status != "new":
             return
-        context = SagaContext(order=order["id"], item=order["item"], quantity=order["quantity"], amount=order["amount"])
+        context = SagaContext(
+            order=order["id"],
+            item=order["item"],
+            quantity=order["quantity"],
+            amount=order["amount"],
+            fault=order.get("fault"),
+        )
         manager = Inject.resolve(SagaManager)
         await manager.run(ORDER_SAGA, context, pause_on_disk=True, raise_on_error=False)
         await query(
