@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from minos.common import Config
-from minos.networks import BrokerRequest, EnrouteDecorator, Response, ResponseException, enroute
+from minos.networks import BrokerRequest, Response, ResponseException, enroute
 
-from minos.saga import idempotent, participant_cursor
+from minos.saga import TransactionParticipant, idempotent, participant_cursor
 
 from .console import say
 from .database import ParticipantsDatabase
@@ -27,22 +26,13 @@ def transaction_of(request: BrokerRequest) -> str:
     return request.headers.get("transactions", "").split(",")[-1]
 
 
-class TransactionService:
+class TransactionService(TransactionParticipant):
     """Answers ``_Reserve/_Commit/_Reject{Service}Transaction`` for ``ledger`` (an object with async ``commit(uuid)``
     and ``reject(uuid)``, idempotent by nature: what a transaction holds is moved or dropped once), named after the
     service it runs in, like ``minos.aggregate.TransactionService``."""
 
     def __init__(self, ledger: Any):
         self.ledger = ledger
-
-    @classmethod
-    def __get_enroute__(cls, config: Config) -> dict[str, set[EnrouteDecorator]]:
-        name = config.get_name().title()
-        return {
-            cls.reserve.__name__: {enroute.broker.command(f"_Reserve{name}Transaction")},
-            cls.commit.__name__: {enroute.broker.command(f"_Commit{name}Transaction")},
-            cls.reject.__name__: {enroute.broker.command(f"_Reject{name}Transaction")},
-        }
 
     async def reserve(self, request: BrokerRequest) -> Response:
         return Response(await request.content())  # nothing can go wrong between the step and the commit here

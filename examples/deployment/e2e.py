@@ -1,5 +1,6 @@
 """End-to-end run of the shop: order (two replicas), stock and payment as separate Minos processes on RabbitMQ and
-PostgreSQL, N sagas, one order replica killed with SIGKILL mid-run and restarted, then a consistency check.
+PostgreSQL, N sagas (some refused, some whose payment reply is lost once or never comes, so the payment step's
+re-sends and timeout act), one order replica killed with SIGKILL mid-run and restarted, then a consistency check.
 
     uv run --group e2e python examples/deployment/e2e.py [--orders N] [--in-flight W]   # or: make e2e
 

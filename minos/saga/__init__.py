@@ -99,6 +99,7 @@ from .participants import (
     participant_cursor,
 )
 from .services import SagaService
+from .transactions import TransactionParticipant, transaction_topic
 from .utils import get_service_name
 
 if TYPE_CHECKING:
@@ -190,6 +191,8 @@ __all__ = [
     "SagaStepTimeoutException",
     "transactional_command",
     "TransactionCommitter",
+    "TransactionParticipant",
+    "transaction_topic",
     "UndefinedOnExecuteException",
 ]
 

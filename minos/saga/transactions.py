@@ -1,17 +1,23 @@
-"""Joins user callbacks to the saga's ``minos.aggregate`` transaction, when that optional package is in use.
+"""The saga's transactions: user callbacks joined to ``minos.aggregate``'s, and the two-phase commit's topics.
 
 With ``minos-microservice-aggregate`` installed and its transaction repository injected, each callback runs inside
 ``TransactionEntry(uuid=<execution uuid>, autocommit=False)``, so the aggregate changes it makes are reserved,
 committed or rejected together with the saga. Without it, callbacks run plainly.
+
+A finished saga's ``TransactionCommitter`` asks every participating service to reserve, then commit or reject, the
+saga's transaction (:func:`transaction_topic`). ``minos.aggregate``'s ``TransactionService`` answers these; a
+service without it subclasses :class:`TransactionParticipant`.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 from uuid import UUID
 
-from minos.common import Inject, NotProvidedException
+from minos.common import Config, Inject, NotProvidedException
+from minos.networks import BrokerRequest, EnrouteDecorator, Response, enroute
 
 try:
     from minos.aggregate import EventRepository, TransactionEntry, TransactionRepository
@@ -57,3 +63,42 @@ class _NoScope(AbstractAsyncContextManager[None]):
 
 
 _NO_SCOPE = _NoScope()
+
+
+def transaction_topic(action: str, service: str) -> str:
+    """The broker command by which the two-phase commit asks ``service`` to ``action`` (``"Reserve"``, ``"Commit"``
+    or ``"Reject"``) a saga's transaction: ``_{Action}{Service}Transaction``, as 0.7.0 and ``minos.aggregate``
+    name them."""
+    return f"_{action}{service.title()}Transaction"
+
+
+class TransactionParticipant(ABC):
+    """Answers the saga's two-phase commit in a service that does not use ``minos.aggregate``'s
+    ``TransactionService``: list the subclass under the config's ``services``.
+
+    It routes the :func:`transaction_topic` commands of the service it runs in (the config's name) to
+    :meth:`reserve`, :meth:`commit` and :meth:`reject`; each request's content is the transaction's uuid. Commits and
+    rejections may arrive more than once (at-least-once delivery), so they must be idempotent.
+    """
+
+    @classmethod
+    def __get_enroute__(cls, config: Config) -> dict[str, set[EnrouteDecorator]]:
+        service = config.get_name()
+        return {
+            cls.reserve.__name__: {enroute.broker.command(transaction_topic("Reserve", service))},
+            cls.commit.__name__: {enroute.broker.command(transaction_topic("Commit", service))},
+            cls.reject.__name__: {enroute.broker.command(transaction_topic("Reject", service))},
+        }
+
+    @abstractmethod
+    async def reserve(self, request: BrokerRequest) -> Response:
+        """Accept the transaction with a successful reply (any content); refuse it by raising
+        ``ResponseException``, which makes the saga reject it everywhere and compensate."""
+
+    @abstractmethod
+    async def commit(self, request: BrokerRequest) -> None:
+        """Make what the transaction holds in this service final."""
+
+    @abstractmethod
+    async def reject(self, request: BrokerRequest) -> None:
+        """Discard what the transaction holds in this service."""

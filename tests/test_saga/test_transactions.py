@@ -1,8 +1,10 @@
-"""The optional minos.aggregate integration: callbacks join the saga's transaction, or run plainly without it."""
+"""The optional minos.aggregate integration: callbacks join the saga's transaction, or run plainly without it; and
+the two-phase commit's topics, answered by a ``TransactionParticipant``."""
 
 from __future__ import annotations
 
-from uuid import uuid4
+from typing import ClassVar
+from uuid import UUID, uuid4
 
 import pytest
 from minos.aggregate import (
@@ -16,15 +18,28 @@ from minos.common import DependencyInjector, Lock, LockPool, PoolFactory
 from minos.networks import (
     REQUEST_HEADERS_CONTEXT_VAR,
     BrokerClientPool,
+    BrokerCommandEnrouteDecorator,
+    BrokerDispatcher,
     BrokerMessageV1,
     BrokerMessageV1Payload,
     BrokerRequest,
+    EnrouteCollector,
+    EnrouteFactory,
     InMemoryBrokerPublisher,
     InMemoryBrokerSubscriberBuilder,
+    Response,
+    ResponseException,
 )
 
 import minos.saga
-from minos.saga import Saga, SagaContext, SagaExecution, transactional_command
+from minos.saga import (
+    Saga,
+    SagaContext,
+    SagaExecution,
+    TransactionParticipant,
+    transaction_topic,
+    transactional_command,
+)
 
 SEEN: list = []
 
@@ -121,3 +136,69 @@ async def test_transactional_command_without_aggregate(aggregate_injector, monke
     message = BrokerMessageV1("Do", BrokerMessageV1Payload(None, headers={"transactions": str(uuid4())}))
     await transactional_command(BrokerRequest(message), inner)
     assert SEEN == [None]
+
+
+class RecordingParticipant(TransactionParticipant):
+    """Records what the two-phase commit asked of it (minos builds one instance per route, hence the class-level
+    record); refuses to reserve the uuids in ``refused``."""
+
+    calls: ClassVar[list[tuple[str, UUID]]] = []
+    refused: ClassVar[set[UUID]] = set()
+
+    async def reserve(self, request: BrokerRequest) -> Response:
+        uuid = await request.content()
+        self.calls.append(("reserve", uuid))
+        if uuid in self.refused:
+            raise ResponseException(f"{uuid} cannot be committed")
+        return Response(uuid)
+
+    async def commit(self, request: BrokerRequest) -> None:
+        self.calls.append(("commit", await request.content()))
+
+    async def reject(self, request: BrokerRequest) -> None:
+        self.calls.append(("reject", await request.content()))
+
+
+def test_transaction_topic_names_the_service():
+    assert transaction_topic("Reserve", "order") == "_ReserveOrderTransaction"
+    assert transaction_topic("Reject", "ticket") == "_RejectTicketTransaction"
+
+
+def test_transaction_participant_routes_the_configured_service(config):
+    routes = EnrouteCollector(RecordingParticipant, config).get_broker_command_query_event()
+    assert routes == {
+        "reserve": {BrokerCommandEnrouteDecorator("_ReserveOrderTransaction")},
+        "commit": {BrokerCommandEnrouteDecorator("_CommitOrderTransaction")},
+        "reject": {BrokerCommandEnrouteDecorator("_RejectOrderTransaction")},
+    }
+
+
+async def test_transaction_participant_answers_through_minos_dispatcher(config):
+    accepted, refused = uuid4(), uuid4()
+    RecordingParticipant.calls.clear()
+    RecordingParticipant.refused = {refused}
+    publisher = InMemoryBrokerPublisher()
+    actions = {
+        decorator.topic: handler
+        for decorator, handler in EnrouteFactory(RecordingParticipant)
+        .get_broker_command_query_event(config=config)
+        .items()
+    }
+    dispatcher = BrokerDispatcher(actions, publisher)
+    for topic, uuid in [
+        ("_ReserveOrderTransaction", accepted),
+        ("_ReserveOrderTransaction", refused),
+        ("_CommitOrderTransaction", accepted),
+        ("_RejectOrderTransaction", refused),
+    ]:
+        await dispatcher.dispatch(BrokerMessageV1(topic, BrokerMessageV1Payload(uuid), reply_topic="orderReply"))
+    assert RecordingParticipant.calls == [
+        ("reserve", accepted),
+        ("reserve", refused),
+        ("commit", accepted),
+        ("reject", refused),
+    ]
+    assert [(message.topic, message.status, message.content) for message in publisher.messages[:2]] == [
+        ("orderReply", 200, accepted),
+        ("orderReply", 400, f"ResponseException(message='{refused} cannot be committed')"),
+    ]

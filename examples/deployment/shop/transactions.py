@@ -3,28 +3,20 @@ every transaction was concluded (committed or rejected) and none was left reserv
 
 from __future__ import annotations
 
-from minos.common import Config
-from minos.networks import BrokerRequest, EnrouteDecorator, Response, enroute
+from minos.networks import BrokerRequest, Response
+
+from minos.saga import TransactionParticipant
 
 from .database import query
 
 
-class TransactionService:
+class TransactionService(TransactionParticipant):
     """Answers ``_Reserve/_Commit/_Reject{Service}Transaction`` for the service it runs in. The shop's changes are
     final when each step runs (compensations undo them), so reserving always succeeds; the outcome is recorded.
     A commit or rejection that arrives again (a redelivery) changes nothing."""
 
     def __init__(self, *args, **kwargs):
         pass
-
-    @classmethod
-    def __get_enroute__(cls, config: Config) -> dict[str, set[EnrouteDecorator]]:
-        name = config.get_name().title()
-        return {
-            cls.reserve.__name__: {enroute.broker.command(f"_Reserve{name}Transaction")},
-            cls.commit.__name__: {enroute.broker.command(f"_Commit{name}Transaction")},
-            cls.reject.__name__: {enroute.broker.command(f"_Reject{name}Transaction")},
-        }
 
     async def reserve(self, request: BrokerRequest) -> Response:
         uuid = await request.content()

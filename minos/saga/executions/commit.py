@@ -12,6 +12,7 @@ from minos.networks import BrokerClientPool, BrokerMessageV1, BrokerPublisher
 
 from .._broker_pool import resolve_broker_pool
 from ..exceptions import SagaFailedCommitCallbackException
+from ..transactions import transaction_topic
 from ._broker_messages import build_message, saga_reply_topic
 from ._options import RunOptions
 from .steps import ConditionalSagaStepExecution, SagaStepExecution
@@ -118,4 +119,4 @@ class TransactionCommitter:
 
 
 def _message(action: str, uuid: UUID, service: str, *args: Any, **kwargs: Any) -> BrokerMessageV1:
-    return build_message(f"_{action}{service.title()}Transaction", uuid, *args, **kwargs)
+    return build_message(transaction_topic(action, service), uuid, *args, **kwargs)
