@@ -23,17 +23,18 @@ _IMMUTABLE_TYPES = frozenset({str, int, float, bool, type(None), UUID, datetime,
 
 
 def _copy_value(value: Any) -> Any:
-    """Deep-copy ``value``; the JSON-like shapes a context usually holds are copied without ``copy.deepcopy``.
+    """Deep-copy ``value``; the JSON-like shapes a context usually holds are copied without ``copy.deepcopy``, and
+    the immutable items of a dict or a list are kept without a call each (a copy runs before every callback).
 
     Exact types are looked up in a set (subclasses, such as enums, go through ``copy.deepcopy``, which keeps
     immutable ones as they are)."""
     kind = type(value)
+    if kind is dict:
+        return {key: item if type(item) in _IMMUTABLE_TYPES else _copy_value(item) for key, item in value.items()}
+    if kind is list:
+        return [item if type(item) in _IMMUTABLE_TYPES else _copy_value(item) for item in value]
     if kind in _IMMUTABLE_TYPES:
         return value
-    if kind is list:
-        return [_copy_value(item) for item in value]
-    if kind is dict:
-        return {key: _copy_value(item) for key, item in value.items()}
     return copy.deepcopy(value)
 
 
@@ -61,7 +62,7 @@ class SagaContext(BucketModel, MutableMapping):
 
     def copy(self) -> SagaContext:
         """A deep copy: callbacks work on one, so a failing step leaves the execution's context untouched."""
-        return self._from_values({key: _copy_value(value) for key, value in self._values.items()})
+        return self._from_values(_copy_value(self._values))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SagaContext:
         return self.copy()

@@ -202,7 +202,9 @@ class SagaExecution:
 
     def _options(self, keywords: dict[str, Any]) -> RunOptions:
         """The options of a run of this execution, from the keywords of a public method."""
-        return RunOptions.from_keywords(keywords).of_execution(self.uuid, self.user)
+        if (given := keywords.get("options")) is not None:
+            return given.of_execution(self.uuid, self.user)
+        return RunOptions.from_keywords({**keywords, "execution_uuid": self.uuid, "user": self.user})
 
     def _check_response(self, response: SagaResponse) -> None:
         if response.uuid is not None and response.uuid != self.uuid:
