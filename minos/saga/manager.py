@@ -7,6 +7,7 @@ import logging
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Optional, Union, cast
@@ -55,6 +56,7 @@ from .executions import (
     SagaExecutionRepository,
     SagaStatus,
 )
+from .executions._options import RunOptions
 from .executions._outbox import CollectingPublisher, PendingMessage
 from .interceptors import SagaInterceptor, active_interceptors, intercept_run
 from .messages import SagaResponse, SagaResponseStatus
@@ -62,6 +64,25 @@ from .messages import SagaResponse, SagaResponseStatus
 logger = logging.getLogger(__name__)
 
 REPOSITORY_INJECTION_NAME = "saga_execution_repository"
+
+
+@dataclass(frozen=True)
+class _RunSettings:
+    """What a ``SagaManager.run()`` call asked for, read once from its keywords and handed to every step of it.
+
+    ``broker_publisher`` publishes the stored messages (the manager's own when ``None``); ``broker_pool`` serves
+    the commit (the manager's when ``None``)."""
+
+    raise_on_error: bool = True
+    autocommit: bool = True
+    broker_publisher: Optional[BrokerPublisher] = None  # noqa: UP045
+    broker_pool: Optional[BrokerClientPool] = None  # noqa: UP045
+
+    def run_options(self, publisher: BrokerPublisher, broker_pool: BrokerClientPool) -> RunOptions:
+        """The options of one run of the execution: its steps publish through ``publisher``, and its commit pauses
+        on the reservations like a remote step (waiting for them would hold a broker handler task while the answers,
+        one from this very service, need free ones)."""
+        return RunOptions(broker_publisher=publisher, broker_pool=self.broker_pool or broker_pool, pause_on_commit=True)
 
 
 @injectable("saga_manager")
@@ -174,12 +195,17 @@ class SagaManager(SetupMixin):
         run_timeout = kwargs.pop("timeout", None)  # a keyword out of the signature, which is 0.7.0's
         if run_timeout is not None and definition is None:
             raise ValueError("A timeout applies to a run that starts a saga, not to a resume.")
-        options = dict(autocommit=autocommit, raise_on_error=raise_on_error) | kwargs
+        settings = _RunSettings(
+            raise_on_error=raise_on_error,
+            autocommit=autocommit,
+            broker_publisher=kwargs.get("broker_publisher"),
+            broker_pool=kwargs.get("broker_pool"),
+        )
         start = partial(self._start_or_resume, definition, context, response, user, run_timeout)
         if pause_on_disk:
-            execution = await start(**options)
+            execution = await start(settings)
         else:
-            execution = await self._run_waiting_replies(start, **options)
+            execution = await self._run_waiting_replies(start, settings)
         self._report_related_services(execution)
         return execution if return_execution else execution.uuid
 
@@ -190,10 +216,10 @@ class SagaManager(SetupMixin):
         response: SagaResponse | None,
         user: UUID | None,
         run_timeout: Union[float, timedelta, None],
-        **options: Any,
+        settings: _RunSettings,
     ) -> SagaExecution:
         if response is not None:
-            return await self._resume(response, **options)
+            return await self._resume(response, settings)
         assert definition is not None
         execution = SagaExecution.from_definition(definition, context=context, user=self._user(user))
         limits = [definition.deadline]
@@ -202,27 +228,27 @@ class SagaManager(SetupMixin):
         if seconds := min(filter(None, limits), default=None):
             execution.deadline_at = self.clock.now() + timedelta(seconds=seconds)
         async with self.storage.lock(execution.uuid):
-            await self._advance(execution, None, **options)
+            await self._advance(execution, None, settings)
         return execution
 
     async def _run_waiting_replies(
-        self, start: Callable[..., Awaitable[SagaExecution]], **options: Any
+        self, start: Callable[[_RunSettings], Awaitable[SagaExecution]], settings: _RunSettings
     ) -> SagaExecution:
         """Run and wait in memory for each reply on a broker client of this process. No execution lock (so no
         pooled connection) is held while waiting; each reply is then applied like a stored one (lock, fresh read).
         A wait that expires is handled as :meth:`recover` handles it (re-send, or fail and compensate)."""
         async with self.broker_pool.acquire() as broker:  # sets REQUEST_REPLY_TOPIC_CONTEXT_VAR to its topic
-            execution = await start(**options)
+            execution = await start(settings)
             while execution.status == SagaStatus.Paused:
                 try:
                     response = await self._wait_reply_in_time(broker, execution)
                 except Exception as exc:
-                    return await self._fail_waiting(execution, exc, **options)
+                    return await self._fail_waiting(execution, exc, settings)
                 if response is not None:
-                    execution = await self._resume(response, **options)
+                    execution = await self._resume(response, settings)
                     continue
                 _, expired = await self._expire_due(
-                    execution.uuid, self.clock.now(), raise_on_error=options["raise_on_error"]
+                    execution.uuid, self.clock.now(), raise_on_error=settings.raise_on_error
                 )
                 if expired is None:
                     break  # deleted meanwhile: it finished
@@ -243,16 +269,14 @@ class SagaManager(SetupMixin):
                 receive.cancel()
         return receive.result() if receive in done else None
 
-    async def _fail_waiting(
-        self, execution: SagaExecution, exc: Exception, *, autocommit: bool, **options: Any
-    ) -> SagaExecution:
+    async def _fail_waiting(self, execution: SagaExecution, exc: Exception, settings: _RunSettings) -> SagaExecution:
         """The reply cannot be received: as in 0.7.0 the execution is errored and its transaction rejected."""
         async with self.storage.lock(execution.uuid):
 
-            async def reject(publisher: BrokerPublisher, **kwargs: Any) -> None:
+            async def reject(options: RunOptions) -> None:
                 execution.status = SagaStatus.Errored
                 try:
-                    await execution.reject(broker_publisher=publisher, **kwargs)
+                    await execution.reject(options=options)
                 except SagaFailedCommitCallbackException as reject_failure:
                     logger.warning(
                         "Could not reject the %s execution's transaction: %r", execution.uuid, reject_failure
@@ -260,10 +284,10 @@ class SagaManager(SetupMixin):
                 raise SagaFailedExecutionException(exc) from exc
 
             with active_interceptors(self.interceptors):
-                await self._apply(execution, reject, **options)
+                await self._apply(execution, reject, settings)
         return execution
 
-    async def _resume(self, response: SagaResponse, **options: Any) -> SagaExecution:
+    async def _resume(self, response: SagaResponse, settings: _RunSettings) -> SagaExecution:
         if response.uuid is None:
             raise SagaResponseMismatchException("The response does not name the execution it answers.")
         async with self.storage.lock(response.uuid):
@@ -282,7 +306,7 @@ class SagaManager(SetupMixin):
             if self._defer_retryable(execution, response):
                 await self.storage.store(execution)
                 return execution
-            await self._advance(execution, response, **options)
+            await self._advance(execution, response, settings)
         return execution
 
     async def _answer_compensation(
@@ -341,44 +365,33 @@ class SagaManager(SetupMixin):
             )
         return request_user
 
-    async def _advance(
-        self, execution: SagaExecution, response: SagaResponse | None, *, autocommit: bool, **options: Any
-    ) -> None:
+    async def _advance(self, execution: SagaExecution, response: SagaResponse | None, settings: _RunSettings) -> None:
         """Run ``execution`` (under its lock) with ``response`` until it pauses, finishes or fails."""
 
-        async def execute(publisher: BrokerPublisher, **kwargs: Any) -> None:
-            await execution.execute(response, autocommit=autocommit, broker_publisher=publisher, **kwargs)
+        async def execute(options: RunOptions) -> None:
+            await execution.execute(response, autocommit=settings.autocommit, options=options)
 
         with active_interceptors(self.interceptors):
-            await intercept_run(execution, response, partial(self._apply, execution, execute, **options))
+            await intercept_run(execution, response, partial(self._apply, execution, execute, settings))
 
     async def _apply(
-        self,
-        execution: SagaExecution,
-        action: Callable[..., Awaitable[None]],
-        *,
-        raise_on_error: bool,
-        broker_publisher: BrokerPublisher | None = None,
-        **kwargs: Any,
+        self, execution: SagaExecution, action: Callable[[RunOptions], Awaitable[None]], settings: _RunSettings
     ) -> None:
         """Run ``action`` on ``execution`` (under its lock) with a publisher that only collects; store the execution
         with the collected messages, then publish them and record that they were sent."""
-        # The commit pauses on its reservations like a remote step: waiting for them here would hold a broker
-        # handler task while the answers (one from this very service) need free ones.
-        kwargs = {"broker_pool": self.broker_pool, "pause_on_commit": True} | kwargs
         collected = CollectingPublisher()
         failure = None
         try:
-            await action(collected, **kwargs)
+            await action(settings.run_options(collected, self.broker_pool))
         except SagaPausedExecutionStepException:
             pass
         except (SagaFailedExecutionException, SagaRollbackExecutionException) as exc:
             failure = exc
         execution.prune_outbox()  # the reply (if any) answered what was awaited
         execution.outbox.extend(self._pending(execution, message) for message in collected.messages)
-        await self._store_and_publish(execution, broker_publisher)
+        await self._store_and_publish(execution, settings.broker_publisher)
         if failure is not None:
-            if raise_on_error:
+            if settings.raise_on_error:
                 raise failure
             logger.warning("The %s saga execution failed: %r", execution.uuid, failure)
 
@@ -630,18 +643,18 @@ class SagaManager(SetupMixin):
         """Compensate the in-flight step (its participant may have acted on the request) and every executed one,
         newest first, and reject the transaction; the execution ends errored, because of ``failure`` if given."""
 
-        async def undo(publisher: BrokerPublisher, **kwargs: Any) -> None:
+        async def undo(options: RunOptions) -> None:
             if execution.paused_step is not None:
                 execution.executed_steps.append(execution.paused_step)  # in flight: compensate it too
             execution.paused_step = None
             execution.reservations = None
             execution.status = SagaStatus.Errored
-            await execution.rollback(autoreject=True, broker_publisher=publisher, **kwargs)
+            await execution.rollback(autoreject=True, options=options)
             if failure is not None:
                 raise failure
 
         with active_interceptors(self.interceptors):
-            await self._apply(execution, undo, raise_on_error=raise_on_error)
+            await self._apply(execution, undo, _RunSettings(raise_on_error=raise_on_error))
 
     async def abandon(self, uuid: Union[UUID, str], reason: str | None = None) -> SagaExecution:
         """Stop an execution for good without sending anything more: no compensation, no reject, and its messages not
