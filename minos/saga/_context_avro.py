@@ -6,6 +6,9 @@ cost of storing and loading an execution. Contexts usually hold JSON-like values
 uuids, aware datetimes, lists, string-keyed dicts); for those this module writes and reads the same container with
 ``fastavro`` directly. Anything else returns ``None`` and the caller falls back to minos' encoder, so every value a
 ``BucketModel`` can hold still works. Both directions read each other's output.
+
+Each context shape gets one header, and a header read once is found again by the start of a container's base64, so
+encoding and decoding a context convert and parse little more than its record.
 """
 
 from __future__ import annotations
@@ -13,15 +16,15 @@ from __future__ import annotations
 import io
 import json
 from base64 import b64decode, b64encode
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
 from fastavro import parse_schema, reader, schemaless_reader, schemaless_writer, writer
 
-_INT32 = range(-(2**31), 2**31)
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _SIMPLE = {"null", "boolean", "int", "long", "double", "string"}
 _LOGICAL = {("string", "uuid"), ("long", "timestamp-micros")}
 _SYNC_SIZE = 16  # an avro container ends its header, and each block, with this many sync bytes
@@ -47,30 +50,32 @@ def _shape(value: Any) -> Hashable:
     if (scalar := _SCALAR_SHAPES.get(kind)) is not None:
         return scalar
     if kind is int:
-        return "int" if value in _INT32 else "long"
-    if kind is datetime and value.tzinfo is not None:
-        return "timestamp"
+        return "int" if _INT32_MIN <= value <= _INT32_MAX else "long"
     if kind is list:
         return ("array", _items_shape(value))
-    if kind is dict and all(type(key) is str for key in value):
+    if kind is dict:
+        for key in value:
+            if type(key) is not str:
+                raise _Unsupported(value)
         return ("map", _items_shape(value.values()))
+    if kind is datetime and value.tzinfo is not None:
+        return "timestamp"
     raise _Unsupported(value)
 
 
-def _items_shape(values: Any) -> Hashable:
+def _items_shape(values: Iterable[Any]) -> Hashable:
     """The shape of a collection's items: one shape, or ``("union", ...)`` in order of first appearance."""
-    options: list[Hashable] = []
-    for value in values:
-        shape = _shape(value)
-        if shape not in options:
-            options.append(shape)
+    options = tuple({_shape(value): None for value in values})  # a dict keeps one of each, in order
+    return options[0] if len(options) == 1 else _union(options)
+
+
+@lru_cache(maxsize=1024)
+def _union(options: tuple[Hashable, ...]) -> Hashable:
     if not options:
         return "null"
-    if len(options) == 1:
-        return options[0]
     kinds = [_schema_type(option) for option in options]
     if len(set(kinds)) != len(kinds):  # avro unions cannot hold two arrays, two maps, two strings, ...
-        raise _Unsupported(values)
+        raise _Unsupported(options)
     return ("union", *options)
 
 
@@ -90,9 +95,41 @@ def _schema(shape: Hashable) -> Any:
     return {"type": kind, "items" if kind == "array" else "values": _schema(items[0])}
 
 
+class _Header(NamedTuple):
+    """A container header and the parsed writer schema of its records (``None`` when they are not plain).
+
+    The base64 of a container starts with ``base64_prefix``, the base64 of the header's leading whole 3-byte groups,
+    and goes on with the base64 of ``tail`` (the header's last bytes) and the data block: encoding and decoding a
+    container of a known header convert only those."""
+
+    schema: Any
+    base64_prefix: str
+    tail: bytes
+    sync: bytes  # the marker that ends the header, and each data block
+
+
+def _header(header: bytes, schema: Any) -> _Header:
+    cut = len(header) - len(header) % 3
+    return _Header(schema, b64encode(header[:cut]).decode(), header[cut:], header[-_SYNC_SIZE:])
+
+
+# Headers met before, by the first characters of their containers' base64: enough to cover the random record name of
+# the headers minos and this module write. A match is then checked against the whole prefix.
+_LOOKUP_SIZE = 160
+_KNOWN_HEADERS: dict[str, _Header] = {}
+_KNOWN_HEADERS_LIMIT = 1024
+
+
+def _remember(header: _Header) -> _Header:
+    if len(_KNOWN_HEADERS) >= _KNOWN_HEADERS_LIMIT:
+        _KNOWN_HEADERS.clear()
+    _KNOWN_HEADERS[header.base64_prefix[:_LOOKUP_SIZE]] = header
+    return header
+
+
 @lru_cache(maxsize=1024)
-def _container(fields: tuple[tuple[str, Hashable], ...]) -> tuple[Any, bytes]:
-    """The parsed schema and the container header (ending in its sync marker) of one context shape.
+def _container(fields: tuple[tuple[str, Hashable], ...]) -> _Header:
+    """The header of the containers of one context shape.
 
     Minos names each record ``minos.saga.context.<random>.SagaContext``; any name of that form reads back, so one
     name (and one header) serves every context of the same shape."""
@@ -104,7 +141,7 @@ def _container(fields: tuple[tuple[str, Hashable], ...]) -> tuple[Any, bytes]:
     parsed = parse_schema(schema)
     with io.BytesIO() as buffer:
         writer(buffer, parsed, [])  # with no records, fastavro writes only the header
-        return parsed, buffer.getvalue()
+        return _remember(_header(buffer.getvalue(), parsed))
 
 
 def _long(value: int) -> bytes:
@@ -121,15 +158,15 @@ def _long(value: int) -> bytes:
 def encode(values: dict[str, Any]) -> str | None:
     """The avro string of a context with these ``values``, or ``None`` when they need minos' encoder."""
     try:
-        shapes = tuple((name, _shape(value)) for name, value in values.items())
+        shapes = tuple([(name, _shape(value)) for name, value in values.items()])
     except _Unsupported:
         return None
-    schema, header = _container(shapes)
+    header = _container(shapes)
     with io.BytesIO() as buffer:
-        schemaless_writer(buffer, schema, values)
+        schemaless_writer(buffer, header.schema, values)
         record = buffer.getvalue()
-    block = _long(1) + _long(len(record)) + record + header[-_SYNC_SIZE:]
-    return b64encode(header + block).decode()
+    block = _long(1) + _long(len(record)) + record + header.sync
+    return header.base64_prefix + b64encode(header.tail + block).decode()
 
 
 def _is_plain(schema: Any) -> bool:
@@ -186,32 +223,41 @@ def _header_size(data: bytes) -> int:
             position += length
 
 
-@lru_cache(maxsize=1024)
-def _record_schema(header: bytes) -> Any:
-    """The parsed writer schema of a container header whose records are plain and uncompressed, else ``None``.
+def _read_header(raw: str) -> tuple[_Header, bytes]:
+    """The header of the container whose base64 is ``raw``, and the container's bytes from the header's tail on."""
+    known = _KNOWN_HEADERS.get(raw[:_LOOKUP_SIZE])
+    if known is not None and raw.startswith(known.base64_prefix):
+        rest = b64decode(raw[len(known.base64_prefix) :].encode())
+        if rest.startswith(known.tail):
+            return known, rest
+    data = b64decode(raw.encode())
+    size = _header_size(data)
+    header = _remember(_parse_header(data[:size]))
+    return header, data[size - len(header.tail) :]
 
-    Decoding then parses each header once; the containers this module writes share one header per context shape."""
+
+@lru_cache(maxsize=1024)
+def _parse_header(header: bytes) -> _Header:
+    """A header read from a container, with the parsed writer schema of its records if plain and uncompressed."""
     with io.BytesIO(header) as buffer:
         metadata = reader(buffer).metadata
     if metadata.get("avro.codec", "null") != "null" or not _is_plain_record(metadata["avro.schema"]):
-        return None
-    return parse_schema(json.loads(metadata["avro.schema"]))  # parsed by fastavro: its readers skip parsing it again
+        return _header(header, None)
+    return _header(header, parse_schema(json.loads(metadata["avro.schema"])))  # fastavro won't parse it again
 
 
 def decode(raw: str) -> dict[str, Any] | None:
     """The values of a context's avro string, or ``None`` when it holds shapes that need minos' decoder."""
-    data = b64decode(raw.encode())
     try:
-        header_size = _header_size(data)
+        header, data = _read_header(raw)
     except (_Unsupported, IndexError):
         return None
-    schema = _record_schema(data[:header_size])
-    if schema is None:
+    if header.schema is None:
         return None
-    count, position = _read_long(data, header_size)
+    count, position = _read_long(data, len(header.tail))
     size, position = _read_long(data, position)
     if count != 1 or position + size + _SYNC_SIZE != len(data):  # not the single record of a context
         return None
     with io.BytesIO(data[position : position + size]) as buffer:
-        values = schemaless_reader(buffer, schema, None)
+        values = schemaless_reader(buffer, header.schema, None)
     return values if isinstance(values, dict) else None
