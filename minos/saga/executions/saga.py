@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -31,12 +32,13 @@ from ..exceptions import (
 )
 from ..interceptors import intercept_commit, intercept_step
 from ..messages import SagaResponse
+from ..utils import import_subclass
 from ._options import RunOptions
 from ._outbox import PendingMessage
 from .commit import TransactionCommitter
 from .decisions import OperatorDecision
 from .executors.abc import context_copy
-from .status import SagaStatus
+from .status import SagaStatus, SagaStepStatus
 from .steps import ConditionalSagaStepExecution, RemoteSagaStepExecution, SagaStepExecution
 
 # The step definition and exception classes are importable from here too, as in 0.7.0.
@@ -528,21 +530,25 @@ def _remote_steps(steps: list[SagaStepExecution]) -> Iterator[RemoteSagaStepExec
             yield from _remote_steps(step.inner.executed_steps)
 
 
-_DEFINITIONS: dict[str, Saga] = {}
+_DEFINITIONS: dict[tuple[int, str], list[tuple[dict[str, Any], Saga]]] = {}
 _DEFINITIONS_LIMIT = 256
 
 
 def _definition_from_raw(raw: Any) -> Saga:
     """Parse a raw saga definition, reusing the parse of an identical committed document: the executions of one
     saga carry the same definition, and loading them should not rebuild it each time. Only committed definitions
-    are shared, because they cannot change."""
-    if not isinstance(raw, dict) or not raw.get("committed"):
+    are shared, because they cannot change. Documents are grouped by their number of steps and first step, then
+    compared whole (equality of two dicts costs a tenth of building a key from one)."""
+    if not isinstance(raw, dict) or not raw.get("committed") or not isinstance(steps := raw.get("steps"), list):
         return Saga.from_raw(raw)
-    key = repr(raw)
-    if (definition := _DEFINITIONS.get(key)) is None:
-        definition = _DEFINITIONS[key] = Saga.from_raw(raw)
-        if len(_DEFINITIONS) > _DEFINITIONS_LIMIT:
-            del _DEFINITIONS[next(iter(_DEFINITIONS))]
+    group = _DEFINITIONS.setdefault((len(steps), repr(steps[:1])), [])
+    for known, definition in group:
+        if known == raw:
+            return definition
+    definition = Saga.from_raw(raw)
+    group.append((copy.deepcopy(raw), definition))  # a copy: the caller's document may change afterwards
+    if sum(map(len, _DEFINITIONS.values())) > _DEFINITIONS_LIMIT:
+        _DEFINITIONS.clear()
     return definition
 
 
@@ -578,5 +584,25 @@ class _StepExecutionReader:
         known = self._known[self._position] if self._position < len(self._known) else None
         self._position += 1
         if known is not None and isinstance(raw, dict) and raw.get("definition") == known[0]:
+            if raw.keys() == _PLAIN_STEP_KEYS:  # a local or remote step: built without from_raw's generic path
+                return _plain_step(raw, known[1])
             return SagaStepExecution.from_raw(raw, definition=known[1])
         return SagaStepExecution.from_raw(raw)
+
+
+_PLAIN_STEP_KEYS = {"cls", "definition", "status", "related_services", "already_rollback"}
+
+
+def _plain_step(raw: dict[str, Any], definition: SagaStep) -> SagaStepExecution:
+    """What ``SagaStepExecution.from_raw`` builds from a document with exactly its base keys, given the parsed
+    definition; a bad value raises the same errors."""
+    step_cls = import_subclass(raw["cls"], SagaStepExecution, SagaExecutionFormatException)
+    try:
+        return step_cls(
+            definition=definition,
+            related_services=set(raw["related_services"] or ()),
+            status=SagaStepStatus(raw["status"]),
+            already_rollback=raw["already_rollback"],
+        )
+    except (TypeError, ValueError) as exc:
+        raise SagaExecutionFormatException(f"The raw step execution is not valid ({exc!r}): {raw!r}") from exc

@@ -7,6 +7,7 @@ from uuid import uuid4
 import pytest
 
 from minos.saga import (
+    Saga,
     SagaContext,
     SagaExecution,
     SagaPausedExecutionStepException,
@@ -20,6 +21,7 @@ from tests.test_saga.test_executions.helpers import (
     reply,
     two_remote_definition,
 )
+from tests.test_saga.utils import handle_payment, handle_ticket, send_create_payment, send_create_ticket
 
 pytestmark = pytest.mark.usefixtures("injector")
 
@@ -134,3 +136,52 @@ def test_from_raw_unknown_step_class():
     ]
     with pytest.raises(SagaExecutionFormatException):
         SagaExecution.from_raw(raw)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"status": "nonsense"},
+        {"related_services": 5},
+        {"cls": "minos.saga.SagaContext"},
+    ],
+)
+def test_from_raw_invalid_executed_step(change):
+    from minos.saga import SagaExecutionFormatException
+
+    raw = SagaExecution.from_definition(remote_definition()).raw
+    step = {
+        "cls": "minos.saga.executions.steps.remote.RemoteSagaStepExecution",
+        "definition": raw["definition"]["steps"][0],
+        "status": "finished",
+        "related_services": ["order"],
+        "already_rollback": False,
+    }
+    raw["executed_steps"] = [step | change]
+    with pytest.raises(SagaExecutionFormatException):
+        SagaExecution.from_raw(raw)
+
+
+def test_executions_of_one_committed_definition_share_its_parse():
+    first = SagaExecution.from_raw(SagaExecution.from_definition(two_remote_definition()).raw)
+    second = SagaExecution.from_raw(SagaExecution.from_definition(two_remote_definition()).raw)
+    assert first.definition is second.definition
+
+
+def test_a_document_changed_after_loading_loads_as_changed():
+    definition = (  # a definition loaded only here (its parameters are unique)
+        Saga()
+        .remote_step(send_create_ticket)
+        .on_success(handle_ticket, run=uuid4())
+        .remote_step(send_create_payment)
+        .on_success(handle_payment)
+        .commit()
+    )
+    raw = SagaExecution.from_definition(definition).raw
+    SagaExecution.from_raw(raw)
+    raw["definition"]["steps"][1]["on_success"] = raw["definition"]["steps"][0]["on_success"]
+
+    loaded = SagaExecution.from_raw(raw)
+
+    assert loaded.definition.raw == raw["definition"]
+    assert loaded.definition != definition
