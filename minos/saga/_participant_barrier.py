@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from enum import Enum
 from typing import Any
 
 from minos.networks import BrokerMessageV1Payload
 
-_SCHEMA_LOCK_KEY = int.from_bytes(
-    hashlib.blake2b(b"minos.saga.participant_barrier.schema", digest_size=8).digest(), "big", signed=True
-)
+from ._postgresql import serialised_schema
 
 
 class Kind(str, Enum):
@@ -39,9 +36,9 @@ class BarrierQueries:
     """The statements on one barrier table (``table`` is checked to be a plain identifier by the caller)."""
 
     def __init__(self, table: str):
-        # CREATE TABLE IF NOT EXISTS races with itself on a fresh database: the advisory lock serialises setups.
-        self.create = f"""
-            SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY});
+        self.create = serialised_schema(
+            b"minos.saga.participant_barrier.schema",
+            f"""
             CREATE TABLE IF NOT EXISTS {table} (
                 saga UUID NOT NULL,
                 operation TEXT NOT NULL,
@@ -52,7 +49,8 @@ class BarrierQueries:
                 created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
                 PRIMARY KEY (saga, operation, kind)
             );
-        """
+            """,
+        )
         # A conflicting insert waits for the transaction holding the row to end: this is what makes a concurrent
         # duplicate wait for the first delivery and then read its reply.
         self.claim = (

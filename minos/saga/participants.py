@@ -15,7 +15,6 @@ own PostgreSQL database, after DTM's "barrier") makes every request take effect 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -38,6 +37,7 @@ from minos.networks import (
 
 from ._injectable import injectable
 from ._participant_barrier import PENDING, BarrierQueries, Kind, decode_reply, encode_reply
+from ._postgresql import PostgreSqlClient, close_pool
 
 if TYPE_CHECKING:
     import aiopg
@@ -109,7 +109,7 @@ def participant_cursor() -> aiopg.Cursor:
 
 
 @injectable("participant_barrier")
-class ParticipantBarrier(SetupMixin):
+class ParticipantBarrier(PostgreSqlClient, SetupMixin):
     """Records the requests a participant handled, in a table of its own PostgreSQL database (``aiopg`` pool).
 
     One row per saga, operation name and half (action or compensation), keyed by the primary key
@@ -144,16 +144,7 @@ class ParticipantBarrier(SetupMixin):
         connect_timeout: float = 5,
         **pool_options: Any,
     ):
-        super().__init__()
-        if not table_name.isidentifier():
-            raise ValueError(f"The table name must be a plain identifier. Obtained: {table_name!r}")
-        self.database = database
-        self.host = host
-        self.port = int(port)
-        self.user = user
-        self.password = password
-        self.table_name = table_name
-        self.connect_timeout = connect_timeout
+        super().__init__(database, host, port, user, password, table_name=table_name, connect_timeout=connect_timeout)
         self.pool_options = {"minsize": 1, "maxsize": 10, "timeout": 60.0} | pool_options
         self._queries = BarrierQueries(table_name)
         self._pool: aiopg.Pool | None = None
@@ -169,34 +160,15 @@ class ParticipantBarrier(SetupMixin):
         return cls(**{key: entry[key] for key in keys if key in entry})
 
     async def _setup(self) -> None:
-        # The driver loads with the first barrier set up, not with ``minos.saga`` (services without one skip it).
-        import aiopg
-        from psycopg2.extensions import make_dsn
-
         await super()._setup()
-        dsn = make_dsn(
-            dbname=self.database,
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            password=self.password,
-            connect_timeout=max(1, round(self.connect_timeout)),
-        )
+        self._pool = await self._create_pool(self._dsn(), **self.pool_options)
         with self._faults():
-            try:
-                self._pool = await asyncio.wait_for(
-                    aiopg.create_pool(dsn, **self.pool_options), self.connect_timeout + 1
-                )
-            except asyncio.TimeoutError as exc:
-                raise ConnectionException(f"Could not connect to {self._where()} in time.") from exc
             async with self._pool.acquire() as connection, connection.cursor() as cursor:
                 await cursor.execute(self._queries.create)
 
     async def _destroy(self) -> None:
         pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
-            await pool.wait_closed()
+        await close_pool(pool)
         await super()._destroy()
 
     async def handle(
@@ -323,12 +295,6 @@ class ParticipantBarrier(SetupMixin):
             yield
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             raise ConnectionException(f"{self._where()} failed: {exc!r}") from exc
-
-    def _where(self) -> str:
-        return f"PostgreSQL at {self.host}:{self.port} (database {self.database!r})"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.database!r}, {self.host!r}, {self.port!r}, {self.user!r})"
 
 
 def idempotent(

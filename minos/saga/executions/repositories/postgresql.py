@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
@@ -17,8 +16,8 @@ from uuid import UUID
 import aiopg
 import psycopg2
 from minos.common import Config, ConnectionException
-from psycopg2.extensions import make_dsn
 
+from ..._postgresql import PostgreSqlClient, advisory_key, close_pool, serialised_schema
 from ...exceptions import SagaExecutionLockLostException, SagaExecutionNotFoundException
 from ..saga import SagaExecution, storable_document, wake_time_text
 from ..status import SagaStatus
@@ -32,16 +31,17 @@ _POOL_OPTIONS = ("minsize", "maxsize", "timeout", "pool_recycle")
 
 _KEY_NAMESPACE = b"minos.saga.execution:"
 _SAGA_NAME = "(document #>> '{definition,steps,0,on_execute,callback}')"
-_SCHEMA_LOCK_KEY = int.from_bytes(hashlib.blake2b(b"minos.saga.schema", digest_size=8).digest(), "big", signed=True)
 
 
 def advisory_lock_key(uuid: UUID) -> int:
     """The signed 64-bit ``pg_advisory_lock`` key of an execution (namespaced, so it does not collide with keys
     other code derives from the same uuid)."""
-    return int.from_bytes(hashlib.blake2b(_KEY_NAMESPACE + uuid.bytes, digest_size=8).digest(), "big", signed=True)
+    return advisory_key(_KEY_NAMESPACE + uuid.bytes)
 
 
-class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLister, SagaExecutionPurger):
+class PostgreSqlSagaExecutionRepository(
+    PostgreSqlClient, SagaExecutionRepository, SagaExecutionLister, SagaExecutionPurger
+):
     """Keeps saga executions in a PostgreSQL table, one row per execution, on an ``aiopg`` pool.
 
     Each row holds the raw document (``jsonb``) plus the columns operators query: ``status``, ``user_uuid``,
@@ -91,16 +91,9 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
         statement_timeout: float = 30,
         **pool_options: Any,
     ):
-        super().__init__(*args)
-        if not table_name.isidentifier():
-            raise ValueError(f"The table name must be a plain identifier. Obtained: {table_name!r}")
-        self.database = database
-        self.host = host
-        self.port = int(port)
-        self.user = user
-        self.password = password
-        self.table_name = table_name
-        self.connect_timeout = connect_timeout
+        super().__init__(
+            database, host, port, user, password, *args, table_name=table_name, connect_timeout=connect_timeout
+        )
         self.lock_wait_timeout = lock_wait_timeout
         self.pool_options = {"minsize": 1, "maxsize": 10, "timeout": statement_timeout + _CLIENT_MARGIN} | pool_options
         # The client (the pool's ``timeout``) waits longer than the server may take, so the server always gives up
@@ -132,23 +125,17 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
     @property
     def dsn(self) -> str:
         """The connection string of the repository's database, built from its settings."""
-        return make_dsn(
-            dbname=self.database,
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            password=self.password,
-            connect_timeout=max(1, round(self.connect_timeout)),
-            # Server-side bounds: every statement, and every lock wait (advisory locks included).
-            options=f"-c statement_timeout={_ms(self.statement_timeout)} -c lock_timeout={_ms(self.lock_wait_timeout)}",
+        # Server-side bounds: every statement, and every lock wait (advisory locks included).
+        return self._dsn(
+            options=f"-c statement_timeout={_ms(self.statement_timeout)} -c lock_timeout={_ms(self.lock_wait_timeout)}"
         )
 
     async def _setup(self) -> None:
         await super()._setup()
-        self._pool = await self._create_pool(**self.pool_options)
+        self._pool = await self._create_pool(self.dsn, **self.pool_options)
         try:
             lock_options = self.pool_options | {"minsize": 0, "maxsize": self.lock_pool_size}
-            self._lock_pool = await self._create_pool(**lock_options)
+            self._lock_pool = await self._create_pool(self.dsn, **lock_options)
             async with self._cursor() as cursor:
                 await cursor.execute(self._queries.create)
         except BaseException:
@@ -159,20 +146,10 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
         await self._close_pools()
         await super()._destroy()
 
-    async def _create_pool(self, **options: Any) -> aiopg.Pool:
-        try:
-            return await asyncio.wait_for(aiopg.create_pool(self.dsn, **options), self.connect_timeout + 1)
-        except (asyncio.TimeoutError, psycopg2.Error, OSError) as exc:
-            raise ConnectionException(
-                f"Could not connect to PostgreSQL at {self.host}:{self.port} (database {self.database!r}): {exc!r}"
-            ) from exc
-
     async def _close_pools(self) -> None:
         pools, self._pool, self._lock_pool = [self._pool, self._lock_pool], None, None
         for pool in pools:
-            if pool is not None:
-                pool.close()
-                await pool.wait_closed()
+            await close_pool(pool)
 
     @property
     def pool(self) -> aiopg.Pool:
@@ -426,9 +403,6 @@ class PostgreSqlSagaExecutionRepository(SagaExecutionRepository, SagaExecutionLi
             )
             return cursor.rowcount
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.database!r}, {self.host!r}, {self.port!r}, {self.user!r})"
-
 
 @contextmanager
 def _connection_faults(repository: PostgreSqlSagaExecutionRepository) -> Iterator[None]:
@@ -521,8 +495,9 @@ _WAKE_AT = "(document -> 'orchestrator' ->> 'wake_at')"
 
 class _Queries:
     def __init__(self, table: str):
-        self.create = f"""
-            SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY});
+        self.create = serialised_schema(
+            b"minos.saga.schema",
+            f"""
             CREATE TABLE IF NOT EXISTS {table} (
                 uuid UUID PRIMARY KEY,
                 status TEXT NOT NULL,
@@ -535,7 +510,8 @@ class _Queries:
             CREATE INDEX IF NOT EXISTS {table}_status_updated_at_idx ON {table} (status, updated_at, uuid);
             CREATE INDEX IF NOT EXISTS {table}_unsent_idx ON {table} (uuid) WHERE {_UNSENT};
             CREATE INDEX IF NOT EXISTS {table}_wake_at_idx ON {table} ({_WAKE_AT}) WHERE {_WAKE_AT} IS NOT NULL;
-        """
+            """,
+        )
         self.store = f"""
             INSERT INTO {table} (status, user_uuid, document, uuid) VALUES (%s, %s, %s::jsonb, %s)
             ON CONFLICT (uuid) DO UPDATE SET

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import aiopg
 import psycopg2
@@ -77,16 +77,22 @@ TERMINATE_LOCK_HOLDERS = (
 )
 
 
+async def lose_the_lock_to(other: PostgreSqlSagaExecutionRepository, uuid: UUID) -> None:
+    """The sessions holding execution locks end (e.g. idle_session_timeout, or a network partition); the ``other``
+    replica then takes the lock on ``uuid`` and stores its own state."""
+    admin(TERMINATE_LOCK_HOLDERS)
+    async with other.lock(uuid):
+        theirs = await other.load(uuid)
+        theirs.context["step"] = "theirs"
+        await other.store(theirs)
+
+
 async def test_a_replica_that_lost_its_lock_changes_nothing(injector, repositories):
     first, second = await repositories(), await repositories()
     execution = await stored_execution(first)
     async with first.lock(execution.uuid):
         mine = await first.load(execution.uuid)
-        admin(TERMINATE_LOCK_HOLDERS)  # e.g. idle_session_timeout, or a network partition
-        async with second.lock(execution.uuid):  # the other replica now gets the lock and stores
-            theirs = await second.load(execution.uuid)
-            theirs.context["step"] = "theirs"
-            await second.store(theirs)
+        await lose_the_lock_to(second, execution.uuid)
         mine.context["step"] = "mine"
         with pytest.raises(SagaExecutionLockLostException):
             await first.store(mine)
@@ -103,11 +109,7 @@ async def test_a_replica_that_lost_its_lock_does_not_store_at_the_unlock(injecto
             mine = await first.load(execution.uuid)
             mine.context["step"] = "mine"
             await first.store_at_unlock(mine)
-            admin(TERMINATE_LOCK_HOLDERS)
-            async with second.lock(execution.uuid):
-                theirs = await second.load(execution.uuid)
-                theirs.context["step"] = "theirs"
-                await second.store_at_unlock(theirs)
+            await lose_the_lock_to(second, execution.uuid)
     assert (await second.load(execution.uuid)).context["step"] == "theirs"
 
 
