@@ -2,7 +2,7 @@
 PostgreSQL, N sagas (some refused, some whose payment reply is lost once or never comes, so the payment step's
 re-sends and timeout act), one order replica killed with SIGKILL mid-run and restarted, then a consistency check.
 
-    uv run --group e2e python examples/deployment/e2e.py [--orders N] [--in-flight W]   # or: make e2e
+    uv run --group e2e python examples/deployment/e2e.py [--orders N] [--in-flight W] [--faults F]   # or: make e2e
 
 Servers: the RabbitMQ named by ``RABBITMQ_HOST`` (``RABBITMQ_PORT``, ``RABBITMQ_USER``, ``RABBITMQ_PASSWORD``) and
 the PostgreSQL named by ``PGHOST`` (``PGPORT``, ``PGUSER``, ``PGPASSWORD``); without them, throwaway local ones:
@@ -292,17 +292,17 @@ class Services:
 # -- the run --------------------------------------------------------------------------------------------------------
 
 
-def plan(count: int, seed: int) -> list[dict[str, Any]]:
+def plan(count: int, seed: int, faults: float) -> list[dict[str, Any]]:
     """The orders: about one in five over the card limit (declined by payment), some gadgets (which run out), and
-    some widgets under the limit marked with a payment ``fault``: their reply lost once (the saga's re-send gets it:
-    they finish) or never answered (the saga times out and compensates)."""
+    a ``faults`` fraction of the widgets under the limit marked with a payment ``fault``: their reply lost once (the
+    saga's re-send gets it: they finish) or never answered (the saga times out and compensates)."""
     rng = random.Random(seed)
     orders = []
     for id_ in range(1, count + 1):
         item = "gadget" if rng.random() < 0.15 else "widget"
         amount = rng.randint(CARD_LIMIT + 1, 2 * CARD_LIMIT) if rng.random() < 0.2 else rng.randint(1, CARD_LIMIT)
         order = {"id": id_, "item": item, "quantity": rng.randint(1, 3), "amount": amount}
-        if item == "widget" and amount <= CARD_LIMIT and rng.random() < 0.08:
+        if item == "widget" and amount <= CARD_LIMIT and rng.random() < faults:
             order["fault"] = rng.choice(FAULTS)
         orders.append(order)
     return orders
@@ -533,6 +533,9 @@ def run() -> int:
     parser.add_argument("--kill-at", type=float, default=0.4, help="fraction sent when order-1 is killed")
     parser.add_argument("--down-for", type=float, default=1.0, help="seconds order-1 stays dead")
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds to conclude after the last send")
+    parser.add_argument(
+        "--faults", type=float, default=0.08, help="payment faults among widget orders under the limit (default 0.08)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--logs", type=Path, help="keep the services' logs in this directory")
     args = parser.parse_args()
@@ -557,7 +560,7 @@ def run() -> int:
 
         orders = Orders(pg, names["order"])
         stack.callback(orders.close)
-        plan_ = plan(args.orders, args.seed)
+        plan_ = plan(args.orders, args.seed, args.faults)
         log(f"driving {len(plan_)} sagas, at most {args.in_flight} in flight...")
         try:
             elapsed = asyncio.run(until_interrupted(drive(services, rabbitmq, orders, plan_, args)))
