@@ -34,6 +34,7 @@ from minos.networks import (
 from ._broker_pool import resolve_broker_pool
 from ._header_lists import add_related_services
 from ._injectable import injectable
+from ._minos_internals import publish
 from .clock import SagaClock, SystemClock
 from .context import SagaContext
 from .definitions import Saga
@@ -466,7 +467,7 @@ class SagaManager(SetupMixin):
         sent = 0
         try:
             for pending in messages:
-                await broker_publisher.send(pending.message)
+                await publish(broker_publisher, pending.message)
                 sent += 1
         except Exception as exc:
             logger.warning(

@@ -11,6 +11,7 @@ from minos.common import Inject, NotProvidedException, PoolFactory
 from minos.networks import BrokerClientPool, BrokerMessageV1, BrokerPublisher
 
 from .._broker_pool import resolve_broker_pool
+from .._minos_internals import publish
 from ..exceptions import SagaFailedCommitCallbackException
 from ..transactions import transaction_topic
 from ._broker_messages import build_message, saga_reply_topic
@@ -92,7 +93,7 @@ class TransactionCommitter:
             headers = {"saga": str(self.execution_uuid)}
             reply_topic = saga_reply_topic(self.options.dependencies.service_name)
             message = _message("Reserve", uuid, service, headers, reply_topic, request_id)
-            await self.broker_publisher.send(message)
+            await publish(self.broker_publisher, message)
             request_ids.append(request_id)
         return request_ids
 
@@ -103,7 +104,7 @@ class TransactionCommitter:
             await self.reject()
             raise ValueError(f"Some participants refused to reserve the {self.execution_uuid} transaction.")
         for uuid, service in self.transactions:
-            await self.broker_publisher.send(_message("Commit", uuid, service))
+            await publish(self.broker_publisher, _message("Commit", uuid, service))
 
     async def reject(self) -> None:
         """Ask every participant to discard the saga's transaction; when some messages cannot be sent, the others
@@ -111,7 +112,7 @@ class TransactionCommitter:
         failures = []
         for uuid, service in self.transactions:
             try:
-                await self.broker_publisher.send(_message("Reject", uuid, service))
+                await publish(self.broker_publisher, _message("Reject", uuid, service))
             except Exception as exc:
                 failures.append(exc)
         if failures:
