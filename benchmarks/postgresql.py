@@ -225,11 +225,11 @@ class FilingTimeRepository(PostgreSqlSagaExecutionRepository):
         held = _FILING_TIME_LOCK.get()
         return held[1] if held is not None and held[0] == uuid else None
 
-    async def _store_document(self, execution: SagaExecution, raw: dict, text: str) -> None:
+    async def _store_document(self, execution: SagaExecution, text: str) -> None:
         if (cursor := self._locked(execution.uuid)) is None:
-            return await super()._store_document(execution, raw, text)
-        user = None if raw.get("user") is None else str(raw["user"])
-        await cursor.execute(upsert(self.table_name), (str(execution.uuid), raw["status"], user, text))
+            return await super()._store_document(execution, text)
+        user = None if execution.user is None else str(execution.user)
+        await cursor.execute(upsert(self.table_name), (str(execution.uuid), execution.status.raw, user, text))
 
     async def _load(self, uuid: UUID) -> SagaExecution:
         if (cursor := self._locked(uuid)) is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import re
 import uuid as uuid_lib
@@ -33,6 +32,7 @@ from ..exceptions import (
 from ..interceptors import intercept_commit, intercept_step
 from ..messages import SagaResponse
 from ..utils import import_subclass
+from ._document_text import document_text
 from ._options import RunOptions
 from ._outbox import PendingMessage
 from .commit import TransactionCommitter
@@ -423,7 +423,12 @@ class SagaExecution:
     def raw(self) -> dict[str, Any]:
         """The document to store: :attr:`core_raw`, plus ``reservations`` while the commit waits and ``orchestrator``
         metadata while there is any."""
-        raw = self.core_raw | self._raw_reservations()
+        return self._document(self.definition.raw, [step.raw for step in self.executed_steps])
+
+    def _document(self, definition: Any, executed_steps: Any) -> dict[str, Any]:
+        """:attr:`raw` with the given values as its definition and executed steps (``storable_document`` gives the
+        text of those parts it keeps)."""
+        raw = self._core(definition, executed_steps) | self._raw_reservations()
         if (metadata := self._metadata()) is not None:
             raw[METADATA_KEY] = metadata
         return raw
@@ -431,11 +436,14 @@ class SagaExecution:
     @property
     def core_raw(self) -> dict[str, Any]:
         """The document with exactly 0.7.0's keys (conditional steps embed their inner execution this way)."""
+        return self._core(self.definition.raw, [step.raw for step in self.executed_steps])
+
+    def _core(self, definition: Any, executed_steps: Any) -> dict[str, Any]:
         return {
-            "definition": self.definition.raw,
+            "definition": definition,
             "uuid": str(self.uuid),
             "status": self.status.raw,
-            "executed_steps": [step.raw for step in self.executed_steps],
+            "executed_steps": executed_steps,
             "paused_step": None if self.paused_step is None else self.paused_step.raw,
             "context": _context_avro_str(self.context),
             "already_rollback": self.already_rollback,
@@ -489,19 +497,21 @@ class SagaExecution:
 _NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # an escaped NUL in JSON text (not an escaped backslash + "u0000")
 
 
-def storable_document(execution: SagaExecution) -> tuple[dict[str, Any], str]:
-    """The raw document of ``execution`` and its JSON text, checked to be storable as is: every value serialisable
+def storable_document(execution: SagaExecution) -> str:
+    """The JSON text of the raw document of ``execution``, checked to be storable as is: every value serialisable
     (contexts are avro-encoded), UTF-8 encodable (no lone surrogates) and free of NUL characters, which PostgreSQL's
-    ``jsonb`` and ``text`` refuse. Raises ``SagaExecutionNotStorableException`` otherwise."""
+    ``jsonb`` and ``text`` refuse. Raises ``SagaExecutionNotStorableException`` otherwise.
+
+    It equals ``json.dumps(execution.raw, ensure_ascii=False)``, built from the text of the parts that did not change
+    since the last store (see ``_document_text``)."""
     try:
-        raw = execution.raw
-        text = json.dumps(raw, ensure_ascii=False)
+        text = document_text(execution)
         text.encode("utf-8")  # raises on a lone surrogate, which no UTF-8 database can hold
     except Exception as exc:
         raise SagaExecutionNotStorableException(exc) from exc
     if "\\u0000" in text and _NUL.search(text):  # the substring test is cheap; the pattern is not
         raise SagaExecutionNotStorableException(ValueError("a NUL character (PostgreSQL cannot store it)"))
-    return raw, text
+    return text
 
 
 def wake_time_text(moment: datetime) -> str:

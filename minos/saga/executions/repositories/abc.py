@@ -39,8 +39,7 @@ class SagaExecutionRepository(SetupMixin, ABC):
     async def store(self, execution: SagaExecution) -> None:
         """Store ``execution``; a value that cannot be stored raises ``SagaExecutionNotStorableException`` before
         the repository is touched."""
-        raw, text = storable_document(execution)
-        await self._store_document(execution, raw, text)
+        await self._store_document(execution, storable_document(execution))
 
     async def store_at_unlock(self, execution: SagaExecution) -> None:
         """Store ``execution`` at the latest when the lock this task holds on it (see :meth:`lock`) is released: for
@@ -49,9 +48,9 @@ class SagaExecutionRepository(SetupMixin, ABC):
         ends. This default stores at once."""
         await self.store(execution)
 
-    async def _store_document(self, execution: SagaExecution, raw: dict[str, Any], text: str) -> None:
-        """Store the checked document (``raw`` and its JSON ``text``); repositories that can use them override
-        this instead of ``_store``."""
+    async def _store_document(self, execution: SagaExecution, text: str) -> None:
+        """Store the checked document (its JSON ``text``, that of ``execution.raw``); repositories that can use it
+        override this instead of ``_store``."""
         await self._store(execution)
 
     async def _store(self, execution: SagaExecution) -> None:

@@ -164,8 +164,8 @@ class PostgreSqlSagaExecutionRepository(
             async with (pool or self.pool).acquire() as connection, connection.cursor(**kwargs) as cursor:
                 yield cursor
 
-    async def _store_document(self, execution: SagaExecution, raw: dict[str, Any], text: str) -> None:
-        row = _row(execution, raw, text)
+    async def _store_document(self, execution: SagaExecution, text: str) -> None:
+        row = _row(execution, text)
         if (held := self._held(execution.uuid)) is None:
             async with self._cursor() as cursor:
                 await cursor.execute(self._queries.store, row)
@@ -181,9 +181,9 @@ class PostgreSqlSagaExecutionRepository(
         if (held := self._held(execution.uuid)) is None:
             await self.store(execution)
             return
-        raw, text = storable_document(execution)  # an execution that cannot be stored raises here, not at the unlock
+        text = storable_document(execution)  # an execution that cannot be stored raises here, not at the unlock
         await self._flush(held)
-        held.pending = _row(execution, raw, text)
+        held.pending = _row(execution, text)
 
     async def _write(self, held: _HeldLock, row: tuple[Any, ...], *, unlock: bool = False) -> None:
         """Insert or update the row under ``held``, conditional on the version read with the lock; with ``unlock``,
@@ -433,10 +433,10 @@ async def _connect(dsn: str) -> aiopg.Connection:
     return await aiopg.connect(dsn)
 
 
-def _row(execution: SagaExecution, raw: dict[str, Any], text: str) -> tuple[Any, ...]:
+def _row(execution: SagaExecution, text: str) -> tuple[Any, ...]:
     """The parameters of an insert, update or upsert of ``execution``: status, user, document and uuid."""
-    user = raw.get("user")
-    return raw["status"], None if user is None else str(user), text, str(execution.uuid)
+    user = execution.user
+    return execution.status.raw, None if user is None else str(user), text, str(execution.uuid)
 
 
 def _ms(seconds: float) -> int:

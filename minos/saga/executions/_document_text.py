@@ -1,0 +1,89 @@
+"""The JSON text of an execution document, built from the text of its parts, reused while they do not change.
+
+Storing an execution at each pause writes its whole document, and most of it does not change between pauses: the
+committed definition, and every step that finished. Their text is kept on them (with what it depends on) and joined
+with the text of the rest, instead of encoding the whole document again; the result equals
+``json.dumps(execution.raw, ensure_ascii=False)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..context import SagaContext
+from ..definitions import LocalSagaStep, RemoteSagaStep, Saga, SagaOperation, SagaStep
+from .steps import LocalSagaStepExecution, RemoteSagaStepExecution, SagaStepExecution
+
+if TYPE_CHECKING:
+    from .saga import SagaExecution
+
+_CACHE = "_minos_saga_text"
+"""The attribute holding a part's text and what it depends on."""
+
+_PLAIN_STEPS = (LocalSagaStep, RemoteSagaStep)
+_PLAIN_STEP_EXECUTIONS = (LocalSagaStepExecution, RemoteSagaStepExecution)
+
+
+def dumps(value: Any) -> str:
+    """``value`` as JSON text, as documents are stored (non-ASCII characters kept as they are)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+_DEFINITION, _EXECUTED_STEPS = object(), object()
+"""Stand-ins for the parts whose text is built from kept pieces."""
+
+
+def document_text(execution: SagaExecution) -> str:
+    """``json.dumps(execution.raw, ensure_ascii=False)``, with the text of its definition and executed steps reused."""
+    pieces = []
+    for key, value in execution._document(_DEFINITION, _EXECUTED_STEPS).items():
+        if value is _DEFINITION:
+            text = _definition_text(execution.definition)
+        elif value is _EXECUTED_STEPS:
+            text = f"[{', '.join(_step_text(step) for step in execution.executed_steps)}]"
+        else:
+            text = dumps(value)
+        pieces.append(f"{dumps(key)}: {text}")
+    return f"{{{', '.join(pieces)}}}"
+
+
+def _definition_text(definition: Saga) -> str:
+    """A committed definition cannot change but for the values of its operations' parameters: its text is kept
+    while those stay equal. Definitions with other kinds of steps are encoded each time."""
+    if not definition.committed:
+        return dumps(definition.raw)
+    return _kept(definition, None, definition.steps, lambda: definition.raw)
+
+
+def _step_text(step: SagaStepExecution) -> str:
+    """A local or remote step execution of a committed definition is kept while its state (status, services,
+    compensation) and its definition's parameters stay the same; the rest are encoded each time."""
+    definition = step.definition
+    if type(step) not in _PLAIN_STEP_EXECUTIONS or definition.saga is None or not definition.saga.committed:
+        return dumps(step.raw)
+    state = (step.status, step.already_rollback, frozenset(step.related_services))
+    return _kept(step, state, [definition], lambda: step.raw)
+
+
+def _kept(owner: Any, state: Any, steps: list[SagaStep], raw: Callable[[], Any]) -> str:
+    """The text of ``raw()`` kept on ``owner`` while ``state`` and the parameters of the operations of ``steps`` (all
+    local or remote steps, else nothing is kept) stay equal."""
+    kept = getattr(owner, _CACHE, None)
+    if kept is not None and kept[0] == state and all(_unchanged(*parameters) for parameters in kept[1]):
+        return kept[2]
+    text = dumps(raw())
+    if all(type(step) in _PLAIN_STEPS for step in steps):
+        parameters = [
+            (part, part.parameters, dict(part.parameters))
+            for step in steps
+            for part in step
+            if isinstance(part, SagaOperation) and isinstance(part.parameters, SagaContext)
+        ]
+        setattr(owner, _CACHE, (state, parameters, text))
+    return text
+
+
+def _unchanged(operation: SagaOperation, parameters: SagaContext, values: dict[str, Any]) -> bool:
+    return operation.parameters is parameters and dict(parameters) == values
