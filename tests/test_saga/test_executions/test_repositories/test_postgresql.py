@@ -13,7 +13,6 @@ from contextlib import suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from unittest.mock import PropertyMock, patch
 from uuid import UUID, uuid4
 
 import pytest
@@ -23,6 +22,7 @@ from minos.networks import BrokerMessage, BrokerMessageV1, BrokerMessageV1Payloa
 
 from minos.saga import (
     DatabaseSagaExecutionRepository,
+    OperatorDecision,
     PostgreSqlSagaExecutionRepository,
     Saga,
     SagaContext,
@@ -132,14 +132,13 @@ async def test_failed_store_keeps_previous_row(repository, injector):
     execution = SagaExecution.from_raw(load_compat("executions-0.7.0.json")[0]["raw"])
     await repository.store(execution)
     before = execution.raw
-    broken = before | {"status": "finished", "note": "\x00"}  # jsonb cannot hold NUL: refused before the upsert
-    with (
-        patch.object(SagaExecution, "raw", new_callable=PropertyMock, return_value=broken),
-        pytest.raises(SagaExecutionNotStorableException),
-    ):
+    execution.status = SagaStatus.Finished
+    # jsonb cannot hold NUL: refused before the upsert
+    execution.decisions.append(OperatorDecision("abandon", datetime.now(timezone.utc), "\x00"))
+    with pytest.raises(SagaExecutionNotStorableException):
         await repository.store(execution)
     assert await repository.load(execution.uuid) == SagaExecution.from_raw(before)
-    assert [summary.status for summary in await repository.list()] == [execution.status]
+    assert [summary.status for summary in await repository.list()] == [SagaStatus.Created]  # as before
 
 
 async def test_concurrent_setup_on_fresh_database(injector, fresh_postgres_database):
