@@ -47,7 +47,6 @@ warnings.simplefilter("ignore")
 logging.getLogger("minos").setLevel(logging.ERROR)  # duplicated replies are logged as ignored: expected here
 
 import aiopg  # noqa: E402
-import psycopg2  # noqa: E402
 import yaml  # noqa: E402
 from minos.common import Config, DependencyInjector, PoolFactory  # noqa: E402
 from minos.networks import (  # noqa: E402
@@ -72,6 +71,7 @@ from minos.saga import (  # noqa: E402
 )
 from minos.saga.clock import OffsetClock  # noqa: E402
 from minos.saga.executions.repositories.postgresql import advisory_lock_key  # noqa: E402
+from minos.saga.testing import throwaway_database  # noqa: E402
 
 PG = {
     "host": os.environ.get("PGHOST", "localhost"),
@@ -107,16 +107,6 @@ def charged(context: SagaContext, response) -> SagaContext:
 
 
 SAGA = Saga().remote_step(reserve).on_success(reserved).remote_step(charge).on_success(charged).commit()
-
-
-def admin(statement: str) -> None:
-    connection = psycopg2.connect(dbname="postgres", connect_timeout=3, **PG)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        connection.close()
 
 
 async def wire() -> DependencyInjector:
@@ -392,18 +382,17 @@ async def statements(
 
 
 async def main(ops: int, sagas: int) -> int:
-    database = f"minos_saga_bench_{uuid4().hex[:12]}"
-    admin(f"CREATE DATABASE {database}")
-    injector = await wire()
-    try:
-        publisher = injector.broker_publisher
-        floor = await floor_vs_repository(database, ops, publisher)
-        runs = await race(database, sagas, publisher)
-        counted = {name: await statements(database, 20, publisher, protocol) for name, protocol in PROTOCOLS.items()}
-        recovered = await recovery(database, sagas, publisher)
-    finally:
-        await injector.unwire_and_destroy_injections()
-        admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    with throwaway_database(PG, "minos_saga_bench") as settings:
+        database = settings["database"]
+        injector = await wire()
+        try:
+            publisher = injector.broker_publisher
+            floor = await floor_vs_repository(database, ops, publisher)
+            runs = await race(database, sagas, publisher)
+            counted = {name: await statements(database, 20, publisher, kind) for name, kind in PROTOCOLS.items()}
+            recovered = await recovery(database, sagas, publisher)
+        finally:
+            await injector.unwire_and_destroy_injections()
 
     print(f"PostgreSQL at {PG['host']}:{PG['port']}, database {database} (dropped); {machine()}")
     print(

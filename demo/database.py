@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from typing import Any
-from uuid import uuid4
 
 import aiopg
-import psycopg2
 from psycopg2.extensions import make_dsn
+
+from minos.saga.testing import throwaway_database
 
 
 def server_settings() -> dict[str, Any]:
@@ -29,27 +29,19 @@ class ParticipantsDatabase:
 
     def __init__(self) -> None:
         self.settings = server_settings()
-        self.name = f"minos_saga_demo_{uuid4().hex[:12]}"
+        self.name = ""  # set by create()
+        self._database = ExitStack()
         self._pool: aiopg.Pool | None = None
 
     async def create(self) -> None:
-        self._admin(f"CREATE DATABASE {self.name}")
+        self.name = self._database.enter_context(throwaway_database(self.settings, "minos_saga_demo"))["database"]
         self._pool = await aiopg.create_pool(make_dsn(dbname=self.name, **self.settings), minsize=1, maxsize=4)
 
     async def drop(self) -> None:
         if self._pool is not None:
             self._pool.close()
             await self._pool.wait_closed()
-        self._admin(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
-
-    def _admin(self, statement: str) -> None:
-        connection = psycopg2.connect(dbname="postgres", connect_timeout=3, **self.settings)
-        connection.autocommit = True
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
-        finally:
-            connection.close()
+        self._database.close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiopg.Cursor]:

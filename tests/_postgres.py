@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import psycopg2
 
@@ -50,25 +49,6 @@ def postgres_server() -> Iterator[dict[str, Any]]:
     else:
         with _throwaway_server() as settings:
             yield settings
-
-
-@contextmanager
-def throwaway_database(server: dict[str, Any], prefix: str = "minos_saga") -> Iterator[dict[str, Any]]:
-    """A new database on ``server`` (``host``/``port``/``user``/``password``), dropped on exit even while clients are
-    connected: yields the server settings plus its ``database`` name, as a ``saga`` database entry names them."""
-    name = f"{prefix}_{uuid4().hex[:12]}"
-    admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **server)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {name}")
-        try:
-            yield {"database": name, **server}
-        finally:
-            with admin.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        admin.close()
 
 
 def query(database: dict[str, Any], statement: str, *parameters: Any) -> list[tuple[Any, ...]]:

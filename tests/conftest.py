@@ -11,7 +11,8 @@ import pytest
 from minos.common import Config, DependencyInjector, PoolFactory
 from minos.networks import InMemoryBrokerSubscriberBuilder
 
-from tests._postgres import postgres_server, throwaway_database
+from minos.saga.testing import throwaway_database
+from tests._postgres import postgres_server
 from tests.helpers import COMPAT_DIR, CONFIG_FILE_PATH, FindableBrokerSubscriber, NotifyingBrokerPublisher
 
 sys.path.insert(0, str(COMPAT_DIR))  # the compat documents name their callbacks ``saga_compat_callbacks.<fn>``

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 from unittest import IsolatedAsyncioTestCase
@@ -29,6 +30,32 @@ from .executions import (
 )
 from .executions.repositories.listing import MAX_LIST_LIMIT
 from .messages import SagaRequest
+
+
+@contextmanager
+def throwaway_database(server: dict[str, Any], prefix: str = "minos_saga") -> Iterator[dict[str, Any]]:
+    """A new database on ``server`` (``host``, ``port``, ``user``, ``password``) for one test or run, named
+    ``prefix`` plus a random suffix: yields the server settings plus its ``database`` name, as a ``saga`` database
+    entry (or ``ParticipantBarrier``) takes them, and drops it on exit even while clients are still connected."""
+    name = f"{prefix}_{uuid4().hex[:12]}"
+    _administer(server, f"CREATE DATABASE {name}")
+    try:
+        yield {"database": name, **server}
+    finally:
+        # A connection of its own: the server may have been restarted meanwhile.
+        _administer(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _administer(server: dict[str, Any], statement: str) -> None:
+    import psycopg2
+
+    admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **server)
+    admin.autocommit = True  # CREATE and DROP DATABASE cannot run in a transaction
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        admin.close()
 
 
 class MockedSagaExecutionDatabaseOperationFactory(SagaExecutionDatabaseOperationFactory):

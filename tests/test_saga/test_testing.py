@@ -6,11 +6,13 @@ import unittest
 from typing import Any
 from uuid import UUID
 
+import psycopg2
 import pytest
 from minos.common import MinosTypeAttributeException
 
 from minos.saga import InMemorySagaExecutionRepository, SagaExecution, SagaExecutionRepository
-from minos.saga.testing import Foo, SagaExecutionRepositoryTestCase
+from minos.saga.testing import Foo, SagaExecutionRepositoryTestCase, throwaway_database
+from tests._postgres import query
 from tests.helpers import CONFIG_FILE_PATH
 
 # Observed on 0.7.0's test case (black box): each scenario's repository calls and the type of their argument.
@@ -91,3 +93,18 @@ def test_foo_model():
     assert Foo.from_avro_str(Foo("bar").avro_str) == Foo("bar")
     with pytest.raises(MinosTypeAttributeException):
         Foo(1)
+
+
+def test_throwaway_database_is_new_and_dropped_even_with_clients_connected(postgres):
+    with throwaway_database(postgres, "minos_saga_testing") as database:
+        assert database == {**postgres, "database": database["database"]}
+        assert database["database"].startswith("minos_saga_testing_")
+        assert query(database, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
+        client = psycopg2.connect(connect_timeout=3, **database)  # still connected when the block ends
+    try:
+        assert query({**postgres, "database": "postgres"}, EXISTS, database["database"]) == [(False,)]
+    finally:
+        client.close()
+
+
+EXISTS = "SELECT EXISTS (SELECT FROM pg_database WHERE datname = %s)"

@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .servers import PostgresServer, drop_database, empty_database, recreate_database
+from minos.saga.testing import throwaway_database
+
+from .servers import PostgresServer, empty_database
 from .system import SagaSystem, running_system
 from .zygote import Zygote
 
 
-@contextmanager
-def _session_database(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    recreate_database(options)
-    try:
-        yield options
-    finally:
-        drop_database(options)
-
-
 @pytest.fixture(scope="session")
 def _shared_databases(postgres: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    broker, sagas = ({"database": f"saga_faults_{name}_{os.getpid()}", **postgres} for name in ("broker", "sagas"))
-    with _session_database(broker), _session_database(sagas):
+    broker_database = throwaway_database(postgres, "saga_faults_broker")
+    saga_database = throwaway_database(postgres, "saga_faults_sagas")
+    with broker_database as broker, saga_database as sagas:
         yield broker, sagas
 
 
@@ -46,20 +38,25 @@ def saga_database(_shared_databases: tuple[dict[str, Any], dict[str, Any]]) -> d
 
 @pytest.fixture(scope="session")
 def restartable_server() -> Iterator[PostgresServer]:
-    """A throwaway PostgreSQL server the tests may restart, with one database for saga executions."""
+    """A throwaway PostgreSQL server the tests may restart."""
     server = PostgresServer.create()
     server.start()
     try:
-        recreate_database(server.connection_options("saga_faults_sagas"))
         yield server
     finally:
         server.destroy()
 
 
+@pytest.fixture(scope="session")
+def _restartable_database(restartable_server: PostgresServer) -> Iterator[dict[str, Any]]:
+    with throwaway_database(restartable_server.settings(), "saga_faults_sagas") as database:
+        yield database
+
+
 @pytest.fixture
-def restartable_saga_database(restartable_server: PostgresServer) -> dict[str, Any]:
+def restartable_saga_database(_restartable_database: dict[str, Any]) -> dict[str, Any]:
     """An empty database for the saga executions on the throwaway server."""
-    return empty_database(restartable_server.connection_options("saga_faults_sagas"))
+    return empty_database(_restartable_database)
 
 
 @pytest.fixture(scope="session")

@@ -80,9 +80,9 @@ class PostgresServer:
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
 
-    def connection_options(self, database: str) -> dict[str, object]:
-        """Keyword arguments for ``PostgreSqlSagaExecutionRepository`` (and ``psycopg2.connect``)."""
-        return {"database": database, "host": self.host, "port": self.port, "user": USER, "password": PASSWORD}
+    def settings(self) -> dict[str, object]:
+        """``host``, ``port``, ``user`` and ``password`` of this server."""
+        return {"host": self.host, "port": self.port, "user": USER, "password": PASSWORD}
 
 
 def dsn(options: dict[str, object]) -> str:
@@ -95,17 +95,6 @@ def dsn(options: dict[str, object]) -> str:
     )
 
 
-def recreate_database(options: dict[str, object]) -> None:
-    """Drop (terminating its sessions) and create the database ``options`` names, on the server it names."""
-    drop_database(options)
-    administer(options, f'CREATE DATABASE "{options["database"]}"')
-
-
-def drop_database(options: dict[str, object]) -> None:
-    """Drop the database ``options`` names (terminating its sessions)."""
-    administer(options, f'DROP DATABASE IF EXISTS "{options["database"]}" WITH (FORCE)')
-
-
 def empty_database(options: dict[str, object]) -> dict[str, object]:
     """Empty the database ``options`` names (every table of its public schema goes) and return ``options``."""
     connection = psycopg2.connect(dsn(options))
@@ -116,14 +105,3 @@ def empty_database(options: dict[str, object]) -> dict[str, object]:
     finally:
         connection.close()
     return options
-
-
-def administer(options: dict[str, object], statement: str) -> None:
-    """Run ``statement`` on the ``postgres`` database of the server ``options`` names."""
-    admin = psycopg2.connect(dsn(options | {"database": "postgres"}))
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        admin.close()
