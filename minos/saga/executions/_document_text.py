@@ -9,7 +9,7 @@ with the text of the rest, instead of encoding the whole document again; the res
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 from ..context import SagaContext
@@ -51,38 +51,57 @@ def document_text(execution: SagaExecution) -> str:
 
 def _definition_text(definition: Saga) -> str:
     """A committed definition cannot change but for the values of its operations' parameters: its text is kept
-    while those stay equal. Definitions with other kinds of steps are encoded each time."""
+    while those stay equal."""
     if not definition.committed:
         return dumps(definition.raw)
-    return _kept(definition, None, definition.steps, lambda: definition.raw)
+    return _text(definition, definition.steps, None, lambda: definition.raw)
 
 
 def _step_text(step: SagaStepExecution) -> str:
-    """A local or remote step execution of a committed definition is kept while its state (status, services,
-    compensation) and its definition's parameters stay the same; the rest are encoded each time."""
+    """The text of a local or remote step execution of a committed definition is kept on its step definition, by
+    the step's state (status, services, compensation): executions of one saga share that definition, however often
+    they are loaded, so a step that finished is encoded once per state. The rest are encoded each time."""
     definition = step.definition
     if type(step) not in _PLAIN_STEP_EXECUTIONS or definition.saga is None or not definition.saga.committed:
         return dumps(step.raw)
-    state = (step.status, step.already_rollback, frozenset(step.related_services))
-    return _kept(step, state, [definition], lambda: step.raw)
+    state = (type(step), step.status, step.already_rollback, frozenset(step.related_services))
+    return _text(definition, [definition], state, lambda: step.raw)
 
 
-def _kept(owner: Any, state: Any, steps: list[SagaStep], raw: Callable[[], Any]) -> str:
-    """The text of ``raw()`` kept on ``owner`` while ``state`` and the parameters of the operations of ``steps`` (all
-    local or remote steps, else nothing is kept) stay equal."""
+_STATES_LIMIT = 16
+"""How many texts one part keeps (a step finishes with a few sets of related services)."""
+
+
+def _text(owner: Any, steps: list[SagaStep], state: Hashable, raw: Callable[[], Any]) -> str:
+    """The text of ``raw()`` in ``state``, kept on ``owner`` while the parameters of the operations of ``steps`` (all
+    local or remote steps, else nothing is kept) stay the same."""
     kept = getattr(owner, _CACHE, None)
-    if kept is not None and kept[0] == state and all(_unchanged(*parameters) for parameters in kept[1]):
-        return kept[2]
+    if kept is None or not all(_unchanged(*parameters) for parameters in kept[0]):
+        kept = _new_texts(owner, steps)
+    elif (text := kept[1].get(state)) is not None:
+        return text
     text = dumps(raw())
-    if all(type(step) in _PLAIN_STEPS for step in steps):
-        parameters = [
-            (part, part.parameters, dict(part.parameters))
-            for step in steps
-            for part in step
-            if isinstance(part, SagaOperation) and isinstance(part.parameters, SagaContext)
-        ]
-        setattr(owner, _CACHE, (state, parameters, text))
+    if kept is not None:
+        if len(kept[1]) >= _STATES_LIMIT:
+            kept[1].clear()
+        kept[1][state] = text
     return text
+
+
+def _new_texts(owner: Any, steps: list[SagaStep]) -> tuple[list[Any], dict[Hashable, str]] | None:
+    """No texts yet on ``owner``, with the parameters they depend on; ``None`` (nothing kept) unless ``steps`` are
+    all local or remote steps."""
+    if not all(type(step) in _PLAIN_STEPS for step in steps):
+        return None
+    parameters = [
+        (part, part.parameters, dict(part.parameters))
+        for step in steps
+        for part in step
+        if isinstance(part, SagaOperation) and isinstance(part.parameters, SagaContext)
+    ]
+    kept: tuple[list[Any], dict[Hashable, str]] = (parameters, {})
+    setattr(owner, _CACHE, kept)
+    return kept
 
 
 def _unchanged(operation: SagaOperation, parameters: SagaContext, values: dict[str, Any]) -> bool:

@@ -69,3 +69,13 @@ async def test_the_text_of_an_execution_with_conditional_steps(broker_publisher)
     assert_text_of_raw(execution)
     await execution.execute(reply(execution, "p"), autocommit=False)
     assert_text_of_raw(execution)
+
+
+async def test_executions_of_one_definition_each_get_the_text_of_their_own_steps(broker_publisher):
+    definition = two_remote_definition()
+    executions = [await paused(definition, SagaContext(amount=1)) for _ in range(2)]
+    for execution, services in zip(executions, [("ticket",), ("ticket", "audit")]):
+        with pytest.raises(SagaPausedExecutionStepException):
+            await execution.execute(reply(execution, "t", services=services), autocommit=False)
+    for execution in executions + [SagaExecution.from_raw(execution.raw) for execution in executions]:
+        assert_text_of_raw(execution)
