@@ -1,8 +1,8 @@
 """The JSON text of an execution document, built from the text of its parts, reused while they do not change.
 
 Storing an execution at each pause writes its whole document, and most of it does not change between pauses: the
-committed definition, and every step that finished. Their text is kept on them (with what it depends on) and joined
-with the text of the rest, instead of encoding the whole document again; the result equals
+committed definition, and every step that finished. Their text is kept on the (shared) definition, with what it
+depends on, and joined with the text of the rest instead of encoding the whole document again; the result equals
 ``json.dumps(execution.raw, ensure_ascii=False)``.
 """
 
