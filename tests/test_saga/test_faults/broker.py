@@ -63,40 +63,38 @@ class QueueConnections:
             yield cursor
 
 
-class TablePublisher(BrokerPublisher):
+class OnTheQueue:
+    """A publisher or subscriber whose ``queue`` connections are open while it is set up."""
+
+    queue: QueueConnections
+
+    async def _setup(self) -> None:
+        await super()._setup()
+        await self.queue.open()
+
+    async def _destroy(self) -> None:
+        await self.queue.close()
+        await super()._destroy()
+
+
+class TablePublisher(OnTheQueue, BrokerPublisher):
     """Publishes by inserting into the queue table, one committed insert per message."""
 
     def __init__(self, dsn: str, **kwargs: Any):
         super().__init__(**kwargs)
         self.queue = QueueConnections(dsn, maxsize=2)
 
-    async def _setup(self) -> None:
-        await super()._setup()
-        await self.queue.open()
-
-    async def _destroy(self) -> None:
-        await self.queue.close()
-        await super()._destroy()
-
     async def _send(self, message: BrokerMessage) -> None:
         async with self.queue.cursor() as cursor:
             await enqueue(cursor, message)
 
 
-class TableSubscriber(BrokerSubscriber):
+class TableSubscriber(OnTheQueue, BrokerSubscriber):
     """Takes messages of its topics from the queue table, polling while it is empty."""
 
     def __init__(self, topics: Iterable[str], dsn: str, **kwargs: Any):
         super().__init__(topics, **kwargs)
         self.queue = QueueConnections(dsn, maxsize=1)
-
-    async def _setup(self) -> None:
-        await super()._setup()
-        await self.queue.open()
-
-    async def _destroy(self) -> None:
-        await self.queue.close()
-        await super()._destroy()
 
     async def _receive(self) -> BrokerMessage:
         while True:
