@@ -539,14 +539,7 @@ class SagaManager(SetupMixin):
         if execution.deadline_at is not None and execution.deadline_at <= now:
             failure = SagaStepTimeoutException(f"The {execution.uuid} saga execution passed its deadline.")
         elif pending is not None and policy is not None and pending.attempts < policy.maximum_attempts:
-            logger.info(
-                "No reply in time for the %s saga execution's request %s: sending it again (attempt %s of %s).",
-                execution.uuid,
-                pending.identifier,
-                pending.attempts + 1,
-                policy.maximum_attempts,
-            )
-            pending.sent_at = None  # stored as unsent first: a crash now leaves it to the next recovery
+            _send_again(execution, pending, policy, "request (no reply in time)")
             return await self._store_and_publish(execution)
         else:
             attempts = 0 if pending is None else pending.attempts
@@ -578,14 +571,7 @@ class SagaManager(SetupMixin):
                     pending.attempts,
                 )
                 continue
-            logger.info(
-                "Sending the %s saga execution's compensation %s again (attempt %s of %s).",
-                execution.uuid,
-                pending.identifier,
-                pending.attempts + 1,
-                policy.maximum_attempts,
-            )
-            pending.sent_at = None  # stored as unsent first: a crash now leaves it to the next recovery
+            _send_again(execution, pending, policy, "compensation")
         return await self._store_and_publish(execution)
 
     async def retry(self, uuid: Union[UUID, str], reason: str | None = None) -> SagaExecution:
@@ -720,6 +706,20 @@ def _storage_from_config(config: Config) -> SagaExecutionRepository:
     if path := database.get("repository"):
         repository_cls = import_module(path) if isinstance(path, str) else path
     return repository_cls.from_config(config)
+
+
+def _send_again(execution: SagaExecution, pending: PendingMessage, policy: RetryPolicy, what: str) -> None:
+    """Mark ``pending`` unsent, so the next publish sends it again with its identity. Stored as unsent before it is
+    sent: a crash in between leaves it to the next recovery."""
+    logger.info(
+        "Sending the %s saga execution's %s %s again (attempt %s of %s).",
+        execution.uuid,
+        what,
+        pending.identifier,
+        pending.attempts + 1,
+        policy.maximum_attempts,
+    )
+    pending.sent_at = None
 
 
 def _saga_database(config: Config) -> dict[str, Any]:
