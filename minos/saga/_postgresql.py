@@ -49,12 +49,19 @@ class PostgreSqlClient:
         if not table_name.isidentifier():
             raise ValueError(f"The table name must be a plain identifier. Obtained: {table_name!r}")
         self.database = database
+        """The PostgreSQL database name."""
         self.host = host
+        """The server's host."""
         self.port = int(port)
+        """The server's port."""
         self.user = user
+        """The user it connects as."""
         self.password = password
+        """The user's password."""
         self.table_name = table_name
+        """The table it keeps its rows in (created on setup if missing)."""
         self.connect_timeout = connect_timeout
+        """Seconds a connection attempt may take."""
 
     def _dsn(self, **options: Any) -> str:
         """The connection string of the database, with libpq ``options`` besides the settings."""

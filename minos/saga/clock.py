@@ -38,6 +38,7 @@ class OffsetClock(SystemClock):
 
     def __init__(self) -> None:
         self.offset = timedelta(0)
+        """How far ahead of the system clock it is."""
 
     def advance(self, seconds: float) -> None:
         """Move this clock ``seconds`` ahead of the machine's."""

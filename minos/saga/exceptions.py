@@ -6,7 +6,8 @@ from minos.common import ConnectionException, MinosException
 
 
 class SagaException(MinosException):
-    """Base of every saga error; subclasses describe themselves when raised without a message."""
+    """Base of every saga error; subclasses describe themselves when raised without a message (their
+    ``default_message``)."""
 
     default_message = "The saga failed."
 
@@ -163,6 +164,7 @@ class SagaFailedExecutionException(SagaExecutionException):
 
     def __init__(self, exception: Exception, message: str | None = None):
         self.exception = exception
+        """What made the execution fail."""
         if message is None:
             message = f"There was a failure while executing the saga: {exception!r}"
         super().__init__(message)
@@ -173,6 +175,7 @@ class ExecutorException(SagaException):
 
     def __init__(self, exception: Exception, message: str | None = None):
         self.exception = exception
+        """What the callback raised."""
         super().__init__(message if message is not None else f"A saga callback failed: {exception!r}")
 
 

@@ -42,7 +42,9 @@ class RunInput:
     """One run of the manager on an execution: starting it (``response is None``) or resuming it with a reply."""
 
     execution: SagaExecution
+    """The execution run."""
     response: SagaResponse | None
+    """The reply it is resumed with (``None`` when it starts)."""
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,13 @@ class StepInput:
     reply of a remote step) or ``compensation``; ``index`` counts the execution's steps from 1."""
 
     execution: SagaExecution
+    """The execution the step belongs to."""
     step: SagaStepExecution
+    """The step's execution."""
     index: int
+    """The step's position in the execution, from 1."""
     phase: str
+    """``execute``, ``reply`` or ``compensation``."""
 
     @property
     def step_name(self) -> str:
@@ -70,6 +76,7 @@ class CommitInput:
     """The two-phase commit of a finished execution."""
 
     execution: SagaExecution
+    """The finished execution whose transactions are committed."""
 
 
 class SagaInterceptor:

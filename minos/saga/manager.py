@@ -123,6 +123,7 @@ class SagaManager(SetupMixin):
     ):
         super().__init__(**kwargs)
         self.clock = clock if clock is not None else SystemClock()
+        """Tells the time: reply timeouts and deadlines are measured on it."""
         if keep_finished_for is not None:
             if not isinstance(keep_finished_for, timedelta):
                 raise TypeError(f"keep_finished_for must be a timedelta. Obtained: {keep_finished_for!r}")
@@ -133,14 +134,20 @@ class SagaManager(SetupMixin):
                     f"Keeping finished executions needs a storage that can purge them; {storage!r} cannot."
                 )
         self.keep_finished_for = keep_finished_for
+        """How long finished executions stay stored (``None``: deleted when they finish, as in 0.7.0)."""
         self.interceptors = tuple(interceptors)
+        """Wrap each run, step and commit, outermost first."""
         broker_pool = resolve_broker_pool(broker_pool, pool_factory)
         if not isinstance(broker_pool, BrokerClientPool):
             raise NotProvidedException(f"A {BrokerClientPool!r} instance is required. Obtained: {broker_pool!r}")
         self.storage = storage
+        """Keeps executions while they wait (and their locks)."""
         self.broker_pool = broker_pool
+        """Provides broker clients to wait for replies in memory and for the commit's reservations."""
         self.broker_publisher = broker_publisher
+        """Publishes the stored messages (``None``: the one minos injects)."""
         self.recover_on_setup = recover_on_setup
+        """Whether ``setup()`` runs ``recover()`` once."""
 
     @classmethod
     def _from_config(cls, config: Config, **kwargs: Any) -> SagaManager:

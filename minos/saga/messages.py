@@ -44,8 +44,11 @@ class SagaResponseStatus(IntEnum):
     """The status of a participant's reply."""
 
     SUCCESS = 200
+    """The participant did what was asked: ``on_success`` runs."""
     ERROR = 400
+    """The participant refused (a business error): ``on_error`` runs, or the step fails."""
     SYSTEM_ERROR = 500
+    """The participant failed: the step fails and the saga compensates."""
 
     @classmethod
     def from_raw(cls, raw: int) -> SagaResponseStatus:

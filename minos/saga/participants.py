@@ -81,8 +81,11 @@ class ParticipantReply:
     """A recorded reply, as minos' dispatcher sends it: status, content and headers."""
 
     status: int
+    """The reply's status."""
     content: Any
+    """The reply's content."""
     headers: dict[str, str]
+    """The reply's headers."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class ParticipantRecord:
     request: UUID
     """The identifier of the message that wrote it (for a prevented action: the compensation's)."""
     outcome: ParticipantOutcome
+    """How the request ended (done, failed, prevented...)."""
     reply: ParticipantReply | None
     """``None`` for a prevented action (there is no reply until the action arrives; then it is refused)."""
 
@@ -146,6 +150,7 @@ class ParticipantBarrier(PostgreSqlClient, SetupMixin):
     ):
         super().__init__(database, host, port, user, password, table_name=table_name, connect_timeout=connect_timeout)
         self.pool_options = {"minsize": 1, "maxsize": 10, "timeout": 60.0} | pool_options
+        """Options of the ``aiopg`` pool (``minsize``, ``maxsize``, ``timeout``...)."""
         self._queries = BarrierQueries(table_name)
         self._pool: aiopg.Pool | None = None
 

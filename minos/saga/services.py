@@ -34,6 +34,7 @@ class SagaService:
     @Inject()
     def __init__(self, *args: Any, saga_manager: SagaManager, **kwargs: Any):
         self.saga_manager = saga_manager
+        """The manager that resumes executions with the replies."""
 
     @classmethod
     def __get_enroute__(cls, config: Config) -> dict[str, set[EnrouteDecorator]]:

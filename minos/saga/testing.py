@@ -92,6 +92,7 @@ class Foo(DeclarativeModel):
     """A one-field model for tests that need a model value, e.g. inside a context."""
 
     foo: str
+    """A text value."""
 
 
 class SagaExecutionRepositoryTestCase(MinosTestCase, ABC):

@@ -30,7 +30,9 @@ class SagaOperation(Generic[T]):
         if parameters is not None and not isinstance(parameters, SagaContext):
             parameters = SagaContext(**parameters) if parameters else None
         self.callback = callback
+        """The function called: module-level, so a stored definition names it by import path."""
         self.parameters: SagaContext | None = parameters
+        """Keyword arguments passed to the callback on each call (``None``: none)."""
         self._encoded_parameters: tuple[dict[str, Any], str] | None = None
 
     @property

@@ -21,10 +21,15 @@ class RetryPolicy:
     """
 
     maximum_attempts: int = 3
+    """How many times the message is sent at most, the first send included."""
     initial_interval: float = 1.0
+    """Seconds waited after the first send before the next one."""
     backoff_coefficient: float = 2.0
+    """Each wait is this many times the previous one."""
     maximum_interval: Union[float, None] = None  # noqa: UP007
+    """The longest wait between two sends, in seconds (``None``: no bound)."""
     retryable_statuses: tuple[int, ...] = field(default=())
+    """Reply statuses that count as no answer, so the message is sent again (empty: none)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.maximum_attempts, bool) or not isinstance(self.maximum_attempts, int):

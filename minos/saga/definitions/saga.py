@@ -40,7 +40,9 @@ class Saga:
         # A ``deadline`` keyword (kept out of the signature, which is 0.7.0's)
         deadline: Union[float, timedelta, None] = kwargs.pop("deadline", None)
         self.deadline = None if deadline is None else as_seconds(deadline, "deadline")
+        """Seconds a run of this saga may take before it is compensated (``None``: no deadline)."""
         self.steps: list[SagaStep] = []
+        """The steps, in the order they run."""
         self._committed = False
         for step in steps or ():
             self._add_step(step)

@@ -40,10 +40,15 @@ class TransactionCommitter:
         if broker_pool is None:
             raise NotProvidedException(f"A {BrokerClientPool!r} instance is required to commit saga transactions.")
         self.execution_uuid = execution_uuid
+        """The uuid of the execution whose transactions it commits or rejects."""
         self.executed_steps = executed_steps
+        """The execution's steps: their related services are the participants to ask."""
         self.broker_publisher = broker_publisher
+        """Publishes the reservation, commit and reject messages."""
         self.broker_pool = broker_pool
+        """Provides the broker client that waits for the reservation replies."""
         self.options: RunOptions = kwargs.get("options") or RunOptions(execution_uuid=execution_uuid)
+        """The run's options (uuid, user, publisher, pools) the commit works with."""
 
     @classmethod
     def of_run(

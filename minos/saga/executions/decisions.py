@@ -13,8 +13,11 @@ class OperatorDecision:
     reason the operator gave (if any)."""
 
     action: str
+    """``retry``, ``compensate`` or ``abandon``."""
     at: datetime
+    """When it was decided (UTC)."""
     reason: str | None = None
+    """Why, as the operator gave it."""
 
     @property
     def raw(self) -> dict[str, Any]:

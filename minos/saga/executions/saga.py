@@ -79,26 +79,34 @@ class SagaExecution:
     ):
         definition.validate()
         self.definition = definition
+        """The (committed) saga it runs."""
         self.uuid = uuid
+        """Its identity: replies name it, repositories key it."""
         self.context = context
+        """The values its callbacks read and write."""
         self.status = status
+        """Where it stands: created, running, paused, finished or errored."""
         self.executed_steps: list[SagaStepExecution] = list(steps) if steps is not None else []
+        """The steps that ran (and may have to be compensated), oldest first."""
         self.paused_step = paused_step
+        """The step waiting for a reply (``None`` when none waits)."""
         self.already_rollback = already_rollback
+        """Whether its compensations have run."""
         self.user = user
-        # While the commit pauses on its reservations (a ``reservations`` keyword when loading): each request
-        # identifier and its answer, None until it arrives.
+        """The user it runs on behalf of (``None``: none); its requests carry it."""
         reservations: dict[Any, bool | None] | None = kwargs.get("reservations")
         self.reservations = None if reservations is None else {_as_uuid(k): v for k, v in reservations.items()}
-        # Messages stored with this state and not yet published, or published and still awaiting their answer
-        # (filled by ``SagaManager``; ``execute()`` alone publishes as it goes and leaves it empty).
+        """While the commit waits on its reservations (a ``reservations`` keyword when loading): each request
+        identifier and its answer, ``None`` until it arrives."""
         self.outbox: list[PendingMessage] = list(kwargs.get("outbox", ()))
-        # What operators decided about this execution, oldest first (see ``SagaManager.retry`` and the others).
+        """Messages stored with this state and not yet published, or published and awaiting their answer (filled by
+        ``SagaManager``; ``execute()`` alone publishes as it goes and leaves it empty)."""
         self.decisions: list[OperatorDecision] = list(kwargs.get("decisions", ()))
-        # When the saga's deadline passes (set by ``SagaManager`` when it starts a definition declaring one).
+        """What operators decided about it, oldest first (see ``SagaManager.retry`` and the others)."""
         self.deadline_at: datetime | None = kwargs.get("deadline_at")
-        # Set when a compensation request ran out of attempts: the execution waits for an operator's ``retry``.
+        """When the saga's deadline passes (set by ``SagaManager`` when it starts a definition declaring one)."""
         self.compensations_stalled: bool = kwargs.get("compensations_stalled", False)
+        """A compensation request ran out of attempts: the execution waits for an operator's ``retry``."""
 
     @classmethod
     def from_definition(

@@ -9,10 +9,15 @@ class SagaStatus(Enum):
     """Where a saga execution stands."""
 
     Created = "created"
+    """Built, not run yet."""
     Running = "running"
+    """Running its steps."""
     Paused = "paused"
+    """Waiting for a reply."""
     Finished = "finished"
+    """Every step ran (and the transactions were committed)."""
     Errored = "errored"
+    """A step failed (or an operator stopped it); what ran was compensated unless a compensation failed."""
 
     @property
     def raw(self) -> str:
@@ -29,19 +34,33 @@ class SagaStepStatus(Enum):
     """Where a step execution stands."""
 
     Created = "created"
+    """Not run yet."""
     RunningOnExecute = "running-on-execute"
+    """Running its ``on_execute`` callback."""
     FinishedOnExecute = "finished-on-execute"
+    """``on_execute`` done; a remote step has sent its request."""
     ErroredOnExecute = "errored-on-execute"
+    """``on_execute`` raised."""
     PausedByOnExecute = "paused-by-on-execute"
+    """Its request is sent: waiting for the reply."""
     ErroredByOnExecute = "errored-by-on-execute"
+    """The request could not be built or sent."""
     RunningOnFailure = "running-on-failure"
+    """Running its compensation."""
     PausedOnFailure = "paused-on-failure"
+    """Its compensation request is sent: waiting for the reply."""
     ErroredOnFailure = "errored-on-failure"
+    """Its compensation failed."""
     RunningOnSuccess = "running-on-success"
+    """Running ``on_success`` on the reply."""
     ErroredOnSuccess = "errored-on-success"
+    """``on_success`` raised or returned an error."""
     RunningOnError = "running-on-error"
+    """Running ``on_error`` on an error reply."""
     ErroredOnError = "errored-on-error"
+    """The reply was an error: ``on_error`` failed the step, or there is none."""
     Finished = "finished"
+    """Done."""
 
     @property
     def raw(self) -> str:

@@ -31,6 +31,7 @@ class SagaStep(ABC):
 
     def __init__(self, saga: Saga | None = None, **kwargs: Any):
         self.saga = saga
+        """The saga the step belongs to (``None`` for a step built on its own)."""
 
     def local_step(self, *args: Any, **kwargs: Any) -> LocalSagaStep:
         """Validate this step, then append a local step to its saga (see :meth:`Saga.local_step`)."""

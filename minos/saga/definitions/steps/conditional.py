@@ -43,7 +43,9 @@ class IfThenAlternative:
         saga: Saga,
     ):
         self.condition = as_operation(condition)
+        """The operation deciding whether this branch runs."""
         self.saga = _as_saga(saga)
+        """The (committed) saga this branch runs."""
 
     @classmethod
     def from_raw(cls, raw: Union[dict[str, Any], IfThenAlternative], **kwargs: Any) -> IfThenAlternative:
@@ -77,6 +79,7 @@ class ElseThenAlternative:
 
     def __init__(self, saga: Saga):
         self.saga = _as_saga(saga)
+        """The (committed) saga this branch runs."""
 
     @classmethod
     def from_raw(cls, raw: Union[dict[str, Any], ElseThenAlternative], **kwargs: Any) -> ElseThenAlternative:
@@ -116,7 +119,9 @@ class ConditionalSagaStep(SagaStep):
         elif isinstance(if_then, IfThenAlternative):
             if_then = [if_then]
         self.if_then_alternatives: list[IfThenAlternative] = list(if_then)
+        """The ``if_then`` branches, tried in order: the first whose condition holds runs."""
         self.else_then_alternative = else_then
+        """The branch run when no condition holds (``None``: the step does nothing then)."""
 
     def if_then(
         self, condition: Callable[[SagaContext], Union[bool, Awaitable[bool]]], saga: Saga

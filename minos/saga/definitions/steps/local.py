@@ -31,7 +31,9 @@ class LocalSagaStep(SagaStep):
     ):
         super().__init__(**kwargs)
         self.on_execute_operation = optional_operation(on_execute)
+        """What the step does (``None`` until ``on_execute`` sets it)."""
         self.on_failure_operation = optional_operation(on_failure)
+        """What undoes the step when a later one fails (``None``: nothing to undo)."""
 
     def on_execute(
         self, callback: LocalCallback, parameters: SagaContext | None = None, **kwargs: Any

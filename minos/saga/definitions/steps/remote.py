@@ -46,11 +46,17 @@ class RemoteSagaStep(SagaStep):
         retry_policy: RetryPolicy | None = kwargs.pop("retry_policy", None)
         super().__init__(**kwargs)
         self.reply_timeout = None if timeout is None else as_seconds(timeout, "timeout")
+        """Seconds to wait for the reply before sending again or compensating (``None``: wait forever)."""
         self.retry_policy = None if retry_policy is None else self._checked_policy(retry_policy)
+        """How the request is sent again when no reply comes in time (``None``: sent once)."""
         self.on_execute_operation = optional_operation(on_execute)
+        """Builds the request sent to the participant."""
         self.on_success_operation = optional_operation(on_success)
+        """Reads a successful reply into the context (``None``: the context stays as it is)."""
         self.on_error_operation = optional_operation(on_error)
+        """Reads an error reply (status 400); ``None``: the step fails."""
         self.on_failure_operation = optional_operation(on_failure)
+        """Builds the compensating request sent when a later step fails (``None``: none)."""
 
     def on_execute(
         self, callback: RequestCallBack, parameters: SagaContext | None = None, **kwargs: Any

@@ -22,7 +22,9 @@ class Executor:
 
     def __init__(self, execution_uuid: UUID | None, *args: Any, **kwargs: Any):
         self.execution_uuid = execution_uuid
+        """The uuid of the execution whose callbacks it runs."""
         self.options: RunOptions = kwargs.get("options") or RunOptions(execution_uuid=execution_uuid)
+        """The run's options (uuid, user, publisher, pools) the callbacks run with."""
 
     async def exec(self, operation: SagaOperation, *args: Any, **kwargs: Any) -> Any:
         """Call the operation's callback with its stored parameters added to the keyword arguments."""

@@ -40,9 +40,12 @@ class RequestExecutor(Executor):
         if broker_publisher is None:
             raise NotProvidedException(f"A {BrokerPublisher!r} instance is required to publish saga requests.")
         self.request_id: UUID | None = kwargs.get("request_id")
+        """The identifier the request is sent with (``None``: a new one)."""
         super().__init__(*args, **kwargs)
         self.user = user
+        """The user the request is sent on behalf of (``None``: none)."""
         self.broker_publisher = broker_publisher
+        """Publishes the request."""
 
     async def exec(self, operation: SagaOperation[RequestCallBack] | None, context: Any) -> Any:
         """Build the request with the callback and publish it with the saga's headers; the context stays."""

@@ -36,7 +36,9 @@ class SagaExecutionCursor:
     it (keyset paging: pages stay consistent while executions are stored or deleted, unlike offsets)."""
 
     updated_at: datetime
+    """When the last listed execution was stored."""
     uuid: UUID
+    """The last listed execution's uuid (ties on ``updated_at``)."""
 
     def __str__(self) -> str:
         return f"{self.updated_at.isoformat()}/{self.uuid}"
@@ -59,14 +61,23 @@ class SagaExecutionSummary:
     """
 
     uuid: UUID
+    """The execution's uuid."""
     status: SagaStatus
+    """Where the execution stands."""
     user: UUID | None
+    """The user that ran it (``None``: none)."""
     updated_at: datetime
+    """When it was last stored."""
     saga: str | None = None
+    """Its saga: the first step's callback path (``None`` when unknown)."""
     step: int = 0
+    """How many of its steps have run."""
     steps: int = 0
+    """How many steps its saga has."""
     created_at: datetime | None = None
+    """When it was first stored (``None`` when the repository does not know)."""
     compensations_stalled: bool = False
+    """A compensation ran out of attempts: it waits for an operator's ``retry``."""
 
     @property
     def cursor(self) -> SagaExecutionCursor:
@@ -116,13 +127,21 @@ class SagaExecutionQuery:
     name, a limit outside ``1..MAX_LIST_LIMIT``) raises ``ValueError``."""
 
     status: SagaStatus | None = None
+    """Only executions with this status."""
     user: UUID | None = None
+    """Only executions run by this user."""
     saga: str | None = None
+    """Only executions of this saga: its first step's callback path, or the last part of it."""
     updated_before: datetime | None = None
+    """Only executions last stored before this time."""
     updated_after: datetime | None = None
+    """Only executions last stored at or after this time."""
     after: SagaExecutionCursor | None = None
+    """Only executions after this cursor (the next page)."""
     limit: int = 100
+    """At most this many executions (1 to 1000)."""
     uuid: UUID | None = None
+    """Only the execution with this uuid."""
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

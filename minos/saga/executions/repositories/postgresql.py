@@ -95,12 +95,16 @@ class PostgreSqlSagaExecutionRepository(
             database, host, port, user, password, *args, table_name=table_name, connect_timeout=connect_timeout
         )
         self.lock_wait_timeout = lock_wait_timeout
+        """Seconds waited for an execution's lock before giving up."""
         self.pool_options = {"minsize": 1, "maxsize": 10, "timeout": statement_timeout + _CLIENT_MARGIN} | pool_options
+        """Options of the ``aiopg`` pool (``minsize``, ``maxsize``, ``timeout``...)."""
         # The client (the pool's ``timeout``) waits longer than the server may take, so the server always gives up
         # first: a statement the client abandoned can never commit afterwards.
         client_timeout = float(self.pool_options["timeout"])
         self.statement_timeout = min(statement_timeout, max(client_timeout - _CLIENT_MARGIN, client_timeout / 2))
+        """Seconds the server lets a statement run before cancelling it."""
         self.lock_pool_size = lock_pool_size if lock_pool_size is not None else self.pool_options["maxsize"]
+        """How many connections may hold execution locks at once."""
         self._pool: aiopg.Pool | None = None
         self._lock_pool: aiopg.Pool | None = None
         self._queries = _Queries(table_name)

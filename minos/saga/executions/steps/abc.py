@@ -42,9 +42,13 @@ class SagaStepExecution(ABC):
         if related_services is None:
             related_services = set()  # this service joins when the step runs
         self.definition = definition
+        """The step of the definition it runs."""
         self.related_services = set(related_services)
+        """The services that took part in the step: the two-phase commit asks each of them."""
         self.status = status
+        """Where the step stands."""
         self.already_rollback = already_rollback
+        """Whether the step has been compensated."""
 
     def __init_subclass__(cls, executes: type[SagaStep] | None = None, **kwargs: Any):
         """``class X(SagaStepExecution, executes=SomeSagaStep)`` makes ``X`` the execution of ``SomeSagaStep``."""

@@ -39,6 +39,7 @@ class ConditionalSagaStepExecution(SagaStepExecution, executes=ConditionalSagaSt
     ``inner``; pauses, resumes and compensates through it. With no alternative taken the step just finishes."""
 
     definition: ConditionalSagaStep
+    """The conditional step it runs."""
 
     def __init__(self, *args: Any, inner: Union[SagaExecution, dict[str, Any]] | None = None, **kwargs: Any):
         from ..saga import SagaExecution
@@ -47,6 +48,7 @@ class ConditionalSagaStepExecution(SagaStepExecution, executes=ConditionalSagaSt
         if isinstance(inner, dict):
             inner = SagaExecution.from_raw(inner)
         self.inner = inner
+        """The execution of the branch chosen (``None`` before the choice, or when no branch runs)."""
 
     async def execute(self, context: SagaContext, *args: Any, **kwargs: Any) -> SagaContext:
         """Pick the first alternative whose condition holds (else the fallback) and run its inner saga."""

@@ -22,6 +22,7 @@ class LocalSagaStepExecution(SagaStepExecution, executes=LocalSagaStep):
     not run again: executing it returns the context unchanged."""
 
     definition: LocalSagaStep
+    """The local step it runs."""
 
     async def execute(self, context: Any, *args: Any, **kwargs: Any) -> Any:
         """Run the local callback (once: a finished step keeps its result) and return the new context."""

@@ -35,11 +35,14 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
     """
 
     definition: RemoteSagaStep
+    """The remote step it runs."""
 
     def __init__(self, *args: Any, request_id: UUID | str | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.request_id = request_id if request_id is None or isinstance(request_id, UUID) else UUID(str(request_id))
+        """The identifier of the request it sent (``None`` before it is sent, or in a document of 0.7.0)."""
         self.compensation_id: UUID | None = None
+        """The identifier of its compensating request, once sent."""
 
     async def execute(
         self, context: SagaContext, response: SagaResponse | None = None, *args: Any, **kwargs: Any
