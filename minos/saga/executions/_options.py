@@ -6,8 +6,9 @@ a :class:`RunOptions` and passes that object down, instead of each layer picking
 
 What a run takes from minos' injector (the service name, the publisher, the aggregate repositories) is resolved on
 first use and at most once per run: resolving costs more than running a local step, and a run needs the same
-answers for each of its steps and callbacks. Nothing is kept across runs, so a service or a test that rewires its
-injector between runs sees the new dependencies.
+answers for each of its steps and callbacks. Each run asks the injector again, so a service or a test that rewires
+its injector between runs sees the new dependencies; only the name read from an injected config is kept, for as long
+as that same config stays injected (reading it costs more than the rest of a local step, and it never changes).
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from functools import cached_property
 from typing import Any, Optional
 from uuid import UUID
 
-from minos.common import Inject, PoolFactory
+from minos.common import Config, Inject, PoolFactory
 from minos.networks import BrokerClientPool, BrokerPublisher
 
 from ..transactions import TransactionScopes
-from ..utils import get_service_name
 
 
 class RunDependencies:
@@ -32,7 +32,7 @@ class RunDependencies:
     @cached_property
     def service_name(self) -> str:
         """The name of this microservice (steps join their related services with it)."""
-        return get_service_name()
+        return _name_of(Inject.resolve(Config))
 
     @cached_property
     def broker_publisher(self) -> BrokerPublisher:
@@ -88,3 +88,16 @@ class RunOptions:
     def publisher(self) -> BrokerPublisher:
         """The publisher of the run: the given one, else the injected one."""
         return self.broker_publisher if self.broker_publisher is not None else self.dependencies.broker_publisher
+
+
+_last_named: tuple[Optional[Config], str] = (None, "")  # noqa: UP045
+
+
+def _name_of(config: Config) -> str:
+    """The service name ``config`` gives, read again only when another config is injected."""
+    global _last_named
+    known, name = _last_named
+    if known is not config:
+        name = config.get_name()
+        _last_named = (config, name)
+    return name

@@ -1,11 +1,14 @@
-"""What a run takes from the injector is resolved once per execute() call, and afresh for the next call."""
+"""What a run takes from the injector is resolved once per execute() call, and afresh for the next call; the name of
+an injected config is read once while that config stays injected."""
 
 from __future__ import annotations
 
 import pytest
-from minos.common import Config
+from minos.common import Config, DependencyInjector
 
+import minos.saga
 from minos.saga import Saga, SagaExecution, SagaPausedExecutionStepException, SagaResponse
+from tests.helpers import CONFIG_FILE_PATH
 from tests.test_saga.utils import add_amount, add_order, handle_ticket, send_create_payment, send_create_ticket
 
 
@@ -38,7 +41,7 @@ async def test_one_execute_reads_the_service_name_once(service_name):
     assert [step.related_services for step in execution.executed_steps] == [{"order"}] * 3
 
 
-async def test_the_next_execute_sees_a_changed_service_name(service_name, broker_publisher):
+async def test_the_next_execute_sees_the_name_of_a_newly_injected_config(injector, broker_publisher, tmp_path):
     saga = (
         Saga()
         .remote_step(send_create_ticket)
@@ -51,10 +54,27 @@ async def test_the_next_execute_sees_a_changed_service_name(service_name, broker
     with pytest.raises(SagaPausedExecutionStepException):
         await execution.execute(autocommit=False)
 
-    service_name.current = "shipping"
-    with pytest.raises(SagaPausedExecutionStepException):
-        await execution.execute(SagaResponse("ok", {"ticket"}, uuid=execution.uuid), autocommit=False)
+    shipping_config = tmp_path / "shipping.yml"
+    shipping_config.write_text(CONFIG_FILE_PATH.read_text().replace("name: order", "name: shipping", 1))
+    await injector.unwire_and_destroy_injections()
+    shipping = DependencyInjector(Config(shipping_config), [broker_publisher])
+    await shipping.wire_and_setup_injections(modules=[minos.saga])
+    try:
+        with pytest.raises(SagaPausedExecutionStepException):
+            await execution.execute(SagaResponse("ok", {"ticket"}, uuid=execution.uuid), autocommit=False)
+    finally:
+        await shipping.unwire_and_destroy_injections()
+        await injector.wire_and_setup_injections(modules=[minos.saga])
 
     assert [message.reply_topic for message in broker_publisher.messages] == ["orderReply", "shippingReply"]
     assert execution.executed_steps[0].related_services == {"order", "ticket"}
     assert execution.paused_step.related_services == {"shipping"}
+
+
+async def test_the_same_config_is_asked_its_name_once_across_executes(service_name):
+    saga = Saga().local_step(add_order).commit()
+
+    for _ in range(3):
+        await SagaExecution.from_definition(saga).execute(autocommit=False)
+
+    assert service_name.reads == ["order"]
