@@ -197,6 +197,7 @@ class FilingTimeRepository(PostgreSqlSagaExecutionRepository):
     reading the row, each store (an upsert) and releasing the lock are one round trip each, on the pooled
     connection that holds the lock; work outside a lock is the repository's own."""
 
+    lock_new = SagaExecutionRepository.lock_new  # the lock, taken in a round trip of its own
     store_at_unlock = SagaExecutionRepository.store_at_unlock  # stores at once
 
     @asynccontextmanager

@@ -83,6 +83,7 @@ class PostgreSqlClient:
         import aiopg
         import psycopg2
 
+        options = {"enable_hstore": False} | options  # else each new connection costs a round trip looking for it
         try:
             return await asyncio.wait_for(aiopg.create_pool(dsn, **options), self.connect_timeout + 1)
         except (asyncio.TimeoutError, psycopg2.Error, OSError) as exc:

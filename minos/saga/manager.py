@@ -235,7 +235,7 @@ class SagaManager(SetupMixin):
             limits.append(as_seconds(run_timeout, "timeout"))
         if seconds := min(filter(None, limits), default=None):
             execution.deadline_at = self.clock.now() + timedelta(seconds=seconds)
-        async with self.storage.lock(execution.uuid):
+        async with self.storage.lock_new(execution.uuid):
             await self._advance(execution, None, settings)
         return execution
 

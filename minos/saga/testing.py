@@ -304,6 +304,16 @@ class SagaExecutionRepositoryContract(_RepositoryCase):
         await self.repository.store_at_unlock(other)
         self.assertEqual(other, await reader.load(other.uuid))
 
+    async def test_lock_new_keeps_what_its_block_stores(self) -> None:
+        """The lock of a new execution serialises like :meth:`lock` and keeps what its block stored."""
+        execution = self.paused_execution()
+        async with self.repository.lock_new(execution.uuid):
+            await self.repository.store(execution)
+            execution.context["amount"] = 7
+            await self.repository.store_at_unlock(execution)
+        self.assertEqual(execution, await self.repository.load(execution.uuid))
+        await self._check_lock_serialises(self.repository, self.repository, new=True)
+
     async def test_lock_is_released_when_the_block_raises(self) -> None:
         """A lock whose block raises is released: the next holder gets it."""
         uuid = uuid4()
@@ -313,12 +323,14 @@ class SagaExecutionRepositoryContract(_RepositoryCase):
         async with self.repository.lock(uuid):
             pass
 
-    async def _check_lock_serialises(self, first: SagaExecutionRepository, second: SagaExecutionRepository) -> None:
+    async def _check_lock_serialises(
+        self, first: SagaExecutionRepository, second: SagaExecutionRepository, *, new: bool = False
+    ) -> None:
         uuid, events = uuid4(), []
         first_holds = asyncio.Event()
 
         async def hold(repository: SagaExecutionRepository, name: str) -> None:
-            async with repository.lock(uuid):
+            async with (repository.lock_new if new else repository.lock)(uuid):
                 events.append(f"{name} in")
                 first_holds.set()
                 # Real work under the lock (a store and a load): the other holder's attempt runs meanwhile.

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Callable
+from typing import Any, AsyncContextManager, Callable
 from uuid import UUID
 
 import aiopg
@@ -51,9 +51,9 @@ def fault_env(boundary: str, moment: str, call: int, action: str = "kill") -> di
 
 
 def install(repository: PostgreSqlSagaExecutionRepository, publisher: BrokerPublisher) -> None:
-    """Wrap the repository's ``store`` (and ``store_at_unlock``, whose write is done when the lock is released) and
-    the publisher's ``send`` of this process with the fault hooks."""
-    store, store_at_unlock, lock, send = repository.store, repository.store_at_unlock, repository.lock, publisher.send
+    """Wrap the repository's ``store`` (and ``store_at_unlock``, whose write is done when the lock, taken by ``lock``
+    or ``lock_new``, is released) and the publisher's ``send`` of this process with the fault hooks."""
+    store, store_at_unlock, send = repository.store, repository.store_at_unlock, publisher.send
 
     async def hooked_store(execution: SagaExecution) -> None:
         await reached("store", "before", execution=execution)
@@ -67,16 +67,19 @@ def install(repository: PostgreSqlSagaExecutionRepository, publisher: BrokerPubl
         _written_at_unlock.get().append(execution)
         await store_at_unlock(execution)
 
-    @asynccontextmanager
-    async def hooked_lock(uuid: UUID) -> AsyncIterator[None]:
-        token = _written_at_unlock.set([])
-        try:
-            async with lock(uuid):
-                yield
-        finally:
-            for execution in _written_at_unlock.get():
-                await reached("store", "after", execution=execution)
-            _written_at_unlock.reset(token)
+    def hooked(lock: Callable[[UUID], AsyncContextManager[None]]) -> Callable[[UUID], AsyncContextManager[None]]:
+        @asynccontextmanager
+        async def hooked_lock(uuid: UUID) -> AsyncIterator[None]:
+            token = _written_at_unlock.set([])
+            try:
+                async with lock(uuid):
+                    yield
+            finally:
+                for execution in _written_at_unlock.get():
+                    await reached("store", "after", execution=execution)
+                _written_at_unlock.reset(token)
+
+        return hooked_lock
 
     async def hooked_send(message: BrokerMessage) -> None:
         from .scenario import COMPENSATION_TOPICS
@@ -90,7 +93,8 @@ def install(repository: PostgreSqlSagaExecutionRepository, publisher: BrokerPubl
 
     repository.store = hooked_store  # type: ignore[method-assign]
     repository.store_at_unlock = hooked_store_at_unlock  # type: ignore[method-assign]
-    repository.lock = hooked_lock  # type: ignore[method-assign]
+    repository.lock = hooked(repository.lock)  # type: ignore[method-assign]
+    repository.lock_new = hooked(repository.lock_new)  # type: ignore[method-assign]
     publisher.send = hooked_send  # type: ignore[method-assign]
 
 

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, Union
+from typing import Any, AsyncContextManager, Union
 from uuid import UUID
 
 from minos.common import SetupMixin
@@ -35,6 +35,12 @@ class SagaExecutionRepository(SetupMixin, ABC):
         finally:
             if not lock.locked() and not getattr(lock, "_waiters", None):
                 self._locks.pop(uuid, None)
+
+    def lock_new(self, uuid: UUID) -> AsyncContextManager[None]:
+        """:meth:`lock` for an execution this process has just created, whose uuid no other process knows until it
+        is stored or its messages are sent: a repository shared by several processes may take the lock with the
+        block's first write instead of a round trip of its own. This default is :meth:`lock`."""
+        return self.lock(uuid)
 
     async def store(self, execution: SagaExecution) -> None:
         """Store ``execution``; a value that cannot be stored raises ``SagaExecutionNotStorableException`` before

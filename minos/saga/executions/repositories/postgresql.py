@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from inspect import Parameter, signature
-from typing import Any
+from typing import Any, AsyncContextManager
 from uuid import UUID
 
 import aiopg
@@ -191,13 +191,20 @@ class PostgreSqlSagaExecutionRepository(
 
     async def _write(self, held: _HeldLock, row: tuple[Any, ...], *, unlock: bool = False) -> None:
         """Insert or update the row under ``held``, conditional on the version read with the lock; with ``unlock``,
-        in the round trip that releases the lock."""
+        in the round trip that releases the lock. The lock of a new execution (see :meth:`lock_new`) is taken in
+        the round trip of its first write."""
         statement, parameters = (
             (self._queries.insert, row) if held.version is None else (self._queries.update, (*row, held.version))
         )
-        if unlock:
-            key = advisory_lock_key(held.uuid)
-            statement, parameters = self._queries.unlock_after + statement, (key, key, *parameters)
+        key = advisory_lock_key(held.uuid)
+        if held.locked:
+            if unlock:
+                statement, parameters = self._queries.unlock_before + statement, (key, key, *parameters)
+        elif unlock:  # written and done at once: the lock needs to last only until the write commits
+            statement, parameters = self._queries.lock_until_commit + statement, (key, *parameters)
+        else:
+            held.locked = True  # from now on it may hold the lock, which the release must then end
+            statement, parameters = self._queries.lock_before + statement, (key, *parameters)
         async with held.cursor(self) as cursor:
             await cursor.execute(statement, parameters)
             stored = await cursor.fetchone()
@@ -218,6 +225,8 @@ class PostgreSqlSagaExecutionRepository(
 
     async def _load(self, uuid: UUID) -> SagaExecution:
         held = self._held(uuid)
+        if held is not None and not held.locked:
+            await self._lock_and_read(held)  # a new execution's lock, taken when first needed (see lock_new)
         document: str | None
         if held is not None and held.document is not None:
             document = held.document  # read with the lock, in the same round trip
@@ -282,8 +291,20 @@ class PostgreSqlSagaExecutionRepository(
         pool its outer saga holds. If this task is cancelled or the process dies, the connection is closed and the
         server releases the lock.
         """
+        async with self._locked(uuid, new=False):
+            yield
+
+    def lock_new(self, uuid: UUID) -> AsyncContextManager[None]:
+        """:meth:`lock` for an execution this process has just created: the advisory lock is taken in the round
+        trip of the block's first write (before that no other process can know the execution), and not at all when
+        the block writes nothing. A write finds no row to update, so an execution that was stored already is not
+        overwritten: its store raises ``SagaExecutionLockLostException``."""
+        return self._locked(uuid, new=True)
+
+    @asynccontextmanager
+    async def _locked(self, uuid: UUID, *, new: bool) -> AsyncIterator[None]:
         async with super().lock(uuid):
-            held = await self._acquire_lock(uuid)
+            held = await self._acquire_lock(uuid, new=new)
             token = _HELD.set((*_HELD.get(), held))
             try:
                 yield
@@ -291,23 +312,29 @@ class PostgreSqlSagaExecutionRepository(
                 _HELD.reset(token)
                 await self._release_lock(held)
 
-    async def _acquire_lock(self, uuid: UUID) -> _HeldLock:
+    async def _acquire_lock(self, uuid: UUID, *, new: bool) -> _HeldLock:
         if self._lock_pool is None:
             raise ConnectionException(f"{type(self).__name__} is not set up.")
         pool = None if _HELD.get() else self._lock_pool
         with _connection_faults(self):
-            connection = await self._lock_connection(pool)
-            try:
-                async with connection.cursor(timeout=self.lock_wait_timeout + _CLIENT_MARGIN) as cursor:
-                    await cursor.execute(self._queries.lock_and_load, (advisory_lock_key(uuid), str(uuid)))
-                    row = await cursor.fetchone()
-            except BaseException:
-                connection.close()  # it may hold the lock if the server granted it as we were cancelled
-                if pool is not None:
-                    pool.release(connection)
-                raise
-        document, version = (None, None) if row is None else row
-        return _HeldLock(self, uuid, connection, pool, version, document)
+            held = _HeldLock(self, uuid, await self._lock_connection(pool), pool)
+            if not new:
+                try:
+                    await self._lock_and_read(held)
+                except BaseException:
+                    held.connection.close()  # it may hold the lock if the server granted it as we were cancelled
+                    if pool is not None:
+                        pool.release(held.connection)
+                    raise
+        return held
+
+    async def _lock_and_read(self, held: _HeldLock) -> None:
+        """Take the advisory lock and then read the row, in one round trip on the lock's connection."""
+        held.locked = True
+        async with held.connection.cursor(timeout=self.lock_wait_timeout + _CLIENT_MARGIN) as cursor:
+            await cursor.execute(self._queries.lock_and_load, (advisory_lock_key(held.uuid), str(held.uuid)))
+            row = await cursor.fetchone()
+        held.document, held.version = (None, None) if row is None else row
 
     async def _lock_connection(self, pool: aiopg.Pool | None) -> aiopg.Connection:
         timeout = self.lock_wait_timeout + _CLIENT_MARGIN
@@ -337,6 +364,8 @@ class PostgreSqlSagaExecutionRepository(
 
     async def _unlock(self, held: _HeldLock) -> None:
         connection = held.connection
+        if not held.locked:
+            return  # a new execution's lock, never taken: nothing was written
         if connection.closed:
             return  # the server released the lock with the session
         try:
@@ -434,7 +463,7 @@ def _server_cancel(exc: BaseException) -> bool:
 
 
 async def _connect(dsn: str) -> aiopg.Connection:
-    return await aiopg.connect(dsn)
+    return await aiopg.connect(dsn, enable_hstore=False)  # as the pools' connections
 
 
 def _row(execution: SagaExecution, text: str) -> tuple[Any, ...]:
@@ -452,9 +481,10 @@ _CLIENT_MARGIN = 5.0
 
 
 class _HeldLock:
-    """An execution lock this task holds: its connection (where the work under the lock runs), the version the
-    row had when locked (``None``: no row), until used the document read with the lock, and the row of a store kept
-    for the unlock (see ``store_at_unlock``)."""
+    """An execution lock this task holds: its connection (where the work under the lock runs), whether the advisory
+    lock may be held on the server yet (a new execution's is taken with its first write), the version the row had
+    when locked (``None``: no row), until used the document read with the lock, and the row of a store kept for the
+    unlock (see ``store_at_unlock``)."""
 
     def __init__(
         self,
@@ -462,15 +492,14 @@ class _HeldLock:
         uuid: UUID,
         connection: aiopg.Connection,
         pool: aiopg.Pool | None,
-        version: int | None,
-        document: str | None,
     ):
         self.repository = repository
         self.uuid = uuid
         self.connection = connection
         self.pool = pool
-        self.version = version
-        self.document = document
+        self.locked = False
+        self.version: int | None = None
+        self.document: str | None = None
         self.pending: tuple[Any, ...] | None = None
 
     @asynccontextmanager
@@ -545,6 +574,10 @@ class _Queries:
         # of one query string run in one (implicit) transaction: the transaction-level lock taken on the same key
         # outlasts the session lock until the write commits, so no other process can take the lock and read the
         # row before the write is visible (it would read the previous version and run the step again).
-        self.unlock_after = "SELECT pg_advisory_xact_lock(%s); SELECT pg_advisory_unlock(%s); "
+        self.unlock_before = "SELECT pg_advisory_xact_lock(%s); SELECT pg_advisory_unlock(%s); "
+        # Prefixed to a new execution's first write (see lock_new): its lock, taken in that round trip, for the
+        # rest of the block; or, when that write is also the last, only until it commits.
+        self.lock_before = "SELECT pg_advisory_lock(%s); "
+        self.lock_until_commit = "SELECT pg_advisory_xact_lock(%s); "
         self.unsent = f"SELECT uuid FROM {table} WHERE {_UNSENT}"
         self.due = f"SELECT uuid FROM {table} WHERE {_WAKE_AT} <= %s"

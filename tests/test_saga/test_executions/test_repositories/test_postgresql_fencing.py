@@ -246,18 +246,47 @@ async def test_a_saga_waiting_in_memory_holds_no_lock_connection(manager, broker
         await asyncio.gather(waiting, return_exceptions=True)
 
 
-async def test_round_trips_of_a_resume(manager, broker_publisher, monkeypatch):
-    """Lock and read in one round trip; store with the next request; store that it was sent and unlock in one."""
-    saga = Saga().remote_step(send_create_ticket).on_success(handle_ticket).remote_step(send_create_ticket).commit()
-    execution = await manager.run(saga, pause_on_disk=True, autocommit=False)
-    round_trips: list[list[str]] = []
+@pytest.fixture
+def round_trips(monkeypatch) -> list[list[str]]:
+    """The statements of every round trip from now on: a list per ``execute``, of each statement's kind."""
+    recorded: list[list[str]] = []
     execute = aiopg.Cursor.execute
 
     async def recording(self, operation, *args, **kwargs):
-        round_trips.append([_statement_kind(statement) for statement in operation.split(";") if statement.strip()])
+        recorded.append([_statement_kind(statement) for statement in operation.split(";") if statement.strip()])
         return await execute(self, operation, *args, **kwargs)
 
     monkeypatch.setattr(aiopg.Cursor, "execute", recording)
+    return recorded
+
+
+TWO_REMOTE_STEPS = (
+    Saga().remote_step(send_create_ticket).on_success(handle_ticket).remote_step(send_create_ticket).commit()
+)
+
+
+async def test_round_trips_of_a_start(manager, broker_publisher, round_trips):
+    """The new execution's lock is taken with its first store (with the request); storing that it was sent
+    releases it."""
+    execution = await manager.run(TWO_REMOTE_STEPS, pause_on_disk=True, autocommit=False)
+    assert execution.status == SagaStatus.Paused
+    assert round_trips == [
+        ["pg_advisory_lock", "INSERT"],
+        ["pg_advisory_xact_lock", "pg_advisory_unlock", "UPDATE"],
+    ], round_trips
+    assert (await manager.storage.load(execution.uuid)) == execution
+
+
+async def test_a_local_saga_that_finishes_at_once_costs_no_round_trip(manager, round_trips):
+    execution = await manager.run(Saga().local_step(add_order).commit(), pause_on_disk=True, autocommit=False)
+    assert execution.status == SagaStatus.Finished
+    assert round_trips == []
+
+
+async def test_round_trips_of_a_resume(manager, broker_publisher, round_trips):
+    """Lock and read in one round trip; store with the next request; store that it was sent and unlock in one."""
+    execution = await manager.run(TWO_REMOTE_STEPS, pause_on_disk=True, autocommit=False)
+    round_trips.clear()
     response = SagaResponse.from_message(reply_message(broker_publisher.messages[-1], "t1"))
     resumed = await manager.run(response=response, pause_on_disk=True, autocommit=False)
     assert resumed.uuid == execution.uuid and resumed.status == SagaStatus.Paused
@@ -267,6 +296,33 @@ async def test_round_trips_of_a_resume(manager, broker_publisher, monkeypatch):
         ["pg_advisory_xact_lock", "pg_advisory_unlock", "UPDATE"],
     ], round_trips
     assert (await manager.storage.load(execution.uuid)) == resumed  # the last store was written
+
+
+async def test_a_new_execution_is_locked_from_its_first_store_until_the_block_ends(injector, repositories):
+    repository = await repositories()
+    execution = SagaExecution.from_definition(Saga().local_step(add_order).commit(), SagaContext(step=0))
+    key = advisory_lock_key(execution.uuid)
+    async with repository.lock_new(execution.uuid):
+        assert admin("SELECT pg_try_advisory_lock(%s)", (key,)) == [(True,)]  # nothing stored: nobody knows it
+        await repository.store(execution)
+        assert admin("SELECT pg_try_advisory_lock(%s)", (key,)) == [(False,)]
+        execution.context["step"] = 1
+        await repository.store(execution)
+    assert admin("SELECT pg_try_advisory_lock(%s)", (key,)) == [(True,)]
+    assert (await repository.load(execution.uuid)).context["step"] == 1
+
+
+async def test_a_new_execution_lock_does_not_overwrite_a_stored_one(injector, repositories):
+    repository = await repositories()
+    execution = await stored_execution(repository)
+    execution.context["step"] = "overwritten"
+    with pytest.raises(SagaExecutionLockLostException):
+        async with repository.lock_new(execution.uuid):
+            await repository.store(execution)
+    with pytest.raises(SagaExecutionLockLostException):
+        async with repository.lock_new(execution.uuid):
+            await repository.store_at_unlock(execution)
+    assert (await repository.load(execution.uuid)).context["step"] == 0
 
 
 def _statement_kind(statement: str) -> str:
