@@ -76,7 +76,7 @@ def _text(owner: Any, steps: list[SagaStep], state: Hashable, raw: Callable[[], 
     """The text of ``raw()`` in ``state``, kept on ``owner`` while the parameters of the operations of ``steps`` (all
     local or remote steps, else nothing is kept) stay the same."""
     kept = getattr(owner, _CACHE, None)
-    if kept is None or not all(_unchanged(*parameters) for parameters in kept[0]):
+    if kept is None or (kept[0] and not all(_unchanged(*parameters) for parameters in kept[0])):
         kept = _new_texts(owner, steps)
     elif (text := kept[1].get(state)) is not None:
         return text

@@ -609,6 +609,7 @@ class _StepExecutionReader:
 
 
 _PLAIN_STEP_KEYS = {"cls", "definition", "status", "related_services", "already_rollback"}
+_STEP_STATUSES = {status.value: status for status in SagaStepStatus}
 
 
 def _plain_step(raw: dict[str, Any], definition: SagaStep) -> SagaStepExecution:
@@ -619,8 +620,8 @@ def _plain_step(raw: dict[str, Any], definition: SagaStep) -> SagaStepExecution:
         return step_cls(
             definition=definition,
             related_services=set(raw["related_services"] or ()),
-            status=SagaStepStatus(raw["status"]),
+            status=_STEP_STATUSES[raw["status"]],
             already_rollback=raw["already_rollback"],
         )
-    except (TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise SagaExecutionFormatException(f"The raw step execution is not valid ({exc!r}): {raw!r}") from exc
