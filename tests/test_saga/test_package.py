@@ -59,11 +59,14 @@ def own_public_members(cls: type) -> Iterator[tuple[str, Any]]:
 
 
 def public_definitions() -> Iterator[tuple[str, Any]]:
-    """Each public module, and the classes, functions, methods and properties it defines, with its dotted path."""
+    """Each public module, and the classes, functions, methods and properties it defines or exports (``__all__``)
+    from an internal module, with its dotted path."""
     for module in public_modules():
         yield module.__name__, module
+        exported = set(getattr(module, "__all__", ()))
         for name, value in vars(module).items():
-            if name.startswith("_") or getattr(value, "__module__", None) != module.__name__:
+            defined_here = getattr(value, "__module__", None) == module.__name__
+            if name.startswith("_") or not (defined_here or name in exported):
                 continue
             if inspect.isclass(value) or inspect.isfunction(value):
                 yield f"{module.__name__}.{name}", value
