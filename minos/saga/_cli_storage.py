@@ -29,6 +29,7 @@ class CliError(Exception):
     def __init__(self, message: str, exit_code: int = 1):
         super().__init__(message)
         self.exit_code = exit_code
+        """The status ``minos-saga`` exits with."""
 
 
 def run(config_path: Path, work: Work[_T]) -> _T:

@@ -34,7 +34,9 @@ class TransactionScopes:
 
     def __init__(self) -> None:
         self.transactions = _resolve(TransactionRepository) if TransactionEntry is not None else None
+        """minos.aggregate's transaction repository (``None`` without minos.aggregate or its injection)."""
         self.events = _resolve(EventRepository) if self.transactions is not None else None
+        """minos.aggregate's event repository the transaction entries write through."""
 
     def __call__(self, uuid: UUID | None) -> AbstractAsyncContextManager[Any]:
         """The scope of a callback of the ``uuid`` execution; callbacks outside any execution run plainly."""
