@@ -26,9 +26,14 @@ _PLAIN_STEPS = (LocalSagaStep, RemoteSagaStep)
 _PLAIN_STEP_EXECUTIONS = (LocalSagaStepExecution, RemoteSagaStepExecution)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+"""What ``json.dumps(value, ensure_ascii=False)`` builds at each call (a document's text joins the text of many
+small values)."""
+
+
 def dumps(value: Any) -> str:
     """``value`` as JSON text, as documents are stored (non-ASCII characters kept as they are)."""
-    return json.dumps(value, ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 _DEFINITION, _EXECUTED_STEPS = object(), object()
