@@ -199,6 +199,7 @@ class FilingTimeRepository(PostgreSqlSagaExecutionRepository):
 
     lock_new = SagaExecutionRepository.lock_new  # the lock, taken in a round trip of its own
     store_at_unlock = SagaExecutionRepository.store_at_unlock  # stores at once
+    delete_at_unlock = SagaExecutionRepository.delete_at_unlock  # deletes at once
 
     @asynccontextmanager
     async def lock(self, uuid: UUID) -> AsyncIterator[None]:

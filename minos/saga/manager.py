@@ -412,12 +412,13 @@ class SagaManager(SetupMixin):
         return pending
 
     async def _save(self, execution: SagaExecution, *, last: bool = False) -> None:
-        """Store ``execution``, or delete it when it finished (unless finished ones are kept); a ``last`` store, after
-        which nothing under the lock waits for it, may travel with the unlock (see ``store_at_unlock``)."""
+        """Store ``execution``, or delete it when it finished (unless finished ones are kept); a ``last`` store or
+        delete, after which nothing under the lock waits for it, may travel with the unlock (see
+        ``store_at_unlock``)."""
         if execution.status != SagaStatus.Finished or execution.outbox:
             await (self.storage.store_at_unlock if last else self.storage.store)(execution)
         elif self.keep_finished_for is None:
-            await self.storage.delete(execution)
+            await (self.storage.delete_at_unlock if last else self.storage.delete)(execution)
         else:
             await self._keep_finished(execution, self.keep_finished_for)
 

@@ -304,6 +304,24 @@ class SagaExecutionRepositoryContract(_RepositoryCase):
         await self.repository.store_at_unlock(other)
         self.assertEqual(other, await reader.load(other.uuid))
 
+    async def test_delete_at_unlock_is_deleted_when_the_lock_is_released(self) -> None:
+        """A delete kept for the unlock is seen by loads under the lock and, once it is released, by everyone;
+        without a lock it deletes at once."""
+        execution, other = self.paused_execution(), self.paused_execution()
+        for stored in (execution, other):
+            await self.repository.store(stored)
+        async with self.repository.lock(execution.uuid):
+            await self.repository.load(execution.uuid)
+            await self.repository.delete_at_unlock(execution)
+            with self.assertRaises(SagaExecutionNotFoundException):
+                await self.repository.load(execution.uuid)
+        reader = await self.open_repository() if self.SHARED_STORAGE else self.repository
+        with self.assertRaises(SagaExecutionNotFoundException):
+            await reader.load(execution.uuid)
+        await self.repository.delete_at_unlock(other)
+        with self.assertRaises(SagaExecutionNotFoundException):
+            await reader.load(other.uuid)
+
     async def test_lock_new_keeps_what_its_block_stores(self) -> None:
         """The lock of a new execution serialises like :meth:`lock` and keeps what its block stored."""
         execution = self.paused_execution()

@@ -267,6 +267,9 @@ async def test_a_finished_saga_is_deleted_once_its_messages_are_out(manager, bro
         await manager.storage.load(execution.uuid)
 
 
+DELETES = ("delete", "delete_at_unlock")  # at once, or kept for the unlock
+
+
 async def test_a_delete_that_fails_at_the_end_leaves_the_saga_finished_until_recovery(manager, broker_publisher):
     execution = await manager.run(ticket_and_payment_saga(), pause_on_disk=True)
     await manager.run(
@@ -276,10 +279,9 @@ async def test_a_delete_that_fails_at_the_end_leaves_the_saga_finished_until_rec
     reservations = [message for message in broker_publisher.messages if message.topic.startswith("_Reserve")]
     assert len(reservations) == 2
     await manager.run(response=answer(reservations[0]), pause_on_disk=True)
-    with (
-        patch.object(type(manager.storage), "delete", side_effect=ConnectionException("database restarting")),
-        pytest.raises(ConnectionException),
-    ):
+    restarting = ConnectionException("database restarting")
+    deletes_fail = [patch.object(type(manager.storage), name, side_effect=restarting) for name in DELETES]
+    with deletes_fail[0], deletes_fail[1], pytest.raises(ConnectionException):
         await manager.run(response=answer(reservations[1]), pause_on_disk=True)
     assert {message.topic for message in broker_publisher.messages if message.topic.startswith("_Commit")} == {
         "_CommitOrderTransaction",

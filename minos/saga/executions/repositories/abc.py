@@ -54,6 +54,11 @@ class SagaExecutionRepository(SetupMixin, ABC):
         ends. This default stores at once."""
         await self.store(execution)
 
+    async def delete_at_unlock(self, execution: SagaExecution) -> None:
+        """Delete ``execution`` at the latest when the lock this task holds on it is released, as
+        :meth:`store_at_unlock` stores. This default deletes at once."""
+        await self.delete(execution)
+
     async def _store_document(self, execution: SagaExecution, text: str) -> None:
         """Store the checked document (its JSON ``text``, that of ``execution.raw``); repositories that can use it
         override this instead of ``_store``."""

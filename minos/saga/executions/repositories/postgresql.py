@@ -189,6 +189,15 @@ class PostgreSqlSagaExecutionRepository(
         await self._flush(held)
         held.pending = _row(execution, text)
 
+    async def delete_at_unlock(self, execution: SagaExecution) -> None:
+        """Under this task's lock on the execution, keep the delete for the unlock, as :meth:`store_at_unlock`
+        keeps a store. Without the lock, :meth:`delete`."""
+        if (held := self._held(execution.uuid)) is None:
+            await self.delete(execution)
+            return
+        await self._flush(held)
+        held.pending = _DELETE
+
     async def _write(self, held: _HeldLock, row: tuple[Any, ...], *, unlock: bool = False) -> None:
         """Insert or update the row under ``held``, conditional on the version read with the lock; with ``unlock``,
         in the round trip that releases the lock. The lock of a new execution (see :meth:`lock_new`) is taken in
@@ -214,25 +223,48 @@ class PostgreSqlSagaExecutionRepository(
             )
         held.version, held.document = stored[0], None
 
+    async def _remove(self, held: _HeldLock, *, unlock: bool = False) -> None:
+        """Delete the row under ``held``, conditional on the version read with the lock; with ``unlock``, in the
+        round trip that releases the lock."""
+        if held.version is None:  # never stored
+            if unlock:
+                await self._unlock(held)
+            return
+        statement, parameters = self._queries.delete_version, [str(held.uuid), held.version]
+        if unlock:  # a version was read or written under the lock: it was taken
+            key = advisory_lock_key(held.uuid)
+            statement, parameters = self._queries.unlock_before + statement, [key, key, *parameters]
+        async with held.cursor(self) as cursor:
+            await cursor.execute(statement, parameters)
+            deleted = await cursor.fetchone()
+        if deleted is None:
+            raise SagaExecutionLockLostException(
+                f"The {held.uuid} saga execution changed since this process locked it: it was not deleted."
+            )
+        held.version = held.document = None
+
     async def _flush(self, held: _HeldLock, *, unlock: bool = False) -> bool:
-        """Send the store kept for the unlock (see :meth:`store_at_unlock`), if any: before other work under the
-        lock, or with the unlock; returns whether there was one."""
+        """Send the store or delete kept for the unlock (see :meth:`store_at_unlock`), if any: before other work
+        under the lock, or with the unlock; returns whether there was one."""
         if held.pending is None:
             return False
         row, held.pending = held.pending, None
-        await self._write(held, row, unlock=unlock)
+        if row is _DELETE:
+            await self._remove(held, unlock=unlock)
+        else:
+            await self._write(held, row, unlock=unlock)
         return True
 
     async def _load(self, uuid: UUID) -> SagaExecution:
         held = self._held(uuid)
-        if held is not None and not held.locked:
-            await self._lock_and_read(held)  # a new execution's lock, taken when first needed (see lock_new)
+        if held is not None:
+            if not held.locked:
+                await self._lock_and_read(held)  # a new execution's lock, taken when first needed (see lock_new)
+            await self._flush(held)  # a write kept for the unlock changes what there is to read
         document: str | None
         if held is not None and held.document is not None:
             document = held.document  # read with the lock, in the same round trip
         else:
-            if held is not None:
-                await self._flush(held)
             async with self._cursor() if held is None else held.cursor(self) as cursor:
                 await cursor.execute(self._queries.load, (str(uuid),))
                 row = await cursor.fetchone()
@@ -247,16 +279,7 @@ class PostgreSqlSagaExecutionRepository(
                 await cursor.execute(self._queries.delete, (str(uuid),))
             return
         await self._flush(held)
-        if held.version is None:
-            return  # never stored
-        async with held.cursor(self) as cursor:
-            await cursor.execute(self._queries.delete_version, (str(uuid), held.version))
-            deleted = cursor.rowcount
-        if deleted != 1:
-            raise SagaExecutionLockLostException(
-                f"The {uuid} saga execution changed since this process locked it: it was not deleted."
-            )
-        held.version = held.document = None
+        await self._remove(held)
 
     def _held(self, uuid: UUID) -> _HeldLock | None:
         """The lock this task holds on ``uuid`` through this repository, if any."""
@@ -483,8 +506,8 @@ _CLIENT_MARGIN = 5.0
 class _HeldLock:
     """An execution lock this task holds: its connection (where the work under the lock runs), whether the advisory
     lock may be held on the server yet (a new execution's is taken with its first write), the version the row had
-    when locked (``None``: no row), until used the document read with the lock, and the row of a store kept for the
-    unlock (see ``store_at_unlock``)."""
+    when locked (``None``: no row), until used the document read with the lock, and the row of a store (or
+    ``_DELETE``) kept for the unlock (see ``store_at_unlock``)."""
 
     def __init__(
         self,
@@ -516,6 +539,9 @@ class _HeldLock:
                 f"The session holding the {self.uuid} saga execution lock was lost: {exc!r}"
             ) from exc
 
+
+_DELETE: tuple[Any, ...] = ()
+"""The pending write of a delete kept for the unlock (the rows of stores are never empty)."""
 
 _HELD: ContextVar[tuple[_HeldLock, ...]] = ContextVar("minos_saga_postgresql_held_locks", default=())
 
@@ -568,7 +594,7 @@ class _Queries:
                 version = version + 1
             WHERE uuid = %s AND version = %s RETURNING version
         """
-        self.delete_version = f"DELETE FROM {table} WHERE uuid = %s AND version = %s"
+        self.delete_version = f"DELETE FROM {table} WHERE uuid = %s AND version = %s RETURNING version"
         self.unlock = "SELECT pg_advisory_unlock(%s)"
         # Prefixed to the last write under a lock, it releases the lock in that write's round trip. The statements
         # of one query string run in one (implicit) transaction: the transaction-level lock taken on the same key

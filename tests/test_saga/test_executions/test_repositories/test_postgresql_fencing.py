@@ -19,6 +19,7 @@ from minos.saga import (
     SagaContext,
     SagaExecution,
     SagaExecutionLockLostException,
+    SagaExecutionNotFoundException,
     SagaManager,
     SagaResponse,
     SagaStatus,
@@ -109,6 +110,16 @@ async def test_a_replica_that_lost_its_lock_does_not_store_at_the_unlock(injecto
             mine = await first.load(execution.uuid)
             mine.context["step"] = "mine"
             await first.store_at_unlock(mine)
+            await lose_the_lock_to(second, execution.uuid)
+    assert (await second.load(execution.uuid)).context["step"] == "theirs"
+
+
+async def test_a_replica_that_lost_its_lock_does_not_delete_at_the_unlock(injector, repositories):
+    first, second = await repositories(), await repositories()
+    execution = await stored_execution(first)
+    with pytest.raises(SagaExecutionLockLostException):
+        async with first.lock(execution.uuid):
+            await first.delete_at_unlock(await first.load(execution.uuid))
             await lose_the_lock_to(second, execution.uuid)
     assert (await second.load(execution.uuid)).context["step"] == "theirs"
 
@@ -296,6 +307,22 @@ async def test_round_trips_of_a_resume(manager, broker_publisher, round_trips):
         ["pg_advisory_xact_lock", "pg_advisory_unlock", "UPDATE"],
     ], round_trips
     assert (await manager.storage.load(execution.uuid)) == resumed  # the last store was written
+
+
+async def test_round_trips_of_a_resume_that_finishes_the_saga(manager, broker_publisher, round_trips):
+    """Lock and read in one round trip; delete and unlock in another."""
+    saga = Saga().remote_step(send_create_ticket).on_success(handle_ticket).commit()
+    execution = await manager.run(saga, pause_on_disk=True, autocommit=False)
+    round_trips.clear()
+    response = SagaResponse.from_message(reply_message(broker_publisher.messages[-1], "t1"))
+    finished = await manager.run(response=response, pause_on_disk=True, autocommit=False)
+    assert finished.uuid == execution.uuid and finished.status == SagaStatus.Finished
+    assert round_trips == [
+        ["pg_advisory_lock", "SELECT"],
+        ["pg_advisory_xact_lock", "pg_advisory_unlock", "DELETE"],
+    ], round_trips
+    with pytest.raises(SagaExecutionNotFoundException):
+        await manager.storage.load(execution.uuid)
 
 
 async def test_a_new_execution_is_locked_from_its_first_store_until_the_block_ends(injector, repositories):
