@@ -548,18 +548,18 @@ def _remote_steps(steps: list[SagaStepExecution]) -> Iterator[RemoteSagaStepExec
             yield from _remote_steps(step.inner.executed_steps)
 
 
-_DEFINITIONS: dict[tuple[int, str], list[tuple[dict[str, Any], Saga]]] = {}
+_DEFINITIONS: dict[int, list[tuple[dict[str, Any], Saga]]] = {}
 _DEFINITIONS_LIMIT = 256
 
 
 def _definition_from_raw(raw: Any) -> Saga:
     """Parse a raw saga definition, reusing the parse of an identical committed document: the executions of one
     saga carry the same definition, and loading them should not rebuild it each time. Only committed definitions
-    are shared, because they cannot change. Documents are grouped by their number of steps and first step, then
-    compared whole (equality of two dicts costs a tenth of building a key from one)."""
+    are shared, because they cannot change. Documents are grouped by their number of steps, then compared whole
+    (equality of two dicts costs a tenth of building a key from one, and stops at the first difference)."""
     if not isinstance(raw, dict) or not raw.get("committed") or not isinstance(steps := raw.get("steps"), list):
         return Saga.from_raw(raw)
-    group = _DEFINITIONS.setdefault((len(steps), repr(steps[:1])), [])
+    group = _DEFINITIONS.setdefault(len(steps), [])
     for known, definition in group:
         if known == raw:
             return definition
