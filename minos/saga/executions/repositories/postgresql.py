@@ -364,6 +364,8 @@ class PostgreSqlSagaExecutionRepository(
         try:
             if pool is None:
                 return await asyncio.wait_for(_connect(self.dsn), timeout)
+            if pool.freesize:
+                return await pool.acquire()  # a free one: no wait to bound (nor a task to bound it with)
             return await asyncio.wait_for(pool.acquire(), timeout)
         except asyncio.TimeoutError:
             raise ConnectionException(
