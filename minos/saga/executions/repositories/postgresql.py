@@ -205,23 +205,15 @@ class PostgreSqlSagaExecutionRepository(
         statement, parameters = (
             (self._queries.insert, row) if held.version is None else (self._queries.update, (*row, held.version))
         )
-        key = advisory_lock_key(held.uuid)
-        if held.locked:
-            if unlock:
-                statement, parameters = self._queries.unlock_before + statement, (key, key, *parameters)
-        elif unlock:  # written and done at once: the lock needs to last only until the write commits
-            statement, parameters = self._queries.lock_until_commit + statement, (key, *parameters)
-        else:
-            held.locked = True  # from now on it may hold the lock, which the release must then end
-            statement, parameters = self._queries.lock_before + statement, (key, *parameters)
-        async with held.cursor(self) as cursor:
-            await cursor.execute(statement, parameters)
-            stored = await cursor.fetchone()
-        if stored is None:
-            raise SagaExecutionLockLostException(
-                f"The {held.uuid} saga execution changed since this process locked it: it was not stored."
-            )
-        held.version, held.document = stored[0], None
+        if not held.locked:
+            key = advisory_lock_key(held.uuid)
+            if unlock:  # written and done at once: the lock needs to last only until the write commits
+                statement, parameters = self._queries.lock_until_commit + statement, (key, *parameters)
+            else:
+                held.locked = True  # from now on it may hold the lock, which the release must then end
+                statement, parameters = self._queries.lock_before + statement, (key, *parameters)
+        held.version = await self._fenced(held, statement, parameters, unlock=unlock, done="stored")
+        held.document = None
 
     async def _remove(self, held: _HeldLock, *, unlock: bool = False) -> None:
         """Delete the row under ``held``, conditional on the version read with the lock; with ``unlock``, in the
@@ -230,18 +222,27 @@ class PostgreSqlSagaExecutionRepository(
             if unlock:
                 await self._unlock(held)
             return
-        statement, parameters = self._queries.delete_version, [str(held.uuid), held.version]
-        if unlock:  # a version was read or written under the lock: it was taken
+        parameters = (str(held.uuid), held.version)
+        await self._fenced(held, self._queries.delete_version, parameters, unlock=unlock, done="deleted")
+        held.version = held.document = None
+
+    async def _fenced(
+        self, held: _HeldLock, statement: str, parameters: tuple[Any, ...], *, unlock: bool, done: str
+    ) -> int:
+        """Run a store or delete conditional on the version read under ``held`` (with ``unlock``, in the round trip
+        that releases a lock taken); returns the version it returned, or raises ``SagaExecutionLockLostException``
+        when the row changed since the lock was taken (nothing was ``done``)."""
+        if unlock and held.locked:
             key = advisory_lock_key(held.uuid)
-            statement, parameters = self._queries.unlock_before + statement, [key, key, *parameters]
+            statement, parameters = self._queries.unlock_before + statement, (key, key, *parameters)
         async with held.cursor(self) as cursor:
             await cursor.execute(statement, parameters)
-            deleted = await cursor.fetchone()
-        if deleted is None:
+            row = await cursor.fetchone()
+        if row is None:
             raise SagaExecutionLockLostException(
-                f"The {held.uuid} saga execution changed since this process locked it: it was not deleted."
+                f"The {held.uuid} saga execution changed since this process locked it: it was not {done}."
             )
-        held.version = held.document = None
+        return row[0]
 
     async def _flush(self, held: _HeldLock, *, unlock: bool = False) -> bool:
         """Send the store or delete kept for the unlock (see :meth:`store_at_unlock`), if any: before other work

@@ -102,24 +102,15 @@ async def test_a_replica_that_lost_its_lock_changes_nothing(injector, repositori
     assert (await second.load(execution.uuid)).context["step"] == "theirs"
 
 
-async def test_a_replica_that_lost_its_lock_does_not_store_at_the_unlock(injector, repositories):
+@pytest.mark.parametrize("write_at_unlock", ["store_at_unlock", "delete_at_unlock"])
+async def test_a_replica_that_lost_its_lock_writes_nothing_at_the_unlock(injector, repositories, write_at_unlock):
     first, second = await repositories(), await repositories()
     execution = await stored_execution(first)
     with pytest.raises(SagaExecutionLockLostException):
         async with first.lock(execution.uuid):
             mine = await first.load(execution.uuid)
             mine.context["step"] = "mine"
-            await first.store_at_unlock(mine)
-            await lose_the_lock_to(second, execution.uuid)
-    assert (await second.load(execution.uuid)).context["step"] == "theirs"
-
-
-async def test_a_replica_that_lost_its_lock_does_not_delete_at_the_unlock(injector, repositories):
-    first, second = await repositories(), await repositories()
-    execution = await stored_execution(first)
-    with pytest.raises(SagaExecutionLockLostException):
-        async with first.lock(execution.uuid):
-            await first.delete_at_unlock(await first.load(execution.uuid))
+            await getattr(first, write_at_unlock)(mine)
             await lose_the_lock_to(second, execution.uuid)
     assert (await second.load(execution.uuid)).context["step"] == "theirs"
 
