@@ -7,8 +7,8 @@ import logging
 import re
 import uuid as uuid_lib
 import warnings
-from collections.abc import Iterator
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any, NoReturn, Union
@@ -107,6 +107,28 @@ class SagaExecution:
         """When the saga's deadline passes (set by ``SagaManager`` when it starts a definition declaring one)."""
         self.compensations_stalled: bool = kwargs.get("compensations_stalled", False)
         """A compensation request ran out of attempts: the execution waits for an operator's ``retry``."""
+        self._kept_texts: dict[str, str | None] | None = None  # see ``_texts_kept``
+
+    @contextmanager
+    def _texts_kept(self) -> Iterator[None]:
+        """A block that leaves this execution unchanged (a repository storing it): the documents built in it share
+        one encoding of the context and of the wake time, so the checked text of a store and the ``raw`` a
+        repository then reads cost one encoding, not two."""
+        if self._kept_texts is not None:  # an enclosing block keeps them
+            yield
+            return
+        self._kept_texts = {}
+        try:
+            yield
+        finally:
+            self._kept_texts = None
+
+    def _kept_text(self, name: str, encode: Callable[[], str | None]) -> str | None:
+        if (kept := self._kept_texts) is None:
+            return encode()
+        if name not in kept:
+            kept[name] = encode()
+        return kept[name]
 
     @classmethod
     def from_definition(
@@ -453,7 +475,7 @@ class SagaExecution:
             "status": self.status.raw,
             "executed_steps": executed_steps,
             "paused_step": None if self.paused_step is None else self.paused_step.raw,
-            "context": _context_avro_str(self.context),
+            "context": self._kept_text("context", lambda: _context_avro_str(self.context)),
             "already_rollback": self.already_rollback,
             "user": None if self.user is None else str(self.user),
         }
@@ -475,9 +497,12 @@ class SagaExecution:
             metadata["deadline_at"] = self.deadline_at.isoformat()
         if self.compensations_stalled:
             metadata["compensations_stalled"] = True
-        if (wake_at := self.wake_at) is not None:
-            metadata["wake_at"] = wake_time_text(wake_at)
+        if (wake_at := self._kept_text("wake_at", self._wake_at_text)) is not None:
+            metadata["wake_at"] = wake_at
         return {"format": FORMAT_VERSION} | metadata if metadata else None
+
+    def _wake_at_text(self) -> str | None:
+        return None if (wake_at := self.wake_at) is None else wake_time_text(wake_at)
 
     def __eq__(self, other: Any) -> bool:
         return type(self) is type(other) and tuple(self) == tuple(other)

@@ -45,7 +45,8 @@ class SagaExecutionRepository(SetupMixin, ABC):
     async def store(self, execution: SagaExecution) -> None:
         """Store ``execution``; a value that cannot be stored raises ``SagaExecutionNotStorableException`` before
         the repository is touched."""
-        await self._store_document(execution, storable_document(execution))
+        with execution._texts_kept():  # ``_store`` reads ``execution.raw``, which the checked text already encoded
+            await self._store_document(execution, storable_document(execution))
 
     async def store_at_unlock(self, execution: SagaExecution) -> None:
         """Store ``execution`` at the latest when the lock this task holds on it (see :meth:`lock`) is released: for
