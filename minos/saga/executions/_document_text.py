@@ -43,7 +43,7 @@ _DEFINITION, _EXECUTED_STEPS = object(), object()
 def document_text(execution: SagaExecution) -> str:
     """``json.dumps(execution.raw, ensure_ascii=False)``, with the text of its definition and executed steps reused."""
     pieces = []
-    for key, value in execution._document(_DEFINITION, _EXECUTED_STEPS).items():
+    for key, value in execution._document(_DEFINITION, _EXECUTED_STEPS, keep=True).items():
         if value is _DEFINITION:
             text = _definition_text(execution.definition)
         elif value is _EXECUTED_STEPS:

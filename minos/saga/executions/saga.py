@@ -7,7 +7,7 @@ import logging
 import re
 import uuid as uuid_lib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -107,28 +107,22 @@ class SagaExecution:
         """When the saga's deadline passes (set by ``SagaManager`` when it starts a definition declaring one)."""
         self.compensations_stalled: bool = kwargs.get("compensations_stalled", False)
         """A compensation request ran out of attempts: the execution waits for an operator's ``retry``."""
-        self._kept_texts: dict[str, str | None] | None = None  # see ``_texts_kept``
+        self._keeping_document = False  # see ``_document_kept``
+        self._kept_document: dict[str, Any] | None = None
 
     @contextmanager
-    def _texts_kept(self) -> Iterator[None]:
-        """A block that leaves this execution unchanged (a repository storing it): the documents built in it share
-        one encoding of the context and of the wake time, so the checked text of a store and the ``raw`` a
-        repository then reads cost one encoding, not two."""
-        if self._kept_texts is not None:  # an enclosing block keeps them
+    def _document_kept(self) -> Iterator[None]:
+        """A block that leaves this execution unchanged (a repository storing it): the document built for the checked
+        text of a store (see ``storable_document``) is handed, once, to the next :attr:`raw`, which a repository's
+        ``_store`` reads, instead of being built (its context encoded) again."""
+        if self._keeping_document:  # an enclosing block keeps it
             yield
             return
-        self._kept_texts = {}
+        self._keeping_document = True
         try:
             yield
         finally:
-            self._kept_texts = None
-
-    def _kept_text(self, name: str, encode: Callable[[], str | None]) -> str | None:
-        if (kept := self._kept_texts) is None:
-            return encode()
-        if name not in kept:
-            kept[name] = encode()
-        return kept[name]
+            self._keeping_document, self._kept_document = False, None
 
     @classmethod
     def from_definition(
@@ -455,12 +449,18 @@ class SagaExecution:
         metadata while there is any."""
         return self._document(self.definition.raw, [step.raw for step in self.executed_steps])
 
-    def _document(self, definition: Any, executed_steps: Any) -> dict[str, Any]:
+    def _document(self, definition: Any, executed_steps: Any, *, keep: bool = False) -> dict[str, Any]:
         """:attr:`raw` with the given values as its definition and executed steps (``storable_document`` gives the
-        text of those parts it keeps)."""
+        text of those parts it keeps, and asks to ``keep`` the document for the next one of a ``_document_kept``
+        block)."""
+        if (kept := self._kept_document) is not None and not keep:
+            self._kept_document = None  # handed out once: its new owner may change it
+            return kept | {"definition": definition, "executed_steps": executed_steps}
         raw = self._core(definition, executed_steps) | self._raw_reservations()
         if (metadata := self._metadata()) is not None:
             raw[METADATA_KEY] = metadata
+        if keep and self._keeping_document:
+            self._kept_document = raw
         return raw
 
     @property
@@ -475,7 +475,7 @@ class SagaExecution:
             "status": self.status.raw,
             "executed_steps": executed_steps,
             "paused_step": None if self.paused_step is None else self.paused_step.raw,
-            "context": self._kept_text("context", lambda: _context_avro_str(self.context)),
+            "context": _context_avro_str(self.context),
             "already_rollback": self.already_rollback,
             "user": None if self.user is None else str(self.user),
         }
@@ -497,12 +497,9 @@ class SagaExecution:
             metadata["deadline_at"] = self.deadline_at.isoformat()
         if self.compensations_stalled:
             metadata["compensations_stalled"] = True
-        if (wake_at := self._kept_text("wake_at", self._wake_at_text)) is not None:
-            metadata["wake_at"] = wake_at
+        if (wake_at := self.wake_at) is not None:
+            metadata["wake_at"] = wake_time_text(wake_at)
         return {"format": FORMAT_VERSION} | metadata if metadata else None
-
-    def _wake_at_text(self) -> str | None:
-        return None if (wake_at := self.wake_at) is None else wake_time_text(wake_at)
 
     def __eq__(self, other: Any) -> bool:
         return type(self) is type(other) and tuple(self) == tuple(other)

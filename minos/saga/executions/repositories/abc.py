@@ -45,7 +45,7 @@ class SagaExecutionRepository(SetupMixin, ABC):
     async def store(self, execution: SagaExecution) -> None:
         """Store ``execution``; a value that cannot be stored raises ``SagaExecutionNotStorableException`` before
         the repository is touched."""
-        with execution._texts_kept():  # ``_store`` reads ``execution.raw``, which the checked text already encoded
+        with execution._document_kept():  # ``_store`` reads ``execution.raw``, built already for the checked text
             await self._store_document(execution, storable_document(execution))
 
     async def store_at_unlock(self, execution: SagaExecution) -> None:
