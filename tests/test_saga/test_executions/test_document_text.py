@@ -8,7 +8,7 @@ import json
 import pytest
 
 from minos.saga import Saga, SagaContext, SagaExecution, SagaPausedExecutionStepException, SagaStatus
-from minos.saga.executions.saga import storable_document
+from minos.saga.executions._saga_document import storable_document
 from tests.test_saga.test_executions.helpers import (
     conditional_definition,
     paused,

@@ -13,7 +13,8 @@ from uuid import UUID
 from minos.common import SetupMixin
 
 from ...exceptions import SagaExecutionNotFoundException
-from ..saga import SagaExecution, storable_document
+from .._saga_document import storable_document
+from ..saga import SagaExecution
 
 
 class SagaExecutionRepository(SetupMixin, ABC):

@@ -8,7 +8,8 @@ from typing import Any
 from uuid import UUID
 
 from ...exceptions import SagaExecutionNotFoundException
-from ..saga import SagaExecution, has_unsent_messages, is_due
+from .._saga_document import has_unsent_messages, is_due
+from ..saga import SagaExecution
 from ..status import SagaStatus
 from .abc import SagaExecutionRepository
 from .listing import SagaExecutionLister, SagaExecutionPurger, SagaExecutionQuery, SagaExecutionSummary

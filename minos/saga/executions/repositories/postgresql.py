@@ -19,7 +19,8 @@ from minos.common import Config, ConnectionException
 
 from ..._postgresql import PostgreSqlClient, advisory_key, close_pool, serialised_schema
 from ...exceptions import SagaExecutionLockLostException, SagaExecutionNotFoundException
-from ..saga import SagaExecution, storable_document, wake_time_text
+from .._saga_document import storable_document, wake_time_text
+from ..saga import SagaExecution
 from ..status import SagaStatus
 from .abc import SagaExecutionRepository
 from .listing import SagaExecutionLister, SagaExecutionPurger, SagaExecutionQuery, SagaExecutionSummary
