@@ -18,8 +18,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from enum import Enum
 from functools import wraps
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,8 +25,6 @@ from uuid import UUID
 
 from minos.common import Config, ConnectionException, Inject, NotProvidedException, SetupMixin
 from minos.networks import (
-    REQUEST_HEADERS_CONTEXT_VAR,
-    BrokerRequest,
     HandlerWrapper,
     Request,
     Response,
@@ -36,7 +32,18 @@ from minos.networks import (
 )
 
 from ._injectable import injectable
-from ._participant_barrier import PENDING, BarrierQueries, Kind, decode_reply, encode_reply
+from ._participant_barrier import PENDING, BarrierQueries, BarrierRows, Kind
+from ._participant_replies import (
+    HangingRequestException,
+    ParticipantConflictException,
+    ParticipantOutcome,
+    ParticipantRecord,
+    ParticipantReply,
+    ParticipantRequestException,
+    _answer,
+    _identity,
+    _reply,
+)
 from ._postgresql import PostgreSqlClient, close_pool
 
 if TYPE_CHECKING:
@@ -45,59 +52,20 @@ if TYPE_CHECKING:
 _CURSOR: ContextVar[aiopg.Cursor | None] = ContextVar("minos.saga.participant_cursor", default=None)
 _SAVEPOINT = "minos_saga_participant"
 
+# The records and refusals are defined in ``_participant_replies`` and public here.
+__all__ = [
+    "HangingRequestException",
+    "ParticipantBarrier",
+    "ParticipantConflictException",
+    "ParticipantOutcome",
+    "ParticipantRecord",
+    "ParticipantReply",
+    "ParticipantRequestException",
+    "idempotent",
+    "participant_cursor",
+]
+
 _HandlerT = TypeVar("_HandlerT", bound=Callable[..., Any])
-
-
-class ParticipantRequestException(ResponseException):
-    """The request cannot be handled idempotently: it is not a broker request or lacks a valid ``saga`` header
-    (only requests a saga sends carry one). Answered with status 400."""
-
-
-class HangingRequestException(ResponseException):
-    """The action arrived after its compensation (which was acknowledged without work): it is refused, so nothing is
-    left done that no compensation will undo. Answered with status 400."""
-
-
-class ParticipantConflictException(ResponseException):
-    """The saga already sent this operation in another message: one action and one compensation per operation name
-    and saga. Answered with status 400."""
-
-
-class ParticipantOutcome(str, Enum):
-    """What became of a request, as its record says."""
-
-    DONE = "done"
-    """The handler ran and its work was committed with the record; the reply is its answer."""
-    REFUSED = "refused"
-    """The handler raised a ``ResponseException``: its work was rolled back and the refusal is the reply."""
-    PREVENTED = "prevented"
-    """(Actions) the compensation came first: the action is refused whenever it arrives."""
-    SKIPPED = "skipped"
-    """(Compensations) the action was prevented or refused: acknowledged without running the handler."""
-
-
-@dataclass(frozen=True)
-class ParticipantReply:
-    """A recorded reply, as minos' dispatcher sends it: status, content and headers."""
-
-    status: int
-    """The reply's status."""
-    content: Any
-    """The reply's content."""
-    headers: dict[str, str]
-    """The reply's headers."""
-
-
-@dataclass(frozen=True)
-class ParticipantRecord:
-    """The record of one half (action or compensation) of an operation in a saga."""
-
-    request: UUID
-    """The identifier of the message that wrote it (for a prevented action: the compensation's)."""
-    outcome: ParticipantOutcome
-    """How the request ended (done, failed, prevented...)."""
-    reply: ParticipantReply | None
-    """``None`` for a prevented action (there is no reply until the action arrives; then it is refused)."""
 
 
 def participant_cursor() -> aiopg.Cursor:
@@ -113,7 +81,7 @@ def participant_cursor() -> aiopg.Cursor:
 
 
 @injectable("participant_barrier")
-class ParticipantBarrier(PostgreSqlClient, SetupMixin):
+class ParticipantBarrier(BarrierRows, PostgreSqlClient, SetupMixin):
     """Records the requests a participant handled, in a table of its own PostgreSQL database (``aiopg`` pool).
 
     One row per saga, operation name and half (action or compensation), keyed by the primary key
@@ -213,30 +181,11 @@ class ParticipantBarrier(PostgreSqlClient, SetupMixin):
             return await self._settle(cursor, saga, operation, kind, ParticipantOutcome.SKIPPED, _reply(200, None))
         return await self._run(cursor, saga, operation, kind, handler)
 
-    async def _action_done(self, cursor: aiopg.Cursor, saga: UUID, operation: str) -> bool:
-        action = await self._read(cursor, saga, operation, Kind.ACTION)
-        return action is not None and action.outcome is ParticipantOutcome.DONE
-
     async def record(self, saga: UUID, operation: str, *, compensation: bool = False) -> ParticipantRecord | None:
         """The record of ``operation``'s action (or ``compensation``) in the ``saga`` execution, if there is one."""
         kind = Kind.COMPENSATION if compensation else Kind.ACTION
         async with self._transaction() as cursor:
             return await self._read(cursor, saga, operation, kind)
-
-    async def _claim(
-        self, cursor: aiopg.Cursor, saga: UUID, operation: str, kind: Kind, identifier: UUID, outcome: str
-    ) -> bool:
-        value = outcome.value if isinstance(outcome, ParticipantOutcome) else outcome
-        await cursor.execute(self._queries.claim, (str(saga), operation, kind.value, str(identifier), value))
-        return await cursor.fetchone() is not None
-
-    async def _read(self, cursor: aiopg.Cursor, saga: UUID, operation: str, kind: Kind) -> ParticipantRecord | None:
-        await cursor.execute(self._queries.read, (str(saga), operation, kind.value))
-        if (row := await cursor.fetchone()) is None:
-            return None
-        request, outcome, raw_reply = row
-        reply = None if raw_reply is None else ParticipantReply(*decode_reply(raw_reply))
-        return ParticipantRecord(UUID(str(request)), ParticipantOutcome(outcome), reply)
 
     async def _run(
         self,
@@ -263,19 +212,6 @@ class ParticipantBarrier(PostgreSqlClient, SetupMixin):
             reply = _reply(200, None)
         await self._settle(cursor, saga, operation, kind, ParticipantOutcome.DONE, reply)
         return response
-
-    async def _settle(
-        self,
-        cursor: aiopg.Cursor,
-        saga: UUID,
-        operation: str,
-        kind: Kind,
-        outcome: ParticipantOutcome,
-        reply: ParticipantReply,
-    ) -> Response:
-        raw = encode_reply(reply.status, reply.content, reply.headers)
-        await cursor.execute(self._queries.settle, (outcome.value, raw, str(saga), operation, kind.value))
-        return Response(reply.content, status=reply.status)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiopg.Cursor]:
@@ -353,44 +289,3 @@ def _injected_barrier() -> ParticipantBarrier:
             "@idempotent needs a ParticipantBarrier: list minos.saga.ParticipantBarrier under the config's "
             "'injections', or pass barrier=..."
         ) from None
-
-
-def _identity(request: Any) -> tuple[UUID, UUID]:
-    if not isinstance(request, BrokerRequest):
-        raise ParticipantRequestException(f"@idempotent handles broker requests only. Obtained: {request!r}")
-    raw_saga = request.headers.get("saga")
-    if not raw_saga:
-        raise ParticipantRequestException(f"The request has no 'saga' header (only sagas send it): {request!r}")
-    try:
-        saga = UUID(raw_saga)
-    except ValueError:
-        raise ParticipantRequestException(f"The 'saga' header is not a uuid: {raw_saga!r}") from None
-    return saga, request.raw.identifier
-
-
-def _headers() -> dict[str, str]:
-    return dict(REQUEST_HEADERS_CONTEXT_VAR.get() or {})
-
-
-def _reply(status: int, content: Any) -> ParticipantReply:
-    return ParticipantReply(int(status), content, _headers())
-
-
-def _answer(
-    recorded: ParticipantRecord | None, identifier: UUID, saga: UUID, operation: str
-) -> Response | ResponseException:
-    assert recorded is not None  # a claim that failed found a committed row
-    if recorded.outcome is ParticipantOutcome.PREVENTED:
-        return HangingRequestException(
-            f"The {operation!r} action of saga {saga} arrived after its compensation: refused."
-        )
-    if recorded.request != identifier or recorded.reply is None:
-        return ParticipantConflictException(
-            f"The {operation!r} operation of saga {saga} was already handled for message {recorded.request}, "
-            f"not {identifier}: one action and one compensation per operation and saga."
-        )
-    headers = REQUEST_HEADERS_CONTEXT_VAR.get()
-    if headers is not None:
-        headers.clear()
-        headers.update(recorded.reply.headers)
-    return Response(recorded.reply.content, status=recorded.reply.status)
