@@ -13,9 +13,9 @@ import typer
 from minos.common import Config, ConnectionException, MinosConfigException
 from minos.networks import BrokerPublisher
 
+from ._manager_config import _saga_database, _storage_from_config
 from .exceptions import SagaExecutionFormatException, SagaExecutionNotFoundException
 from .executions import SagaExecutionLister, SagaExecutionRepository
-from .manager import _saga_database, _storage_from_config
 
 _T = TypeVar("_T")
 
