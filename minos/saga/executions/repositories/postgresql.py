@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from contextvars import ContextVar
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from inspect import Parameter, signature
 from typing import Any, AsyncContextManager
@@ -17,11 +16,13 @@ import aiopg
 import psycopg2
 from minos.common import Config, ConnectionException
 
-from ..._postgresql import PostgreSqlClient, advisory_key, close_pool, serialised_schema
+from ..._postgresql import PostgreSqlClient, advisory_key, close_pool
 from ...exceptions import SagaExecutionLockLostException, SagaExecutionNotFoundException
 from .._saga_document import storable_document, wake_time_text
 from ..saga import SagaExecution
 from ..status import SagaStatus
+from ._postgresql_locks import _CLIENT_MARGIN, _DELETE, _HELD, _connect, _connection_faults, _HeldLock, _server_cancel
+from ._postgresql_queries import _Queries
 from .abc import SagaExecutionRepository
 from .listing import SagaExecutionLister, SagaExecutionPurger, SagaExecutionQuery, SagaExecutionSummary
 
@@ -464,35 +465,6 @@ class PostgreSqlSagaExecutionRepository(
             return cursor.rowcount
 
 
-@contextmanager
-def _connection_faults(repository: PostgreSqlSagaExecutionRepository) -> Iterator[None]:
-    """Turn driver faults into ``ConnectionException``: a lost or refused connection, a client-side timeout, and a
-    statement the server cancelled (``statement_timeout``, ``lock_timeout``), which aiopg raises as
-    ``asyncio.CancelledError`` and which minos' handlers would not survive."""
-    try:
-        yield
-    except (psycopg2.OperationalError, psycopg2.InterfaceError, OSError, asyncio.TimeoutError) as exc:
-        raise ConnectionException(
-            f"PostgreSQL at {repository.host}:{repository.port} (database {repository.database!r}) failed: {exc!r}"
-        ) from exc
-    except asyncio.CancelledError as exc:
-        if not _server_cancel(exc):
-            raise  # this task was cancelled
-        raise ConnectionException(
-            f"PostgreSQL at {repository.host}:{repository.port} cancelled a statement that ran too long: "
-            f"{exc.__context__!r}"
-        ) from exc.__context__
-
-
-def _server_cancel(exc: BaseException) -> bool:
-    """Whether aiopg raised this ``CancelledError`` for a statement the server cancelled."""
-    return isinstance(exc.__context__, psycopg2.extensions.QueryCanceledError)
-
-
-async def _connect(dsn: str) -> aiopg.Connection:
-    return await aiopg.connect(dsn, enable_hstore=False)  # as the pools' connections
-
-
 def _row(execution: SagaExecution, text: str) -> tuple[Any, ...]:
     """The parameters of an insert, update or upsert of ``execution``: status, user, document and uuid."""
     user = execution.user
@@ -501,113 +473,3 @@ def _row(execution: SagaExecution, text: str) -> tuple[Any, ...]:
 
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
-
-
-_CLIENT_MARGIN = 5.0
-"""Seconds the client waits beyond a server-side bound before giving up itself."""
-
-
-class _HeldLock:
-    """An execution lock this task holds: its connection (where the work under the lock runs), whether the advisory
-    lock may be held on the server yet (a new execution's is taken with its first write), the version the row had
-    when locked (``None``: no row), until used the document read with the lock, and the row of a store (or
-    ``_DELETE``) kept for the unlock (see ``store_at_unlock``)."""
-
-    def __init__(
-        self,
-        repository: PostgreSqlSagaExecutionRepository,
-        uuid: UUID,
-        connection: aiopg.Connection,
-        pool: aiopg.Pool | None,
-    ):
-        self.repository = repository
-        self.uuid = uuid
-        self.connection = connection
-        self.pool = pool
-        self.locked = False
-        self.version: int | None = None
-        self.document: str | None = None
-        self.pending: tuple[Any, ...] | None = None
-
-    @asynccontextmanager
-    async def cursor(self, repository: PostgreSqlSagaExecutionRepository) -> AsyncIterator[aiopg.Cursor]:
-        """A cursor on the lock's connection; losing it means losing the lock."""
-        try:
-            with _connection_faults(repository):
-                async with self.connection.cursor() as cursor:
-                    yield cursor
-        except ConnectionException as exc:
-            if not self.connection.closed:
-                raise  # a timeout: the lock is still held
-            raise SagaExecutionLockLostException(
-                f"The session holding the {self.uuid} saga execution lock was lost: {exc!r}"
-            ) from exc
-
-
-_DELETE: tuple[Any, ...] = ()
-"""The pending write of a delete kept for the unlock (the rows of stores are never empty)."""
-
-_HELD: ContextVar[tuple[_HeldLock, ...]] = ContextVar("minos_saga_postgresql_held_locks", default=())
-
-
-# Rows whose outbox holds a message never confirmed published (see ``SagaExecution.outbox``).
-_UNSENT = """document -> 'orchestrator' -> 'outbox' @> '[{"sent_at": null}]'"""
-# When a paused execution's wait expires or its deadline passes (see ``SagaExecution.wake_at``); fixed-width UTC text.
-_WAKE_AT = "(document -> 'orchestrator' ->> 'wake_at')"
-
-
-class _Queries:
-    def __init__(self, table: str):
-        self.create = serialised_schema(
-            b"minos.saga.schema",
-            f"""
-            CREATE TABLE IF NOT EXISTS {table} (
-                uuid UUID PRIMARY KEY,
-                status TEXT NOT NULL,
-                user_uuid UUID NULL,
-                document JSONB NOT NULL,
-                created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
-                updated_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
-                version BIGINT NOT NULL DEFAULT 1
-            );
-            CREATE INDEX IF NOT EXISTS {table}_status_updated_at_idx ON {table} (status, updated_at, uuid);
-            CREATE INDEX IF NOT EXISTS {table}_unsent_idx ON {table} (uuid) WHERE {_UNSENT};
-            CREATE INDEX IF NOT EXISTS {table}_wake_at_idx ON {table} ({_WAKE_AT}) WHERE {_WAKE_AT} IS NOT NULL;
-            """,
-        )
-        self.store = f"""
-            INSERT INTO {table} (status, user_uuid, document, uuid) VALUES (%s, %s, %s::jsonb, %s)
-            ON CONFLICT (uuid) DO UPDATE SET
-                status = EXCLUDED.status,
-                user_uuid = EXCLUDED.user_uuid,
-                document = EXCLUDED.document,
-                updated_at = clock_timestamp(),
-                version = {table}.version + 1
-        """
-        self.load = f"SELECT document::text FROM {table} WHERE uuid = %s"
-        self.delete = f"DELETE FROM {table} WHERE uuid = %s"
-        # Under an execution lock: one round trip takes the lock and then (a statement of its own, so with a
-        # snapshot taken after the lock was granted) reads the row; stores are conditional on its version.
-        self.lock_and_load = f"SELECT pg_advisory_lock(%s); SELECT document::text, version FROM {table} WHERE uuid = %s"
-        self.insert = f"""
-            INSERT INTO {table} (status, user_uuid, document, uuid) VALUES (%s, %s, %s::jsonb, %s)
-            ON CONFLICT (uuid) DO NOTHING RETURNING version
-        """
-        self.update = f"""
-            UPDATE {table} SET status = %s, user_uuid = %s, document = %s::jsonb, updated_at = clock_timestamp(),
-                version = version + 1
-            WHERE uuid = %s AND version = %s RETURNING version
-        """
-        self.delete_version = f"DELETE FROM {table} WHERE uuid = %s AND version = %s RETURNING version"
-        self.unlock = "SELECT pg_advisory_unlock(%s)"
-        # Prefixed to the last write under a lock, it releases the lock in that write's round trip. The statements
-        # of one query string run in one (implicit) transaction: the transaction-level lock taken on the same key
-        # outlasts the session lock until the write commits, so no other process can take the lock and read the
-        # row before the write is visible (it would read the previous version and run the step again).
-        self.unlock_before = "SELECT pg_advisory_xact_lock(%s); SELECT pg_advisory_unlock(%s); "
-        # Prefixed to a new execution's first write (see lock_new): its lock, taken in that round trip, for the
-        # rest of the block; or, when that write is also the last, only until it commits.
-        self.lock_before = "SELECT pg_advisory_lock(%s); "
-        self.lock_until_commit = "SELECT pg_advisory_xact_lock(%s); "
-        self.unsent = f"SELECT uuid FROM {table} WHERE {_UNSENT}"
-        self.due = f"SELECT uuid FROM {table} WHERE {_WAKE_AT} <= %s"

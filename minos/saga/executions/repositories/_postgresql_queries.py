@@ -1,0 +1,69 @@
+"""The table of ``PostgreSqlSagaExecutionRepository`` and the statements it runs on it."""
+
+from __future__ import annotations
+
+from ..._postgresql import serialised_schema
+
+# Rows whose outbox holds a message never confirmed published (see ``SagaExecution.outbox``).
+_UNSENT = """document -> 'orchestrator' -> 'outbox' @> '[{"sent_at": null}]'"""
+
+
+# When a paused execution's wait expires or its deadline passes (see ``SagaExecution.wake_at``); fixed-width UTC text.
+_WAKE_AT = "(document -> 'orchestrator' ->> 'wake_at')"
+
+
+class _Queries:
+    def __init__(self, table: str):
+        self.create = serialised_schema(
+            b"minos.saga.schema",
+            f"""
+            CREATE TABLE IF NOT EXISTS {table} (
+                uuid UUID PRIMARY KEY,
+                status TEXT NOT NULL,
+                user_uuid UUID NULL,
+                document JSONB NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+                updated_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+                version BIGINT NOT NULL DEFAULT 1
+            );
+            CREATE INDEX IF NOT EXISTS {table}_status_updated_at_idx ON {table} (status, updated_at, uuid);
+            CREATE INDEX IF NOT EXISTS {table}_unsent_idx ON {table} (uuid) WHERE {_UNSENT};
+            CREATE INDEX IF NOT EXISTS {table}_wake_at_idx ON {table} ({_WAKE_AT}) WHERE {_WAKE_AT} IS NOT NULL;
+            """,
+        )
+        self.store = f"""
+            INSERT INTO {table} (status, user_uuid, document, uuid) VALUES (%s, %s, %s::jsonb, %s)
+            ON CONFLICT (uuid) DO UPDATE SET
+                status = EXCLUDED.status,
+                user_uuid = EXCLUDED.user_uuid,
+                document = EXCLUDED.document,
+                updated_at = clock_timestamp(),
+                version = {table}.version + 1
+        """
+        self.load = f"SELECT document::text FROM {table} WHERE uuid = %s"
+        self.delete = f"DELETE FROM {table} WHERE uuid = %s"
+        # Under an execution lock: one round trip takes the lock and then (a statement of its own, so with a
+        # snapshot taken after the lock was granted) reads the row; stores are conditional on its version.
+        self.lock_and_load = f"SELECT pg_advisory_lock(%s); SELECT document::text, version FROM {table} WHERE uuid = %s"
+        self.insert = f"""
+            INSERT INTO {table} (status, user_uuid, document, uuid) VALUES (%s, %s, %s::jsonb, %s)
+            ON CONFLICT (uuid) DO NOTHING RETURNING version
+        """
+        self.update = f"""
+            UPDATE {table} SET status = %s, user_uuid = %s, document = %s::jsonb, updated_at = clock_timestamp(),
+                version = version + 1
+            WHERE uuid = %s AND version = %s RETURNING version
+        """
+        self.delete_version = f"DELETE FROM {table} WHERE uuid = %s AND version = %s RETURNING version"
+        self.unlock = "SELECT pg_advisory_unlock(%s)"
+        # Prefixed to the last write under a lock, it releases the lock in that write's round trip. The statements
+        # of one query string run in one (implicit) transaction: the transaction-level lock taken on the same key
+        # outlasts the session lock until the write commits, so no other process can take the lock and read the
+        # row before the write is visible (it would read the previous version and run the step again).
+        self.unlock_before = "SELECT pg_advisory_xact_lock(%s); SELECT pg_advisory_unlock(%s); "
+        # Prefixed to a new execution's first write (see lock_new): its lock, taken in that round trip, for the
+        # rest of the block; or, when that write is also the last, only until it commits.
+        self.lock_before = "SELECT pg_advisory_lock(%s); "
+        self.lock_until_commit = "SELECT pg_advisory_xact_lock(%s); "
+        self.unsent = f"SELECT uuid FROM {table} WHERE {_UNSENT}"
+        self.due = f"SELECT uuid FROM {table} WHERE {_WAKE_AT} <= %s"
