@@ -1,13 +1,16 @@
-"""The table of ``PostgreSqlSagaExecutionRepository`` and the statements it runs on it."""
+"""The table of ``PostgreSqlSagaExecutionRepository``, the statements it runs on it, and the conditions of a listing."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..._postgresql import serialised_schema
+from .listing import SagaExecutionQuery
+
+_SAGA_NAME = "(document #>> '{definition,steps,0,on_execute,callback}')"
 
 # Rows whose outbox holds a message never confirmed published (see ``SagaExecution.outbox``).
 _UNSENT = """document -> 'orchestrator' -> 'outbox' @> '[{"sent_at": null}]'"""
-
-
 # When a paused execution's wait expires or its deadline passes (see ``SagaExecution.wake_at``); fixed-width UTC text.
 _WAKE_AT = "(document -> 'orchestrator' ->> 'wake_at')"
 
@@ -67,3 +70,32 @@ class _Queries:
         self.lock_until_commit = "SELECT pg_advisory_xact_lock(%s); "
         self.unsent = f"SELECT uuid FROM {table} WHERE {_UNSENT}"
         self.due = f"SELECT uuid FROM {table} WHERE {_WAKE_AT} <= %s"
+
+
+def _conditions(query: SagaExecutionQuery) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause selecting what ``query`` lists (empty for everything), and its parameters."""
+    conditions: list[str] = []
+    parameters: list[Any] = []
+    if query.uuid is not None:
+        conditions.append("uuid = %s")
+        parameters.append(str(query.uuid))
+    if query.status is not None:
+        conditions.append("status = %s")
+        parameters.append(query.status.raw)
+    if query.user is not None:
+        conditions.append("user_uuid = %s")
+        parameters.append(str(query.user))
+    if query.saga is not None:
+        conditions.append(f"({_SAGA_NAME} = %s OR right({_SAGA_NAME}, %s) = %s)")
+        parameters += [query.saga, len(query.saga) + 1, f".{query.saga}"]
+    if query.updated_before is not None:
+        conditions.append("updated_at < %s")
+        parameters.append(query.updated_before)
+    if query.updated_after is not None:
+        conditions.append("updated_at > %s")
+        parameters.append(query.updated_after)
+    if query.after is not None:
+        conditions.append("(updated_at, uuid) > (%s, %s)")
+        parameters += [query.after.updated_at, str(query.after.uuid)]
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+    return where, parameters

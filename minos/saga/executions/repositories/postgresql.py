@@ -22,7 +22,7 @@ from .._saga_document import storable_document, wake_time_text
 from ..saga import SagaExecution
 from ..status import SagaStatus
 from ._postgresql_locks import _CLIENT_MARGIN, _DELETE, _HELD, _connect, _connection_faults, _HeldLock, _server_cancel
-from ._postgresql_queries import _Queries
+from ._postgresql_queries import _SAGA_NAME, _conditions, _Queries
 from .abc import SagaExecutionRepository
 from .listing import SagaExecutionLister, SagaExecutionPurger, SagaExecutionQuery, SagaExecutionSummary
 
@@ -32,7 +32,6 @@ _POOL_OPTIONS = ("minsize", "maxsize", "timeout", "pool_recycle")
 """The ``aiopg.create_pool`` options a config may set."""
 
 _KEY_NAMESPACE = b"minos.saga.execution:"
-_SAGA_NAME = "(document #>> '{definition,steps,0,on_execute,callback}')"
 
 
 def advisory_lock_key(uuid: UUID) -> int:
@@ -408,30 +407,7 @@ class PostgreSqlSagaExecutionRepository(
 
     async def _list(self, query: SagaExecutionQuery) -> list[SagaExecutionSummary]:
         """Read from the columns and a few document paths, without loading whole documents."""
-        conditions: list[str] = []
-        parameters: list[Any] = []
-        if query.uuid is not None:
-            conditions.append("uuid = %s")
-            parameters.append(str(query.uuid))
-        if query.status is not None:
-            conditions.append("status = %s")
-            parameters.append(query.status.raw)
-        if query.user is not None:
-            conditions.append("user_uuid = %s")
-            parameters.append(str(query.user))
-        if query.saga is not None:
-            conditions.append(f"({_SAGA_NAME} = %s OR right({_SAGA_NAME}, %s) = %s)")
-            parameters += [query.saga, len(query.saga) + 1, f".{query.saga}"]
-        if query.updated_before is not None:
-            conditions.append("updated_at < %s")
-            parameters.append(query.updated_before)
-        if query.updated_after is not None:
-            conditions.append("updated_at > %s")
-            parameters.append(query.updated_after)
-        if query.after is not None:
-            conditions.append("(updated_at, uuid) > (%s, %s)")
-            parameters += [query.after.updated_at, str(query.after.uuid)]
-        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+        where, parameters = _conditions(query)
         statement = (
             f"SELECT uuid, status, user_uuid, updated_at, {_SAGA_NAME}, "
             "jsonb_array_length(document -> 'executed_steps'), "
