@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 from minos.common import DatabaseOperation, DeclarativeModel
 from minos.common.testing import MinosTestCase, MockedDatabaseClient, MockedDatabaseOperation
 
+from ._incremental_contract import IncrementalSagaExecutionRepositoryContract
 from ._lister_contract import SagaExecutionListerContract
 from ._repository_contract import SagaExecutionRepositoryContract
 from .context import SagaContext
@@ -26,6 +27,7 @@ from .messages import SagaRequest
 # The contract test cases are defined in internal modules and public here.
 __all__ = [
     "Foo",
+    "IncrementalSagaExecutionRepositoryContract",
     "MockedSagaExecutionDatabaseOperationFactory",
     "SagaExecutionListerContract",
     "SagaExecutionRepositoryContract",

@@ -7,7 +7,6 @@ Every test runs on the in-memory repository and on PostgreSQL (a database of its
 from __future__ import annotations
 
 import decimal
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 from unittest.mock import patch
@@ -32,6 +31,7 @@ from minos.saga import (
     SagaStatus,
 )
 from tests.test_saga.utils import (
+    DocumentRepository,
     handle_ticket,
     reply_message,
     send_create_ticket,
@@ -296,25 +296,6 @@ async def test_a_delete_that_fails_at_the_end_leaves_the_saga_finished_until_rec
     assert await manager.recover() == 2
     with pytest.raises(SagaExecutionNotFoundException):
         await manager.storage.load(execution.uuid)
-
-
-class DocumentRepository(SagaExecutionRepository):
-    """JSON documents by uuid, which it cannot search: like 0.7.0's database repository, it lists no unsent message."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.documents: dict[UUID, str] = {}
-
-    async def _store(self, execution: SagaExecution) -> None:
-        self.documents[execution.uuid] = json.dumps(execution.raw)
-
-    async def _load(self, uuid: UUID) -> SagaExecution:
-        if uuid not in self.documents:
-            raise SagaExecutionNotFoundException(f"{uuid} is not stored.")
-        return SagaExecution.from_raw(json.loads(self.documents[uuid]))
-
-    async def _delete(self, uuid: UUID) -> None:
-        self.documents.pop(uuid, None)
 
 
 def test_only_a_repository_that_lists_unsent_messages_finds_them():

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
+from uuid import UUID
 
 from minos.networks import BrokerMessage, BrokerMessageV1, BrokerMessageV1Payload, InMemoryBrokerPublisher
 from minos.networks import BrokerMessageV1Status as Status
 
-from minos.saga import RemoteSagaStep, Saga, SagaContext, SagaRequest, SagaResponse
+from minos.saga import (
+    RemoteSagaStep,
+    Saga,
+    SagaContext,
+    SagaExecution,
+    SagaExecutionNotFoundException,
+    SagaExecutionRepository,
+    SagaRequest,
+    SagaResponse,
+)
 from tests.helpers import NotifyingBrokerPublisher, subscriber_of
 
 
@@ -194,3 +205,22 @@ def ticket_and_payment_saga() -> Saga:
 def topics(publisher: InMemoryBrokerPublisher) -> list[str]:
     """The topics of the messages ``publisher`` sent, in order."""
     return [message.topic for message in publisher.messages]
+
+
+class DocumentRepository(SagaExecutionRepository):
+    """JSON documents by uuid, which it cannot search: like 0.7.0's database repository, it lists no unsent message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.documents: dict[UUID, str] = {}
+
+    async def _store(self, execution: SagaExecution) -> None:
+        self.documents[execution.uuid] = json.dumps(execution.raw)
+
+    async def _load(self, uuid: UUID) -> SagaExecution:
+        if uuid not in self.documents:
+            raise SagaExecutionNotFoundException(f"{uuid} is not stored.")
+        return SagaExecution.from_raw(json.loads(self.documents[uuid]))
+
+    async def _delete(self, uuid: UUID) -> None:
+        self.documents.pop(uuid, None)

@@ -12,10 +12,12 @@ from .diagram import execution_to_mermaid
 from .executors import Executor, LocalExecutor, RequestExecutor, ResponseExecutor
 from .repositories import (
     DatabaseSagaExecutionRepository,
+    IncrementalSagaExecutionRepository,
     InMemorySagaExecutionRepository,
     SagaExecutionCursor,
     SagaExecutionDatabaseOperationFactory,
     SagaExecutionLister,
+    SagaExecutionParts,
     SagaExecutionPurger,
     SagaExecutionQuery,
     SagaExecutionRepository,
@@ -37,6 +39,7 @@ __all__ = [
     "ConditionalSagaStepExecution",
     "DatabaseSagaExecutionRepository",
     "Executor",
+    "IncrementalSagaExecutionRepository",
     "InMemorySagaExecutionRepository",
     "LocalExecutor",
     "LocalSagaStepExecution",
@@ -50,6 +53,7 @@ __all__ = [
     "SagaExecutionSummary",
     "SagaExecutionCursor",
     "SagaExecutionLister",
+    "SagaExecutionParts",
     "SagaExecutionPurger",
     "SagaExecutionQuery",
     "SagaStatus",

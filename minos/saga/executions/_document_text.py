@@ -3,17 +3,19 @@
 Storing an execution at each pause writes its whole document, and most of it does not change between pauses: the
 committed definition, and every step that finished. Their text is kept on the (shared) definition, with what it
 depends on, and joined with the text of the rest instead of encoding the whole document again; the result equals
-``json.dumps(execution.raw, ensure_ascii=False)``.
+``json.dumps(execution.raw, ensure_ascii=False)``. The other way, a step's text seen when loading is kept with its
+state, so the step is built again from that text without parsing it (see ``IncrementalSagaExecutionRepository``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..context import SagaContext
 from ..definitions import LocalSagaStep, RemoteSagaStep, Saga, SagaOperation, SagaStep
+from .status import SagaStepStatus
 from .steps import LocalSagaStepExecution, RemoteSagaStepExecution, SagaStepExecution
 
 if TYPE_CHECKING:
@@ -36,25 +38,37 @@ def dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-_DEFINITION, _EXECUTED_STEPS = object(), object()
-"""Stand-ins for the parts whose text is built from kept pieces."""
-
-
 def document_text(execution: SagaExecution) -> str:
     """``json.dumps(execution.raw, ensure_ascii=False)``, with the text of its definition and executed steps reused."""
-    pieces = []
-    for key, value in execution._document(_DEFINITION, _EXECUTED_STEPS, keep=True).items():
-        if value is _DEFINITION:
-            text = _definition_text(execution.definition)
-        elif value is _EXECUTED_STEPS:
-            text = f"[{', '.join(_step_text(step) for step in execution.executed_steps)}]"
-        else:
-            text = dumps(value)
-        pieces.append(f"{dumps(key)}: {text}")
-    return f"{{{', '.join(pieces)}}}"
+    return joined_document(*document_parts(execution, keep=True))
 
 
-def _definition_text(definition: Saga) -> str:
+def document_parts(execution: SagaExecution, *, keep: bool = False) -> tuple[str, str, list[str]]:
+    """The texts of the parts of the document of ``execution``: its definition, its state (the document but its
+    definition and executed steps) and each executed step; :func:`joined_document` joins them into the document.
+    ``keep`` asks to keep the document built for the state for the next ``execution.raw`` (see
+    ``SagaExecution._document_kept``)."""
+    document = execution._document(None, None, keep=keep)
+    state = {key: value for key, value in document.items() if key not in _NOT_STATE}
+    return definition_text(execution.definition), dumps(state), list(map(step_text, execution.executed_steps))
+
+
+_NOT_STATE = frozenset({"definition", "executed_steps"})
+_STATUS = '", "status": "'
+
+
+def joined_document(definition: str, state: str, steps: Sequence[str]) -> str:
+    """The document text of the parts :func:`document_parts` gives: the definition first, then the state's ``uuid``
+    and ``status`` (neither needs escapes, so the first quote after the status ends it), the executed steps and the
+    rest of the state."""
+    status_end = state.index('"', state.index(_STATUS) + len(_STATUS)) + 1
+    executed_steps = ", ".join(steps)
+    return (
+        f'{{"definition": {definition}, {state[1:status_end]}, "executed_steps": [{executed_steps}]{state[status_end:]}'
+    )
+
+
+def definition_text(definition: Saga) -> str:
     """A committed definition cannot change but for the values of its operations' parameters: its text is kept
     while those stay equal."""
     if not definition.committed:
@@ -62,15 +76,42 @@ def _definition_text(definition: Saga) -> str:
     return _text(definition, definition.steps, None, lambda: definition.raw)
 
 
-def _step_text(step: SagaStepExecution) -> str:
+def step_text(step: SagaStepExecution) -> str:
     """The text of a local or remote step execution of a committed definition is kept on its step definition, by
     the step's state (status, services, compensation): executions of one saga share that definition, however often
     they are loaded, so a step that finished is encoded once per state. The rest are encoded each time."""
     definition = step.definition
     if type(step) not in _PLAIN_STEP_EXECUTIONS or definition.saga is None or not definition.saga.committed:
         return dumps(step.raw)
-    state = (type(step), step.status, step.already_rollback, frozenset(step.related_services))
-    return _text(definition, [definition], state, lambda: step.raw)
+    return _text(definition, [definition], _state(step), lambda: step.raw)
+
+
+def step_from_text(text: str, definition: SagaStep) -> SagaStepExecution | None:
+    """A new step execution of ``definition`` from ``text``, the text of one (as :func:`step_text` gives it or as a
+    repository returned it) already seen for that definition; ``None`` when it was not."""
+    kept = _kept(definition, [definition]) if definition.saga is not None and definition.saga.committed else None
+    if kept is None or (state := kept.states.get(text)) is None:
+        return None
+    step_cls, status, already_rollback, related_services = state
+    return step_cls(definition, set(related_services), status, already_rollback)
+
+
+def remember_step_text(text: str, step: SagaStepExecution) -> None:
+    """Note that ``text`` is the text of ``step`` (just parsed from it), so :func:`step_from_text` builds it next
+    time without parsing. Only local and remote steps of committed definitions are remembered."""
+    definition = step.definition
+    if type(step) not in _PLAIN_STEP_EXECUTIONS or definition.saga is None or not definition.saga.committed:
+        return
+    if (kept := _kept(definition, [definition])) is not None:
+        kept.remember(kept.states, text, _state(step))
+
+
+_StepState = tuple[type[SagaStepExecution], SagaStepStatus, bool, frozenset[str]]
+
+
+def _state(step: SagaStepExecution) -> _StepState:
+    """What the text of a local or remote step execution depends on, besides its definition."""
+    return type(step), step.status, step.already_rollback, frozenset(step.related_services)
 
 
 _STATES_LIMIT = 16
@@ -80,22 +121,44 @@ _STATES_LIMIT = 16
 def _text(owner: Any, steps: list[SagaStep], state: Hashable, raw: Callable[[], Any]) -> str:
     """The text of ``raw()`` in ``state``, kept on ``owner`` while the parameters of the operations of ``steps`` (all
     local or remote steps, else nothing is kept) stay the same."""
-    kept = getattr(owner, _CACHE, None)
-    if kept is None or (kept[0] and not all(_unchanged(*parameters) for parameters in kept[0])):
-        kept = _new_texts(owner, steps)
-    elif (text := kept[1].get(state)) is not None:
+    kept = _kept(owner, steps)
+    if kept is not None and (text := kept.texts.get(state)) is not None:
         return text
     text = dumps(raw())
     if kept is not None:
-        if len(kept[1]) >= _STATES_LIMIT:
-            kept[1].clear()
-        kept[1][state] = text
+        kept.remember(kept.texts, state, text)
     return text
 
 
-def _new_texts(owner: Any, steps: list[SagaStep]) -> tuple[list[Any], dict[Hashable, str]] | None:
-    """No texts yet on ``owner``, with the parameters they depend on; ``None`` (nothing kept) unless ``steps`` are
-    all local or remote steps."""
+class _Texts:
+    """The texts kept on a part of a definition, each by the state it encodes, and the states of the texts seen for
+    it (kept or loaded), valid while the parameters of its operations stay the same."""
+
+    __slots__ = ("parameters", "texts", "states")
+
+    def __init__(self, parameters: list[tuple[SagaOperation, SagaContext, dict[str, Any]]]):
+        self.parameters = parameters
+        self.texts: dict[Hashable, str] = {}
+        self.states: dict[str, _StepState] = {}
+
+    @property
+    def valid(self) -> bool:
+        """Whether the parameters the texts were built with are still those of the operations."""
+        return all(_unchanged(*parameters) for parameters in self.parameters)
+
+    @staticmethod
+    def remember(kept: dict[Any, Any], key: Any, value: Any) -> None:
+        if len(kept) >= _STATES_LIMIT:
+            kept.clear()
+        kept[key] = value
+
+
+def _kept(owner: Any, steps: list[SagaStep]) -> _Texts | None:
+    """The texts kept on ``owner`` (new ones if the parameters they depend on changed); ``None`` (nothing is kept)
+    unless ``steps`` are all local or remote steps."""
+    kept = getattr(owner, _CACHE, None)
+    if kept is not None and (not kept.parameters or kept.valid):
+        return kept
     if not all(type(step) in _PLAIN_STEPS for step in steps):
         return None
     parameters = [
@@ -104,7 +167,7 @@ def _new_texts(owner: Any, steps: list[SagaStep]) -> tuple[list[Any], dict[Hasha
         for part in step
         if isinstance(part, SagaOperation) and isinstance(part.parameters, SagaContext)
     ]
-    kept: tuple[list[Any], dict[Hashable, str]] = (parameters, {})
+    kept = _Texts(parameters)
     setattr(owner, _CACHE, kept)
     return kept
 

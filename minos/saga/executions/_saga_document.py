@@ -4,16 +4,22 @@ raw documents repositories make, and reading its parts back (written by this pac
 from __future__ import annotations
 
 import copy
+import json
 import re
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Union
 from uuid import UUID
 
 from ..context import SagaContext
 from ..definitions import Saga, SagaStep
-from ..exceptions import SagaExecutionFormatException, SagaExecutionNotStorableException
+from ..exceptions import (
+    SagaDefinitionFormatException,
+    SagaExecutionFormatException,
+    SagaExecutionNotStorableException,
+)
 from ..utils import import_subclass
-from ._document_text import document_text
+from ._document_text import document_text, remember_step_text, step_from_text
 from .executors.abc import context_copy
 from .status import SagaStepStatus
 from .steps import SagaStepExecution
@@ -43,8 +49,18 @@ def storable_document(execution: SagaExecution) -> str:
     since the last store (see ``_document_text``)."""
     try:
         text = document_text(execution)
-        text.encode("utf-8")  # raises on a lone surrogate, which no UTF-8 database can hold
     except Exception as exc:
+        raise SagaExecutionNotStorableException(exc) from exc
+    return check_storable(text)
+
+
+def check_storable(text: str) -> str:
+    """``text``, once checked to be storable as is: UTF-8 encodable (no lone surrogates) and free of escaped NUL
+    characters, which PostgreSQL's ``jsonb`` and ``text`` refuse. Raises ``SagaExecutionNotStorableException``
+    otherwise."""
+    try:
+        text.encode("utf-8")  # raises on a lone surrogate, which no UTF-8 database can hold
+    except UnicodeEncodeError as exc:
         raise SagaExecutionNotStorableException(exc) from exc
     if "\\u0000" in text and _NUL.search(text):  # the substring test is cheap; the pattern is not
         raise SagaExecutionNotStorableException(ValueError("a NUL character (PostgreSQL cannot store it)"))
@@ -90,6 +106,56 @@ def _definition_from_raw(raw: Any) -> Saga:
     return definition
 
 
+_DEFINITION_TEXTS: dict[str, tuple[Any, Saga]] = {}
+
+
+def _definition_from_text(text: str) -> tuple[Any, Saga]:
+    """The raw definition of JSON ``text`` and its parse, both reused for a committed definition's text seen before
+    (they cannot change)."""
+    if (known := _DEFINITION_TEXTS.get(text)) is not None:
+        return known
+    raw = json.loads(text)
+    parsed = raw, _definition_from_raw(raw)
+    if parsed[1].committed:
+        if len(_DEFINITION_TEXTS) >= _DEFINITIONS_LIMIT:
+            _DEFINITION_TEXTS.clear()
+        _DEFINITION_TEXTS[text] = parsed
+    return parsed
+
+
+def execution_from_parts(definition: str, state: str, steps: Sequence[str]) -> SagaExecution:
+    """The execution whose document has these parts (see ``document_parts``): the JSON texts of its definition, of
+    its state and of each executed step. A committed definition's text and a local or remote step's text seen before
+    are not parsed again. A bad document raises ``SagaExecutionFormatException``."""
+    from .saga import SagaExecution  # imports this module
+
+    try:
+        raw_definition, parsed = _definition_from_text(definition)
+        known = list(zip(raw_definition["steps"], parsed.steps))
+        executed = [
+            _step_from_text(text, *known[index]) if index < len(known) else SagaStepExecution.from_raw(json.loads(text))
+            for index, text in enumerate(steps)
+        ]
+        raw = json.loads(state) | {"definition": raw_definition}
+        if (paused_step := raw.get("paused_step")) is not None and len(executed) < len(known):
+            raw["paused_step"] = step_execution(paused_step, *known[len(executed)])
+    except (SagaDefinitionFormatException, SagaExecutionFormatException):
+        raise  # already precise (and ``TypeError`` subclasses)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SagaExecutionFormatException(f"The saga execution parts are not valid: {exc!r}") from exc
+    execution = SagaExecution.from_raw(raw, definition=parsed)  # its steps, built already, join it after
+    execution.executed_steps = executed
+    return execution
+
+
+def _step_from_text(text: str, raw_definition: Any, definition: SagaStep) -> SagaStepExecution:
+    """The step execution of JSON ``text``, whose step should be ``definition``: parsed only the first time."""
+    if (step := step_from_text(text, definition)) is None:
+        step = step_execution(json.loads(text), raw_definition, definition)
+        remember_step_text(text, step)
+    return step
+
+
 def _context_avro_str(context: Any) -> str:
     # A local callback may have returned a mapping as the context (as 0.7.0 allowed): it is stored as a context.
     return context.avro_str if isinstance(context, SagaContext) else context_copy(context).avro_str
@@ -121,11 +187,19 @@ class _StepExecutionReader:
     def __call__(self, raw: Any) -> SagaStepExecution:
         known = self._known[self._position] if self._position < len(self._known) else None
         self._position += 1
-        if known is not None and isinstance(raw, dict) and raw.get("definition") == known[0]:
-            if raw.keys() == _PLAIN_STEP_KEYS:  # a local or remote step: built without from_raw's generic path
-                return _plain_step(raw, known[1])
-            return SagaStepExecution.from_raw(raw, definition=known[1])
-        return SagaStepExecution.from_raw(raw)
+        if known is None:
+            return SagaStepExecution.from_raw(raw)
+        return step_execution(raw, *known)
+
+
+def step_execution(raw: Any, raw_definition: Any, definition: SagaStep) -> SagaStepExecution:
+    """The step execution of ``raw``, whose step should be ``definition`` (of raw form ``raw_definition``): when the
+    raw forms match, the parsed ``definition`` is reused rather than parsed again."""
+    if isinstance(raw, dict) and raw.get("definition") == raw_definition:
+        if raw.keys() == _PLAIN_STEP_KEYS:  # a local or remote step: built without from_raw's generic path
+            return _plain_step(raw, definition)
+        return SagaStepExecution.from_raw(raw, definition=definition)
+    return SagaStepExecution.from_raw(raw)
 
 
 _PLAIN_STEP_KEYS = {"cls", "definition", "status", "related_services", "already_rollback"}

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, NoReturn, Union
+from typing import TYPE_CHECKING, Any, NoReturn, Union
 from uuid import UUID
 
 from ..context import SagaContext
@@ -45,6 +45,9 @@ from .decisions import OperatorDecision
 from .status import SagaStatus
 from .steps import ConditionalSagaStepExecution, RemoteSagaStepExecution, SagaStepExecution
 
+if TYPE_CHECKING:
+    from .repositories.incremental import SagaExecutionParts
+
 # The step definition and exception classes are importable from here too, as in 0.7.0.
 __all__ = ["SagaExecution", "SagaStep", "SagaStepExecutionException"]
 
@@ -58,6 +61,9 @@ def uuid4() -> UUID:
 
 class SagaExecution:
     """Runs a committed :class:`Saga` step by step, pausing on remote steps until their reply arrives."""
+
+    _stored_parts: SagaExecutionParts | None = None
+    # The parts last stored or loaded by an ``IncrementalSagaExecutionRepository``; set on the instance only then.
 
     def __init__(
         self,

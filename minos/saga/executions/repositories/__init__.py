@@ -1,5 +1,5 @@
-"""Where executions are kept while they wait: the repository interface, listing and purging, and the
-in-memory, minos-database and PostgreSQL repositories."""
+"""Where executions are kept while they wait: the repository interface, listing and purging, storing in parts,
+and the in-memory, minos-database and PostgreSQL repositories."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ..._lazy import lazy_attributes
 from .abc import SagaExecutionRepository
 from .database import DatabaseSagaExecutionRepository, SagaExecutionDatabaseOperationFactory
+from .incremental import IncrementalSagaExecutionRepository, SagaExecutionParts
 from .listing import (
     SagaExecutionCursor,
     SagaExecutionLister,
@@ -22,9 +23,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DatabaseSagaExecutionRepository",
+    "IncrementalSagaExecutionRepository",
     "InMemorySagaExecutionRepository",
     "PostgreSqlSagaExecutionRepository",
     "SagaExecutionDatabaseOperationFactory",
+    "SagaExecutionParts",
     "SagaExecutionRepository",
     "SagaExecutionSummary",
     "SagaExecutionCursor",
