@@ -333,8 +333,15 @@ async def record_reply(context, response):
 
 
 def document_repository(ms):
-    """A repository keeping each execution as a JSON document, as a database column would: every pause stores the
-    whole execution and every reply loads it back. The same code on both sides, through the public API."""
+    """A repository keeping each execution as JSON text, as a document database would: every pause stores the
+    execution and every reply loads it back. Each side uses the best its public API offers for such a store. 0.7.0
+    offers the whole document (``execution.raw``), so each pause writes all of it and each reply parses all of it.
+    ``minos.saga`` offers ``IncrementalSagaExecutionRepository``: the same store keeps the text of the definition, of
+    the state and of each executed step, so a pause writes the state and the steps that changed (the parts joined
+    are the whole document, byte for byte), and a reply returns the texts, which the engine parses only when it has
+    not seen them."""
+    if hasattr(ms, "IncrementalSagaExecutionRepository"):
+        return _parts_repository(ms)
     from minos.saga.executions.repositories import SagaExecutionRepository
 
     class DocumentRepository(SagaExecutionRepository):
@@ -347,6 +354,37 @@ def document_repository(ms):
 
         async def _load(self, uuid):
             return ms.SagaExecution.from_raw(json.loads(self.documents[uuid]))
+
+        async def _delete(self, uuid):
+            self.documents.pop(uuid, None)
+
+    return DocumentRepository()
+
+
+def _parts_repository(ms):
+    """The document store of ``document_repository`` writing executions in parts: per execution, the definition's
+    text, the state's text, a list of step texts and the revision, as a table of executions and one of steps would;
+    a write replaces the steps from the first that changed."""
+
+    class DocumentRepository(ms.IncrementalSagaExecutionRepository):
+        def __init__(self):
+            super().__init__()
+            self.documents = {}
+
+        async def _write_parts(self, parts):
+            stored = self.documents.get(parts.uuid)
+            if stored is None:
+                steps = list(parts.steps)
+            else:
+                steps = stored[2]
+                start = parts.first_changed(stored[3])
+                del steps[start:]
+                steps.extend(parts.steps[start:])
+            self.documents[parts.uuid] = (parts.definition, parts.state, steps, parts.revision)
+
+        async def _read_parts(self, uuid):
+            definition, state, steps, revision = self.documents[uuid]
+            return ms.SagaExecutionParts(uuid, definition, state, tuple(steps), revision)
 
         async def _delete(self, uuid):
             self.documents.pop(uuid, None)
