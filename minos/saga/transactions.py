@@ -49,7 +49,7 @@ class TransactionScopes:
 
 def _resolve(kind: Any) -> Any:
     try:
-        return Inject.resolve(kind)
+        return Inject.resolve_by_name(kind.get_injectable_name())  # what ``Inject.resolve(kind)`` looks up
     except NotProvidedException:
         return None
 

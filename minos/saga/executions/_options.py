@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from typing import Any, Optional
 from uuid import UUID
 
@@ -27,22 +26,39 @@ from ..transactions import TransactionScopes
 
 class RunDependencies:
     """The injector's answers for one run, each resolved on first use (a run that publishes nothing never asks for a
-    publisher)."""
+    publisher).
 
-    @cached_property
+    Plain lazy attributes rather than ``functools.cached_property``, whose first read takes a lock on Python < 3.12:
+    a run reads each answer for the first time, so that lock would be paid on every one. Each is resolved by its
+    injectable name, which is what ``Inject.resolve`` looks up for these classes after inspecting the type."""
+
+    __slots__ = ("_service_name", "_broker_publisher", "_transaction_scopes")
+
+    def __init__(self) -> None:
+        self._service_name: str | None = None
+        self._broker_publisher: BrokerPublisher | None = None
+        self._transaction_scopes: TransactionScopes | None = None
+
+    @property
     def service_name(self) -> str:
         """The name of this microservice (steps join their related services with it)."""
-        return _name_of(Inject.resolve(Config))
+        if self._service_name is None:
+            self._service_name = _name_of(Inject.resolve_by_name(Config.get_injectable_name()))
+        return self._service_name
 
-    @cached_property
+    @property
     def broker_publisher(self) -> BrokerPublisher:
         """The injected broker publisher."""
-        return Inject.resolve(BrokerPublisher)
+        if self._broker_publisher is None:
+            self._broker_publisher = Inject.resolve_by_name(BrokerPublisher.get_injectable_name())
+        return self._broker_publisher
 
-    @cached_property
+    @property
     def transaction_scopes(self) -> TransactionScopes:
         """The scopes callbacks run in (see ``minos.saga.transactions``)."""
-        return TransactionScopes()
+        if self._transaction_scopes is None:
+            self._transaction_scopes = TransactionScopes()
+        return self._transaction_scopes
 
 
 @dataclass(frozen=True)
