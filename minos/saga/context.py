@@ -30,7 +30,11 @@ def _copy_value(value: Any) -> Any:
     immutable ones as they are)."""
     kind = type(value)
     if kind is dict:
-        return {key: item if type(item) in _IMMUTABLE_TYPES else _copy_value(item) for key, item in value.items()}
+        copied = value.copy()  # a shallow copy, then a copy of each mutable item (usually few)
+        for key, item in value.items():
+            if type(item) not in _IMMUTABLE_TYPES:
+                copied[key] = _copy_value(item)
+        return copied
     if kind is list:
         return [item if type(item) in _IMMUTABLE_TYPES else _copy_value(item) for item in value]
     if kind in _IMMUTABLE_TYPES:
