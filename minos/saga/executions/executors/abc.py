@@ -28,9 +28,7 @@ class Executor:
 
     async def exec(self, operation: SagaOperation, *args: Any, **kwargs: Any) -> Any:
         """Call the operation's callback with its stored parameters added to the keyword arguments."""
-        if operation.parameters is not None:
-            kwargs = {**operation.parameters.copy(), **kwargs}
-        return await self.exec_function(operation.callback, *args, **kwargs)
+        return await self.exec_function(operation.callback, *args, **with_parameters(operation, kwargs))
 
     async def exec_function(self, func: Callable, *args: Any, **kwargs: Any) -> Any:
         """Call ``func`` (awaiting it when async) inside the execution's transaction scope; its failure becomes
@@ -43,6 +41,15 @@ class Executor:
         except Exception as exc:
             raise ExecutorException(exc) from exc
         return result
+
+
+def with_parameters(operation: SagaOperation, keywords: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of a call of ``operation``'s callback: a copy of its stored parameters, then
+    ``keywords``. The executors of each step kind call ``exec_function`` with them directly, rather than through
+    :meth:`Executor.exec` (one coroutine less per callback)."""
+    if operation.parameters is None:
+        return keywords
+    return {**operation.parameters.copy(), **keywords}
 
 
 def context_copy(context: Any) -> SagaContext:

@@ -8,7 +8,7 @@ from typing import Any
 from ...context import SagaContext
 from ...definitions import LocalCallback, SagaOperation
 from ...exceptions import ExecutorException, SagaFailedExecutionStepException
-from .abc import Executor, context_copy, step_failure
+from .abc import Executor, context_copy, step_failure, with_parameters
 
 # The exceptions are importable from here too, as in 0.7.0.
 __all__ = [
@@ -34,7 +34,7 @@ class LocalExecutor(Executor):
             return context
         try:
             context = context_copy(context)
-            result = await super().exec(operation, context, *args, **kwargs)
+            result = await self.exec_function(operation.callback, context, *args, **with_parameters(operation, kwargs))
         except Exception as exc:
             raise step_failure(exc) from exc
         if result is None:

@@ -15,7 +15,7 @@ from ...definitions import RequestCallBack, SagaOperation
 from ...exceptions import ExecutorException, SagaCallbackReturnTypeException, SagaFailedExecutionStepException
 from ...messages import SagaRequest
 from .._broker_messages import build_message, saga_reply_topic
-from .abc import Executor, context_copy, step_failure
+from .abc import Executor, context_copy, step_failure, with_parameters
 
 # The context and exceptions are importable from here too, as in 0.7.0.
 __all__ = [
@@ -52,7 +52,9 @@ class RequestExecutor(Executor):
         if operation is None:
             return context
         try:
-            request = await super().exec(operation, context_copy(context))
+            request = await self.exec_function(
+                operation.callback, context_copy(context), **with_parameters(operation, {})
+            )
             if not isinstance(request, SagaRequest):
                 raise SagaCallbackReturnTypeException(
                     f"A request callback must return a SagaRequest. {operation!r} returned {request!r}"

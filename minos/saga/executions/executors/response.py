@@ -8,7 +8,7 @@ from ...context import SagaContext
 from ...definitions import ResponseCallBack, SagaOperation
 from ...exceptions import ExecutorException, SagaCallbackReturnTypeException, SagaFailedExecutionStepException
 from ...messages import SagaResponse
-from .abc import Executor, context_copy, step_failure
+from .abc import Executor, context_copy, step_failure, with_parameters
 
 # The exception is importable from here too, as in 0.7.0.
 __all__ = [
@@ -33,7 +33,8 @@ class ResponseExecutor(Executor):
         if operation is None:
             return context
         try:
-            result = await super().exec(operation, context_copy(context), response, *args, **kwargs)
+            arguments = with_parameters(operation, kwargs)
+            result = await self.exec_function(operation.callback, context_copy(context), response, *args, **arguments)
         except Exception as exc:
             raise step_failure(exc) from exc
         if isinstance(result, Exception):
