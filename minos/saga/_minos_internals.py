@@ -9,7 +9,11 @@ The engine's hot paths skip work minos' public API would repeat on values the en
   ``_type_hints()``) in ``_fields``, where ``Model`` keeps and reads them (and where ``SagaContext`` builds its
   fields on demand);
 - ``BrokerPublisher.send`` formats ``repr(message)`` for a debug line on its module's logger, then hands the message
-  to ``_send``; ``publish`` calls ``_send`` itself when nothing would see that line.
+  to ``_send``; ``publish`` calls ``_send`` itself when nothing would see that line;
+- ``Inject.resolve_by_name(name)`` calls ``container.providers[name]()`` on the container wired into it; wiring a
+  container also lists dependency_injector's provider of the container itself under ``__self__``, so
+  ``injection_resolver`` resolves that container once and then calls its providers itself (without that provider it
+  resolves name by name, as before).
 
 ``unmet_assumptions()`` runs each shortcut against the installed minos and describes every difference from what it
 relies on; the test suite asserts it finds none, so a minos release that changes these internals fails the tests
@@ -20,10 +24,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Coroutine
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Callable, NamedTuple, TypeVar
 from uuid import UUID
 
-from minos.common import DeclarativeModel, Field, Model
+from dependency_injector import containers, providers
+from minos.common import DeclarativeModel, Field, Inject, Model, NotProvidedException
 from minos.networks import BrokerMessage, BrokerMessageV1, BrokerMessageV1Payload, BrokerPublisher
 
 M = TypeVar("M", bound=DeclarativeModel)
@@ -84,9 +89,36 @@ async def publish(publisher: BrokerPublisher, message: BrokerMessage) -> None:
         await publisher.send(message)
 
 
+def injection_resolver() -> Callable[[str], Any]:
+    """What ``Inject.resolve_by_name`` gives for each name, from the container wired now.
+
+    Each call of ``Inject.resolve_by_name`` resolves the wired container again through dependency_injector's wiring,
+    which costs ten times as much as asking the container's provider: a run that needs several injections resolves
+    the container once, here. A name the container lacks or cannot provide goes through ``Inject.resolve_by_name``,
+    which raises what minos raises for it."""
+    try:
+        container = Inject.resolve_by_name(_CONTAINER_ITSELF)
+    except NotProvidedException:
+        container = None
+    if not isinstance(container, containers.Container):  # nothing wired, or not listed: the public way, by name
+        return Inject.resolve_by_name
+
+    def resolve(name: str) -> Any:
+        try:
+            return container.providers[name]()
+        except Exception:
+            return Inject.resolve_by_name(name)
+
+    return resolve
+
+
+_CONTAINER_ITSELF = "__self__"
+
+
 def unmet_assumptions() -> list[str]:
     """What the installed minos does differently from what the shortcuts above rely on (empty when nothing)."""
-    return [problem for check in (_field_problem, _model_problem, _publisher_problem) if (problem := check())]
+    checks = (_field_problem, _model_problem, _publisher_problem, _injection_problem)
+    return [problem for check in checks if (problem := check())]
 
 
 def _field_problem() -> str | None:
@@ -151,6 +183,18 @@ def _publisher_problem() -> str | None:
         _PUBLISHER_LOGGER.setLevel(level)
     if not completed or sent != [message] or not any(repr(message) in line for line in logged):
         return f"BrokerPublisher.send no longer logs the message on {_PUBLISHER_LOGGER.name!r} and hands it to _send"
+    return None
+
+
+def _injection_problem() -> str | None:
+    # The container is passed explicitly: dependency_injector then injects nothing, so the wired one stays untouched.
+    answer = object()
+    container = containers.DynamicContainer()
+    container.set_provider("answer", providers.Object(answer))
+    if Inject.resolve_by_name("answer", container=container) is not answer:
+        return "Inject.resolve_by_name(name) no longer calls the provider of that name of the container it is given"
+    if container.__self__() is not container:
+        return "a dependency_injector container's __self__ provider no longer gives the container"
     return None
 
 

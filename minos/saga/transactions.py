@@ -12,6 +12,7 @@ service without it subclasses :class:`TransactionParticipant`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 from uuid import UUID
@@ -32,10 +33,12 @@ class TransactionScopes:
     none without one. The repositories are resolved once, when this is built (once per run), not per callback:
     ``TransactionEntry`` resolves any repository it is not given, and the in-memory one again on every save."""
 
-    def __init__(self) -> None:
-        self.transactions = _resolve(TransactionRepository) if TransactionEntry is not None else None
+    def __init__(self, resolve: Callable[[Any], Any] = Inject.resolve) -> None:
+        """``resolve`` gives the injected instance of a class (a run passes one that reads the container it resolved
+        once)."""
+        self.transactions = _provided(resolve, TransactionRepository) if TransactionEntry is not None else None
         """minos.aggregate's transaction repository (``None`` without minos.aggregate or its injection)."""
-        self.events = _resolve(EventRepository) if self.transactions is not None else None
+        self.events = _provided(resolve, EventRepository) if self.transactions is not None else None
         """minos.aggregate's event repository the transaction entries write through."""
 
     def __call__(self, uuid: UUID | None) -> AbstractAsyncContextManager[Any]:
@@ -47,9 +50,9 @@ class TransactionScopes:
         )
 
 
-def _resolve(kind: Any) -> Any:
+def _provided(resolve: Callable[[Any], Any], kind: Any) -> Any:
     try:
-        return Inject.resolve_by_name(kind.get_injectable_name())  # what ``Inject.resolve(kind)`` looks up
+        return resolve(kind)
     except NotProvidedException:
         return None
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from minos.common import DeclarativeModel, Field
+import pytest
+from minos.common import DeclarativeModel, DependencyInjector, Field, Inject, NotProvidedException
 from minos.networks import (
     BrokerMessage,
     BrokerMessageV1Payload,
@@ -15,7 +16,13 @@ from minos.networks import (
     InMemoryBrokerPublisher,
 )
 
-from minos.saga._minos_internals import build_model, publish, unchecked_field, unmet_assumptions
+from minos.saga._minos_internals import (
+    build_model,
+    injection_resolver,
+    publish,
+    unchecked_field,
+    unmet_assumptions,
+)
 from minos.saga.executions._broker_messages import build_message
 
 PUBLISHER_LOGGER = "minos.networks.brokers.publishers.abc"
@@ -106,3 +113,27 @@ def test_models_that_hold_more_state_are_reported(monkeypatch):
     monkeypatch.setattr(DeclarativeModel, "__init__", init_with_a_cache)
 
     assert ["build_model" in problem for problem in unmet_assumptions()] == [True]
+
+
+async def test_injection_resolver_gives_what_inject_resolves_for_every_injected_name(injector: DependencyInjector):
+    resolve = injection_resolver()
+    names = [*injector.injections, "config"]
+
+    assert resolve is not Inject.resolve_by_name  # it takes the shortcut with a wired injector
+    assert [resolve(name) for name in names] == [Inject.resolve_by_name(name) for name in names]
+    assert resolve("config") is injector.config
+
+
+async def test_injection_resolver_refuses_a_name_nothing_provides(injector: DependencyInjector):
+    with pytest.raises(NotProvidedException):
+        injection_resolver()("lock_pool")
+
+
+def test_injection_resolver_without_a_wired_injector_resolves_by_name():
+    assert injection_resolver() is Inject.resolve_by_name
+
+
+def test_a_resolve_by_name_that_reads_no_container_is_reported(monkeypatch):
+    monkeypatch.setattr(Inject, "resolve_by_name", staticmethod(lambda name, container=None: None))
+
+    assert ["Inject.resolve_by_name" in problem for problem in unmet_assumptions()] == [True]

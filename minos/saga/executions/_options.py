@@ -13,14 +13,15 @@ as that same config stays injected (reading it costs more than the rest of a loc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 from uuid import UUID
 
-from minos.common import Config, Inject, PoolFactory
+from minos.common import Config, InjectableMixin, PoolFactory
 from minos.networks import BrokerClientPool, BrokerPublisher
 
+from .._minos_internals import injection_resolver
 from ..transactions import TransactionScopes
 
 
@@ -28,13 +29,15 @@ class RunDependencies:
     """The injector's answers for one run, each resolved on first use (a run that publishes nothing never asks for a
     publisher).
 
-    Plain lazy attributes rather than ``functools.cached_property``, whose first read takes a lock on Python < 3.12:
-    a run reads each answer for the first time, so that lock would be paid on every one. Each is resolved by its
-    injectable name, which is what ``Inject.resolve`` looks up for these classes after inspecting the type."""
+    The wired container is resolved once per run (``_minos_internals.injection_resolver``), then each answer by its
+    injectable name, which is what ``Inject.resolve`` looks up for these classes. Plain lazy attributes rather than
+    ``functools.cached_property``, whose first read takes a lock on Python < 3.12: a run reads each answer for the
+    first time, so that lock would be paid on every one."""
 
-    __slots__ = ("_service_name", "_broker_publisher", "_transaction_scopes")
+    __slots__ = ("_resolver", "_service_name", "_broker_publisher", "_transaction_scopes")
 
     def __init__(self) -> None:
+        self._resolver: Callable[[str], Any] | None = None
         self._service_name: str | None = None
         self._broker_publisher: BrokerPublisher | None = None
         self._transaction_scopes: TransactionScopes | None = None
@@ -43,22 +46,27 @@ class RunDependencies:
     def service_name(self) -> str:
         """The name of this microservice (steps join their related services with it)."""
         if self._service_name is None:
-            self._service_name = _name_of(Inject.resolve_by_name(Config.get_injectable_name()))
+            self._service_name = _name_of(self._resolve(Config))
         return self._service_name
 
     @property
     def broker_publisher(self) -> BrokerPublisher:
         """The injected broker publisher."""
         if self._broker_publisher is None:
-            self._broker_publisher = Inject.resolve_by_name(BrokerPublisher.get_injectable_name())
+            self._broker_publisher = self._resolve(BrokerPublisher)
         return self._broker_publisher
 
     @property
     def transaction_scopes(self) -> TransactionScopes:
         """The scopes callbacks run in (see ``minos.saga.transactions``)."""
         if self._transaction_scopes is None:
-            self._transaction_scopes = TransactionScopes()
+            self._transaction_scopes = TransactionScopes(self._resolve)
         return self._transaction_scopes
+
+    def _resolve(self, kind: type[InjectableMixin]) -> Any:
+        if self._resolver is None:
+            self._resolver = injection_resolver()
+        return self._resolver(kind.get_injectable_name())
 
 
 @dataclass(frozen=True)
