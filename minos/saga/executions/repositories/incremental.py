@@ -70,7 +70,7 @@ class IncrementalSagaExecutionRepository(SagaExecutionRepository, ABC):
         """Store ``execution``, writing only the steps that changed since this object was last loaded or stored; a
         value that cannot be stored raises ``SagaExecutionNotStorableException`` before the repository is
         touched."""
-        parts = storable_parts(execution)
+        parts = _storable_parts(execution)
         await self._write_parts(parts)
         execution._stored_parts = parts
 
@@ -92,7 +92,7 @@ class IncrementalSagaExecutionRepository(SagaExecutionRepository, ABC):
         ``SagaExecutionNotFoundException``."""
 
 
-def storable_parts(execution: SagaExecution) -> SagaExecutionParts:
+def _storable_parts(execution: SagaExecution) -> SagaExecutionParts:
     """The parts of the document of ``execution``, checked as ``storable_document`` checks the whole text, built on
     the parts last loaded or stored for it: only their texts that changed are checked again."""
     try:
@@ -103,7 +103,7 @@ def storable_parts(execution: SagaExecution) -> SagaExecutionParts:
     unchanged = 0
     if previous is not None:
         for old, new in zip(previous.steps, steps):
-            if old is not new and old != new:
+            if old != new:
                 break
             unchanged += 1
     if previous is None or definition != previous.definition:
