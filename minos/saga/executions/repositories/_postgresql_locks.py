@@ -54,22 +54,28 @@ _CLIENT_MARGIN = 5.0
 
 
 class _HeldLock:
-    """An execution lock this task holds: its connection (where the work under the lock runs), whether the advisory
-    lock may be held on the server yet (a new execution's is taken with its first write), the version the row had
-    when locked (``None``: no row), until used the document read with the lock, and the row of a store (or
-    ``_DELETE``) kept for the unlock (see ``store_at_unlock``)."""
+    """An execution lock this task holds: its advisory-lock ``key``, its connection (where the work under the lock
+    runs) and the one cursor its round trips use there, whether the advisory lock may be held on the server yet (a
+    new execution's is taken with its first write) and whether the lock was released, the version the row had when
+    locked (``None``: no row), until used the document read with the lock, and the row of a store (or ``_DELETE``)
+    kept for the unlock (see ``store_at_unlock``)."""
 
     def __init__(
         self,
         repository: PostgreSqlSagaExecutionRepository,
         uuid: UUID,
+        key: int,
         connection: aiopg.Connection,
+        cursor: aiopg.Cursor,
         pool: aiopg.Pool | None,
     ):
         self.repository = repository
         self.uuid = uuid
+        self.key = key
         self.connection = connection
+        self.session_cursor = cursor
         self.pool = pool
+        self.released = False
         self.locked = False
         self.version: int | None = None
         self.document: str | None = None
@@ -77,11 +83,10 @@ class _HeldLock:
 
     @asynccontextmanager
     async def cursor(self, repository: PostgreSqlSagaExecutionRepository) -> AsyncIterator[aiopg.Cursor]:
-        """A cursor on the lock's connection; losing it means losing the lock."""
+        """The cursor on the lock's connection; losing it means losing the lock."""
         try:
             with _connection_faults(repository):
-                async with self.connection.cursor() as cursor:
-                    yield cursor
+                yield self.session_cursor
         except ConnectionException as exc:
             if not self.connection.closed:
                 raise  # a timeout: the lock is still held

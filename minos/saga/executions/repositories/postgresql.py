@@ -101,8 +101,10 @@ class PostgreSqlSagaExecutionRepository(
         """Options of the ``aiopg`` pool (``minsize``, ``maxsize``, ``timeout``...)."""
         # The client (the pool's ``timeout``) waits longer than the server may take, so the server always gives up
         # first: a statement the client abandoned can never commit afterwards.
-        client_timeout = float(self.pool_options["timeout"])
-        self.statement_timeout = min(statement_timeout, max(client_timeout - _CLIENT_MARGIN, client_timeout / 2))
+        self._client_timeout = float(self.pool_options["timeout"])
+        self.statement_timeout = min(
+            statement_timeout, max(self._client_timeout - _CLIENT_MARGIN, self._client_timeout / 2)
+        )
         """Seconds the server lets a statement run before cancelling it."""
         self.lock_pool_size = lock_pool_size if lock_pool_size is not None else self.pool_options["maxsize"]
         """How many connections may hold execution locks at once."""
@@ -139,7 +141,13 @@ class PostgreSqlSagaExecutionRepository(
         await super()._setup()
         self._pool = await self._create_pool(self.dsn, **self.pool_options)
         try:
-            lock_options = self.pool_options | {"minsize": 0, "maxsize": self.lock_pool_size}
+            # Its timeout bounds the wait for a free connection: no longer than for the lock itself. Statements on
+            # its connections pass the pool's (see _acquire_lock).
+            lock_options = self.pool_options | {
+                "minsize": 0,
+                "maxsize": self.lock_pool_size,
+                "timeout": self.lock_wait_timeout + _CLIENT_MARGIN,
+            }
             self._lock_pool = await self._create_pool(self.dsn, **lock_options)
             async with self._cursor() as cursor:
                 await cursor.execute(self._queries.create)
@@ -207,12 +215,11 @@ class PostgreSqlSagaExecutionRepository(
             (self._queries.insert, row) if held.version is None else (self._queries.update, (*row, held.version))
         )
         if not held.locked:
-            key = advisory_lock_key(held.uuid)
             if unlock:  # written and done at once: the lock needs to last only until the write commits
-                statement, parameters = self._queries.lock_until_commit + statement, (key, *parameters)
+                statement, parameters = self._queries.lock_until_commit + statement, (held.key, *parameters)
             else:
                 held.locked = True  # from now on it may hold the lock, which the release must then end
-                statement, parameters = self._queries.lock_before + statement, (key, *parameters)
+                statement, parameters = self._queries.lock_before + statement, (held.key, *parameters)
         held.version = await self._fenced(held, statement, parameters, unlock=unlock, done="stored")
         held.document = None
 
@@ -234,8 +241,7 @@ class PostgreSqlSagaExecutionRepository(
         that releases a lock taken); returns the version it returned, or raises ``SagaExecutionLockLostException``
         when the row changed since the lock was taken (nothing was ``done``)."""
         if unlock and held.locked:
-            key = advisory_lock_key(held.uuid)
-            statement, parameters = self._queries.unlock_before + statement, (key, key, *parameters)
+            statement, parameters = self._queries.unlock_before + statement, (held.key, held.key, *parameters)
         async with held.cursor(self) as cursor:
             await cursor.execute(statement, parameters)
             row = await cursor.fetchone()
@@ -284,9 +290,11 @@ class PostgreSqlSagaExecutionRepository(
         await self._remove(held)
 
     def _held(self, uuid: UUID) -> _HeldLock | None:
-        """The lock this task holds on ``uuid`` through this repository, if any."""
-        for held in _HELD.get():
-            if held.repository is self and held.uuid == uuid:
+        """The lock this task holds on ``uuid`` through this repository, if any: the innermost one, as a task started
+        under another task's lock inherits that task's locks with its context (and may take the lock itself once they
+        are released, which makes them no longer held)."""
+        for held in reversed(_HELD.get()):
+            if held.repository is self and held.uuid == uuid and not held.released:
                 return held
         return None
 
@@ -335,6 +343,7 @@ class PostgreSqlSagaExecutionRepository(
                 yield
             finally:
                 _HELD.reset(token)
+                held.released = True
                 await self._release_lock(held)
 
     async def _acquire_lock(self, uuid: UUID, *, new: bool) -> _HeldLock:
@@ -342,23 +351,29 @@ class PostgreSqlSagaExecutionRepository(
             raise ConnectionException(f"{type(self).__name__} is not set up.")
         pool = None if _HELD.get() else self._lock_pool
         with _connection_faults(self):
-            held = _HeldLock(self, uuid, await self._lock_connection(pool), pool)
-            if not new:
-                try:
+            connection = await self._lock_connection(pool)
+            try:
+                # One cursor for the lock's round trips; the client waits for each statement longer than the server
+                # may run it (the lock's own statement passes the lock wait's bound).
+                cursor = await connection.cursor(timeout=self._client_timeout)
+                held = _HeldLock(self, uuid, advisory_lock_key(uuid), connection, cursor, pool)
+                if not new:
                     await self._lock_and_read(held)
-                except BaseException:
-                    held.connection.close()  # it may hold the lock if the server granted it as we were cancelled
-                    if pool is not None:
-                        pool.release(held.connection)
-                    raise
+            except BaseException:
+                connection.close()  # it may hold the lock if the server granted it as we were cancelled
+                if pool is not None:
+                    pool.release(connection)
+                raise
         return held
 
     async def _lock_and_read(self, held: _HeldLock) -> None:
         """Take the advisory lock and then read the row, in one round trip on the lock's connection."""
         held.locked = True
-        async with held.connection.cursor(timeout=self.lock_wait_timeout + _CLIENT_MARGIN) as cursor:
-            await cursor.execute(self._queries.lock_and_load, (advisory_lock_key(held.uuid), str(held.uuid)))
-            row = await cursor.fetchone()
+        cursor = held.session_cursor
+        await cursor.execute(
+            self._queries.lock_and_load, (held.key, str(held.uuid)), timeout=self.lock_wait_timeout + _CLIENT_MARGIN
+        )
+        row = await cursor.fetchone()
         held.document, held.version = (None, None) if row is None else row
 
     async def _lock_connection(self, pool: aiopg.Pool | None) -> aiopg.Connection:
@@ -366,9 +381,8 @@ class PostgreSqlSagaExecutionRepository(
         try:
             if pool is None:
                 return await asyncio.wait_for(_connect(self.dsn), timeout)
-            if pool.freesize:
-                return await pool.acquire()  # a free one: no wait to bound (nor a task to bound it with)
-            return await asyncio.wait_for(pool.acquire(), timeout)
+            # Bounded by the lock pool's own timeout (that same bound, see _setup): no task per wait to bound it.
+            return await pool.acquire()
         except asyncio.TimeoutError:
             raise ConnectionException(
                 f"No connection to take a saga execution lock became free within {timeout} s "
@@ -384,6 +398,7 @@ class PostgreSqlSagaExecutionRepository(
             connection.close()  # never hand a connection that may still hold the lock back to the pool
             raise
         finally:
+            held.session_cursor.close()
             if held.pool is not None:
                 held.pool.release(connection)
             else:
@@ -396,8 +411,7 @@ class PostgreSqlSagaExecutionRepository(
         if connection.closed:
             return  # the server released the lock with the session
         try:
-            async with connection.cursor() as cursor:
-                await cursor.execute(self._queries.unlock, (advisory_lock_key(held.uuid),))
+            await held.session_cursor.execute(self._queries.unlock, (held.key,))
         except (psycopg2.Error, OSError, asyncio.CancelledError) as exc:
             # The session is gone (or unusable): closing it makes sure the server releases the lock.
             connection.close()
