@@ -3,15 +3,16 @@
 Storing an execution at each pause writes its whole document, and most of it does not change between pauses: the
 committed definition, and every step that finished. Their text is kept on the (shared) definition, with what it
 depends on, and joined with the text of the rest instead of encoding the whole document again; the result equals
-``json.dumps(execution.raw, ensure_ascii=False)``. The other way, a step's text seen when loading is kept with its
-state, so the step is built again from that text without parsing it (see ``IncrementalSagaExecutionRepository``).
+``json.dumps(execution.raw, ensure_ascii=False)``. A step execution also remembers its text, so a step stored again
+unchanged costs a few comparisons. The other way, a step's text seen when loading is kept with its state, so the
+step is built again from that text without parsing it (see ``IncrementalSagaExecutionRepository``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Hashable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from ..context import SagaContext
 from ..definitions import LocalSagaStep, RemoteSagaStep, Saga, SagaOperation, SagaStep
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from .saga import SagaExecution
 
 _CACHE = "_minos_saga_text"
-"""The attribute holding a part's text and what it depends on."""
+"""The attribute holding the texts kept on a part of a definition (a ``_Texts``), and on a step execution its last
+text (a ``_Text``)."""
 
 _PLAIN_STEPS = (LocalSagaStep, RemoteSagaStep)
 _PLAIN_STEP_EXECUTIONS = (LocalSagaStepExecution, RemoteSagaStepExecution)
@@ -71,39 +73,55 @@ def joined_document(definition: str, state: str, steps: Sequence[str]) -> str:
 def definition_text(definition: Saga) -> str:
     """A committed definition cannot change but for the values of its operations' parameters: its text is kept
     while those stay equal."""
-    if not definition.committed:
+    kept = _kept(definition, definition.steps) if definition.committed else None
+    if kept is None:
         return dumps(definition.raw)
-    return _text(definition, definition.steps, None, lambda: definition.raw)
+    return kept.of(None, lambda: definition.raw).text
 
 
 def step_text(step: SagaStepExecution) -> str:
     """The text of a local or remote step execution of a committed definition is kept on its step definition, by
     the step's state (status, services, compensation): executions of one saga share that definition, however often
-    they are loaded, so a step that finished is encoded once per state. The rest are encoded each time."""
-    definition = step.definition
-    if type(step) not in _PLAIN_STEP_EXECUTIONS or definition.saga is None or not definition.saga.committed:
+    they are loaded, so a step that finished is encoded once per state. The step remembers its text too, so storing
+    it again while it does not change costs a few comparisons. The rest are encoded each time."""
+    known: _Text | None = getattr(step, _CACHE, None)
+    if known is not None and known.holds(step):
+        return known.text
+    kept = _step_texts(step)
+    if kept is None:
         return dumps(step.raw)
-    return _text(definition, [definition], _state(step), lambda: step.raw)
+    known = kept.of(_state(step), lambda: step.raw)
+    setattr(step, _CACHE, known)
+    return known.text
 
 
 def step_from_text(text: str, definition: SagaStep) -> SagaStepExecution | None:
     """A new step execution of ``definition`` from ``text``, the text of one (as :func:`step_text` gives it or as a
     repository returned it) already seen for that definition; ``None`` when it was not."""
     kept = _kept(definition, [definition]) if definition.saga is not None and definition.saga.committed else None
-    if kept is None or (state := kept.states.get(text)) is None:
+    if kept is None or (known := kept.by_text.get(text)) is None:
         return None
-    step_cls, status, already_rollback, related_services = state
-    return step_cls(definition, set(related_services), status, already_rollback)
+    step_cls, status, already_rollback, related_services = known.state
+    step = step_cls(definition, set(related_services), status, already_rollback)
+    setattr(step, _CACHE, known)
+    return step
 
 
 def remember_step_text(text: str, step: SagaStepExecution) -> None:
     """Note that ``text`` is the text of ``step`` (just parsed from it), so :func:`step_from_text` builds it next
     time without parsing. Only local and remote steps of committed definitions are remembered."""
+    if (kept := _step_texts(step)) is not None:
+        known = _remember(kept.by_text, text, kept.of(_state(step), lambda: step.raw))
+        setattr(step, _CACHE, known)
+
+
+def _step_texts(step: SagaStepExecution) -> _Texts | None:
+    """The texts kept on the definition of ``step``: ``None`` unless it is a local or remote step of a committed
+    definition."""
     definition = step.definition
     if type(step) not in _PLAIN_STEP_EXECUTIONS or definition.saga is None or not definition.saga.committed:
-        return
-    if (kept := _kept(definition, [definition])) is not None:
-        kept.remember(kept.states, text, _state(step))
+        return None
+    return _kept(definition, [definition])
 
 
 _StepState = tuple[type[SagaStepExecution], SagaStepStatus, bool, frozenset[str]]
@@ -118,39 +136,61 @@ _STATES_LIMIT = 16
 """How many texts one part keeps (a step finishes with a few sets of related services)."""
 
 
-def _text(owner: Any, steps: list[SagaStep], state: Hashable, raw: Callable[[], Any]) -> str:
-    """The text of ``raw()`` in ``state``, kept on ``owner`` while the parameters of the operations of ``steps`` (all
-    local or remote steps, else nothing is kept) stay the same."""
-    kept = _kept(owner, steps)
-    if kept is not None and (text := kept.texts.get(state)) is not None:
-        return text
-    text = dumps(raw())
-    if kept is not None:
-        kept.remember(kept.texts, state, text)
-    return text
+class _Text(NamedTuple):
+    """The text of a part of a definition in one state (``None`` for the definition itself)."""
+
+    kept: _Texts
+    state: Any
+    text: str
+
+    def holds(self, step: SagaStepExecution) -> bool:
+        """Whether this is still the text of ``step``, which it was taken for: the step is in the same state, and its
+        definition's texts are still those this one belongs to."""
+        _, status, already_rollback, related_services = self.state
+        kept = self.kept
+        return (
+            step.status is status
+            and step.already_rollback is already_rollback
+            and step.related_services == related_services
+            and getattr(step.definition, _CACHE, None) is kept
+            and (not kept.parameters or kept.valid)
+        )
 
 
 class _Texts:
-    """The texts kept on a part of a definition, each by the state it encodes, and the states of the texts seen for
-    it (kept or loaded), valid while the parameters of its operations stay the same."""
+    """The texts kept on a part of a definition (the definition itself, or one of its steps), by state and by text
+    (the texts seen for it when loading, each as a repository returned it), valid while the parameters of its
+    operations stay the same."""
 
-    __slots__ = ("parameters", "texts", "states")
+    __slots__ = ("parameters", "by_state", "by_text")
 
     def __init__(self, parameters: list[tuple[SagaOperation, SagaContext, dict[str, Any]]]):
         self.parameters = parameters
-        self.texts: dict[Hashable, str] = {}
-        self.states: dict[str, _StepState] = {}
+        self.by_state: dict[Hashable, _Text] = {}
+        self.by_text: dict[str, _Text] = {}
 
     @property
     def valid(self) -> bool:
         """Whether the parameters the texts were built with are still those of the operations."""
         return all(_unchanged(*parameters) for parameters in self.parameters)
 
-    @staticmethod
-    def remember(kept: dict[Any, Any], key: Any, value: Any) -> None:
-        if len(kept) >= _STATES_LIMIT:
-            kept.clear()
-        kept[key] = value
+    def of(self, state: Hashable, raw: Callable[[], Any]) -> _Text:
+        """The text of ``raw()`` in ``state``, encoded the first time only."""
+        known = self.by_state.get(state)
+        if known is None:
+            known = _remember(self.by_state, state, _Text(self, state, dumps(raw())))
+        return known
+
+
+_Known = TypeVar("_Known")
+
+
+def _remember(kept: dict[Any, _Known], key: Any, value: _Known) -> _Known:
+    """Keep ``value`` under ``key`` in ``kept`` (emptied first when full) and return it."""
+    if len(kept) >= _STATES_LIMIT:
+        kept.clear()
+    kept[key] = value
+    return value
 
 
 def _kept(owner: Any, steps: list[SagaStep]) -> _Texts | None:
