@@ -112,33 +112,37 @@ def active_interceptors(interceptors: Sequence[SagaInterceptor]) -> Iterator[Non
         _ACTIVE.reset(token)
 
 
-async def intercept_run(
+# The ``intercept_*`` functions return what ``proceed()`` returns when no interceptor is active, instead of awaiting it
+# in a coroutine of their own: that is the common case, and the step's one runs for every step of every saga.
+
+
+def intercept_run(
     execution: SagaExecution, response: SagaResponse | None, proceed: Callable[[], Awaitable[None]]
-) -> None:
+) -> Awaitable[None]:
     """Run ``proceed`` inside every active interceptor's :meth:`SagaInterceptor.run_saga`."""
     if not (interceptors := _ACTIVE.get()):
-        return await proceed()
-    return await _chain(interceptors, "run_saga", RunInput(execution, response), lambda _: proceed())
+        return proceed()
+    return _chain(interceptors, "run_saga", RunInput(execution, response), lambda _: proceed())
 
 
-async def intercept_step(
+def intercept_step(
     execution: SagaExecution,
     step: SagaStepExecution,
     phase: str,
     proceed: Callable[[], Awaitable[SagaContext]],
-) -> SagaContext:
+) -> Awaitable[SagaContext]:
     """Run ``proceed`` inside every active interceptor's :meth:`SagaInterceptor.run_step`."""
     if not (interceptors := _ACTIVE.get()):
-        return await proceed()
+        return proceed()
     index = _step_index(execution, step)
-    return await _chain(interceptors, "run_step", StepInput(execution, step, index, phase), lambda _: proceed())
+    return _chain(interceptors, "run_step", StepInput(execution, step, index, phase), lambda _: proceed())
 
 
-async def intercept_commit(execution: SagaExecution, proceed: Callable[[], Awaitable[None]]) -> None:
+def intercept_commit(execution: SagaExecution, proceed: Callable[[], Awaitable[None]]) -> Awaitable[None]:
     """Run ``proceed`` inside every active interceptor's :meth:`SagaInterceptor.commit`."""
     if not (interceptors := _ACTIVE.get()):
-        return await proceed()
-    return await _chain(interceptors, "commit", CommitInput(execution), lambda _: proceed())
+        return proceed()
+    return _chain(interceptors, "commit", CommitInput(execution), lambda _: proceed())
 
 
 def intercept_headers(headers: dict[str, str]) -> dict[str, str]:

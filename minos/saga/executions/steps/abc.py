@@ -39,11 +39,10 @@ class SagaStepExecution(ABC):
         status: SagaStepStatus = SagaStepStatus.Created,
         already_rollback: bool = False,
     ):
-        if related_services is None:
-            related_services = set()  # this service joins when the step runs
         self.definition = definition
         """The step of the definition it runs."""
-        self.related_services = set(related_services)
+        # A new step has none yet: this service joins when the step runs.
+        self.related_services = set() if related_services is None else set(related_services)
         """The services that took part in the step: the two-phase commit asks each of them."""
         self.status = status
         """Where the step stands."""
