@@ -83,9 +83,11 @@ class _HeldLock:
 
     @asynccontextmanager
     async def cursor(self, repository: PostgreSqlSagaExecutionRepository) -> AsyncIterator[aiopg.Cursor]:
-        """The cursor on the lock's connection; losing it means losing the lock."""
+        """The cursor on the lock's connection, with the repository's statements prepared; losing it means losing
+        the lock."""
         try:
             with _connection_faults(repository):
+                await repository._prepare(self.connection, self.session_cursor)
                 yield self.session_cursor
         except ConnectionException as exc:
             if not self.connection.closed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -111,6 +112,7 @@ class PostgreSqlSagaExecutionRepository(
         self._pool: aiopg.Pool | None = None
         self._lock_pool: aiopg.Pool | None = None
         self._queries = _Queries(table_name)
+        self._prepared: weakref.WeakSet[aiopg.Connection] = weakref.WeakSet()  # connections with its statements
 
     @classmethod
     def _from_config(cls, config: Config, **kwargs: Any) -> PostgreSqlSagaExecutionRepository:
@@ -149,7 +151,7 @@ class PostgreSqlSagaExecutionRepository(
                 "timeout": self.lock_wait_timeout + _CLIENT_MARGIN,
             }
             self._lock_pool = await self._create_pool(self.dsn, **lock_options)
-            async with self._cursor() as cursor:
+            async with self._cursor(prepare=False) as cursor:  # its statements name the table it creates
                 await cursor.execute(self._queries.create)
         except BaseException:
             await self._close_pools()
@@ -172,10 +174,23 @@ class PostgreSqlSagaExecutionRepository(
         return self._pool
 
     @asynccontextmanager
-    async def _cursor(self, pool: aiopg.Pool | None = None, **kwargs: Any) -> AsyncIterator[aiopg.Cursor]:
+    async def _cursor(self, *, prepare: bool = True) -> AsyncIterator[aiopg.Cursor]:
         with _connection_faults(self):
-            async with (pool or self.pool).acquire() as connection, connection.cursor(**kwargs) as cursor:
+            async with self.pool.acquire() as connection, connection.cursor() as cursor:
+                if prepare:
+                    await self._prepare(connection, cursor)
                 yield cursor
+
+    async def _prepare(self, connection: aiopg.Connection, cursor: aiopg.Cursor) -> None:
+        """Prepare the repository's statements on ``connection`` (a round trip) before its first use of them."""
+        if connection in self._prepared:
+            return
+        try:
+            await cursor.execute(self._queries.prepare)
+        except BaseException:
+            connection.close()  # some may be prepared (they outlive a failed statement): preparing again would fail
+            raise
+        self._prepared.add(connection)
 
     async def _store_document(self, execution: SagaExecution, text: str) -> None:
         row = _row(execution, text)
@@ -370,6 +385,7 @@ class PostgreSqlSagaExecutionRepository(
         """Take the advisory lock and then read the row, in one round trip on the lock's connection."""
         held.locked = True
         cursor = held.session_cursor
+        await self._prepare(held.connection, cursor)
         await cursor.execute(
             self._queries.lock_and_load, (held.key, str(held.uuid)), timeout=self.lock_wait_timeout + _CLIENT_MARGIN
         )

@@ -269,14 +269,17 @@ TWO_REMOTE_STEPS = (
 
 async def test_round_trips_of_a_start(manager, broker_publisher, round_trips):
     """The new execution's lock is taken with its first store (with the request); storing that it was sent
-    releases it."""
+    releases it. A connection's first use prepares the repository's statements, once."""
+    first = await manager.run(TWO_REMOTE_STEPS, pause_on_disk=True, autocommit=False)
     execution = await manager.run(TWO_REMOTE_STEPS, pause_on_disk=True, autocommit=False)
     assert execution.status == SagaStatus.Paused
-    assert round_trips == [
-        ["pg_advisory_lock", "INSERT"],
-        ["pg_advisory_xact_lock", "pg_advisory_unlock", "UPDATE"],
-    ], round_trips
+    start = [
+        ["pg_advisory_lock", "minos_saga_insert"],
+        ["pg_advisory_xact_lock", "pg_advisory_unlock", "minos_saga_update"],
+    ]
+    assert round_trips == [["PREPARE"] * 7, *start, *start], round_trips
     assert (await manager.storage.load(execution.uuid)) == execution
+    assert (await manager.storage.load(first.uuid)) == first
 
 
 async def test_a_local_saga_that_finishes_at_once_costs_no_round_trip(manager, round_trips):
@@ -293,9 +296,9 @@ async def test_round_trips_of_a_resume(manager, broker_publisher, round_trips):
     resumed = await manager.run(response=response, pause_on_disk=True, autocommit=False)
     assert resumed.uuid == execution.uuid and resumed.status == SagaStatus.Paused
     assert round_trips == [
-        ["pg_advisory_lock", "SELECT"],
-        ["UPDATE"],
-        ["pg_advisory_xact_lock", "pg_advisory_unlock", "UPDATE"],
+        ["pg_advisory_lock", "minos_saga_read"],
+        ["minos_saga_update"],
+        ["pg_advisory_xact_lock", "pg_advisory_unlock", "minos_saga_update"],
     ], round_trips
     assert (await manager.storage.load(execution.uuid)) == resumed  # the last store was written
 
@@ -309,8 +312,8 @@ async def test_round_trips_of_a_resume_that_finishes_the_saga(manager, broker_pu
     finished = await manager.run(response=response, pause_on_disk=True, autocommit=False)
     assert finished.uuid == execution.uuid and finished.status == SagaStatus.Finished
     assert round_trips == [
-        ["pg_advisory_lock", "SELECT"],
-        ["pg_advisory_xact_lock", "pg_advisory_unlock", "DELETE"],
+        ["pg_advisory_lock", "minos_saga_read"],
+        ["pg_advisory_xact_lock", "pg_advisory_unlock", "minos_saga_delete_version"],
     ], round_trips
     with pytest.raises(SagaExecutionNotFoundException):
         await manager.storage.load(execution.uuid)
@@ -344,8 +347,12 @@ async def test_a_new_execution_lock_does_not_overwrite_a_stored_one(injector, re
 
 
 def _statement_kind(statement: str) -> str:
-    """The advisory-lock function a statement calls, else its first word."""
+    """The advisory-lock function a statement calls, the name of the prepared statement it executes, else its
+    first word."""
     for function in ("pg_advisory_xact_lock", "pg_advisory_unlock", "pg_advisory_lock"):
         if f"{function}(" in statement:
             return function
-    return statement.split()[0].upper()
+    first, *rest = statement.split()
+    if first == "EXECUTE":
+        return rest[0].split("(")[0]
+    return first.upper()
