@@ -282,7 +282,8 @@ class PostgreSqlSagaExecutionRepository(
         held = self._held(uuid)
         if held is not None:
             if not held.locked:
-                await self._lock_and_read(held)  # a new execution's lock, taken when first needed (see lock_new)
+                with _connection_faults(self):
+                    await self._lock_and_read(held)  # a new execution's lock, taken when first needed (see lock_new)
             await self._flush(held)  # a write kept for the unlock changes what there is to read
         document: str | None
         if held is not None and held.document is not None:

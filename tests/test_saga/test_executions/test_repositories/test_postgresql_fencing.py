@@ -178,6 +178,26 @@ async def test_a_lock_wait_is_bounded_by_the_server_and_raises_a_connection_exce
         holder.close()
 
 
+async def test_a_new_executions_lock_taken_at_its_first_read_raises_a_connection_exception(injector, repositories):
+    """``lock_new`` defers the lock to the first write or read: a read that then waits too long for it fails as a
+    lock taken up front does."""
+    repository = await repositories(lock_wait_timeout=0.3)
+    uuid = uuid4()
+    holder = await aiopg.connect(repository.dsn)
+
+    async def read_under_a_new_lock() -> None:
+        async with repository.lock_new(uuid):
+            await repository.load(uuid)
+
+    try:
+        async with holder.cursor() as cursor:
+            await cursor.execute("SELECT pg_advisory_lock(%s)", (advisory_lock_key(uuid),))
+        with pytest.raises(ConnectionException):
+            await asyncio.wait_for(read_under_a_new_lock(), GUARD)
+    finally:
+        holder.close()
+
+
 async def test_a_server_side_statement_cancel_is_a_connection_exception_and_commits_nothing(injector, repositories):
     repository = await repositories(statement_timeout=0.3, lock_wait_timeout=5)
     execution = await stored_execution(repository)
