@@ -84,6 +84,21 @@ class SagaExecutionListerContract(_RepositoryCase):
         self.assertEqual([self.executions[3].uuid], await self.listed(uuid=str(self.executions[3].uuid)))
         self.assertEqual([], await self.listed(uuid=self.executions[3].uuid, status="paused"))
 
+    async def test_filters_by_stalled_compensations(self) -> None:
+        """``compensations_stalled`` selects the executions whose compensations ran out of attempts (``True``), the
+        others (``False``), or both (``None``); summaries say which."""
+        stalled = self.executions[1]
+        stalled.status, stalled.compensations_stalled = SagaStatus.Errored, True
+        await self.repository.store(stalled)
+        others = self.uuids(lambda execution: execution is not stalled)
+        self.assertEqual([stalled.uuid], await self.listed(compensations_stalled=True))
+        self.assertEqual(others, set(await self.listed(compensations_stalled=False)))
+        self.assertEqual(others | {stalled.uuid}, set(await self.listed(compensations_stalled=None)))
+        self.assertEqual([stalled.uuid], await self.listed(compensations_stalled=True, status="errored"))
+        self.assertEqual([], await self.listed(compensations_stalled=True, status="paused"))
+        summaries = {summary.uuid: summary.compensations_stalled for summary in await self.lister.list()}
+        self.assertEqual({uuid: uuid == stalled.uuid for uuid in others | {stalled.uuid}}, summaries)
+
     async def test_filters_by_age(self) -> None:
         """``updated_before``/``updated_after`` select the executions last stored before or after a time."""
         summaries = await self.lister.list()
@@ -128,6 +143,8 @@ class SagaExecutionListerContract(_RepositoryCase):
             (ValueError, {"user": "nobody"}),
             (TypeError, {"saga": b"order"}),
             (ValueError, {"saga": " "}),
+            (TypeError, {"compensations_stalled": "yes"}),
+            (TypeError, {"compensations_stalled": 1}),
             (TypeError, {"updated_before": "yesterday"}),
             (ValueError, {"updated_before": datetime(2020, 1, 1)}),
             (ValueError, {"updated_after": datetime(2020, 1, 1)}),

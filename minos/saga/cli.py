@@ -60,12 +60,15 @@ def list_(
     older_than: Optional[str] = typer.Option(None, help="Last stored longer ago than this: 30s, 10m, 2h, 7d."),  # noqa: UP045
     newer_than: Optional[str] = typer.Option(None, help="Last stored within this: 30s, 10m, 2h, 7d."),  # noqa: UP045
     after: Optional[str] = typer.Option(None, help="The cursor a previous page printed."),  # noqa: UP045
+    stalled: bool = typer.Option(False, "--stalled", help="Only those whose compensations ran out of attempts."),
     limit: int = typer.Option(50, help="At most this many (1 to 1000)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document: the executions and the next cursor."),
 ) -> None:
     """List stored saga executions, least recently stored first."""
     now = datetime.now(timezone.utc)
     filters: dict[str, Any] = dict(status=status, saga=saga, user=user, after=after, limit=limit)
+    if stalled:
+        filters["compensations_stalled"] = True
     if older_than is not None:
         filters["updated_before"] = now - _duration(older_than)
     if newer_than is not None:

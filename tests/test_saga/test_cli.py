@@ -96,7 +96,7 @@ async def stored(service: Path, injector, broker_pool, broker_publisher) -> Asyn
         paused = await manager.run(sagas.CREATE_ORDER, SagaContext(order_id=7), pause_on_disk=True)
         request = broker_publisher.messages[-1]
         errored = await manager.run(sagas.PAY_ORDER, SagaContext(order_id=8), pause_on_disk=True, raise_on_error=False)
-        yield {"paused": paused, "errored": errored, "module": sagas, "request": request}
+        yield {"paused": paused, "errored": errored, "module": sagas, "request": request, "storage": manager.storage}
     finally:
         await manager.destroy()
 
@@ -170,6 +170,25 @@ async def test_list_prints_a_table_and_json(service, stored):
 
     assert older.stdout.strip() == "no saga executions"
     assert len(newer.stdout.strip().splitlines()) == 3
+
+
+async def test_list_stalled_selects_the_executions_whose_compensations_stalled(service, stored):
+    errored = stored["errored"]
+    errored.compensations_stalled = True
+    await stored["storage"].store(errored)
+
+    table, as_json, everything = run_all(
+        service, [["list", "--stalled"], ["list", "--stalled", "--json"], ["list", "--json"]]
+    )
+    assert table.returncode == 0, table.stderr
+    _, *rows = table.stdout.strip().splitlines()
+    assert [row.split()[:4] for row in rows] == [[str(errored.uuid), "errored", "(compensations", "stalled)"]]
+    listed = json.loads(as_json.stdout)["executions"]
+    assert [(e["uuid"], e.get("compensations_stalled")) for e in listed] == [(str(errored.uuid), True)]
+    assert {e["uuid"] for e in json.loads(everything.stdout)["executions"]} == {
+        str(stored["paused"].uuid),
+        str(errored.uuid),
+    }
 
 
 async def test_list_rejects_wrong_filters(service, stored):

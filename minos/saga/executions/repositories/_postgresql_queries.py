@@ -8,6 +8,8 @@ from ..._postgresql import serialised_schema
 from .listing import SagaExecutionQuery
 
 _SAGA_NAME = "(document #>> '{definition,steps,0,on_execute,callback}')"
+# Whether a compensation ran out of attempts (see ``SagaExecution.compensations_stalled``): absent means no.
+_STALLED = "coalesce(document #> '{orchestrator,compensations_stalled}' = 'true', false)"
 
 # Rows whose outbox holds a message never confirmed published (see ``SagaExecution.outbox``).
 _UNSENT = """document -> 'orchestrator' -> 'outbox' @> '[{"sent_at": null}]'"""
@@ -128,6 +130,9 @@ def _conditions(query: SagaExecutionQuery) -> tuple[str, list[Any]]:
     if query.saga is not None:
         conditions.append(f"({_SAGA_NAME} = %s OR right({_SAGA_NAME}, %s) = %s)")
         parameters += [query.saga, len(query.saga) + 1, f".{query.saga}"]
+    if query.compensations_stalled is not None:
+        conditions.append(f"{_STALLED} = %s")
+        parameters.append(query.compensations_stalled)
     if query.updated_before is not None:
         conditions.append("updated_at < %s")
         parameters.append(query.updated_before)

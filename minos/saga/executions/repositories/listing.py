@@ -142,6 +142,8 @@ class SagaExecutionQuery:
     """At most this many executions (1 to 1000)."""
     uuid: UUID | None = None
     """Only the execution with this uuid."""
+    compensations_stalled: bool | None = None
+    """Only executions whose compensations stalled (``True``) or did not (``False``); ``None``: both."""
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -152,6 +154,8 @@ class SagaExecutionQuery:
             raise TypeError(f"saga must be a str. Obtained: {self.saga!r}")
         if self.saga is not None and not self.saga.strip():
             raise ValueError("saga must not be empty.")
+        if self.compensations_stalled is not None and not isinstance(self.compensations_stalled, bool):
+            raise TypeError(f"compensations_stalled must be a bool. Obtained: {self.compensations_stalled!r}")
         for name in ("updated_before", "updated_after"):
             value = getattr(self, name)
             if value is not None:
@@ -172,6 +176,7 @@ class SagaExecutionQuery:
             and (self.status is None or summary.status == self.status)
             and (self.user is None or summary.user == self.user)
             and (self.saga is None or _saga_matches(summary.saga, self.saga))
+            and (self.compensations_stalled is None or summary.compensations_stalled == self.compensations_stalled)
             and (self.updated_before is None or summary.updated_at < self.updated_before)
             and (self.updated_after is None or summary.updated_at > self.updated_after)
             and (self.after is None or (summary.updated_at, summary.uuid) > (self.after.updated_at, self.after.uuid))
@@ -179,7 +184,7 @@ class SagaExecutionQuery:
 
 
 class SagaExecutionLister(ABC):
-    """Capability: list stored executions by status, user, saga and age, a page at a time."""
+    """Capability: list stored executions by status, user, saga, age and stalled compensations, a page at a time."""
 
     async def list(
         self,
@@ -192,11 +197,15 @@ class SagaExecutionLister(ABC):
         after: Union[SagaExecutionCursor, str, None] = None,
         limit: int = 100,
         uuid: Union[UUID, str, None] = None,
+        compensations_stalled: bool | None = None,
     ) -> list[SagaExecutionSummary]:
         """Summaries of the executions matching every given filter, ordered by ``(updated_at, uuid)``, starting
         after the ``after`` cursor, at most ``limit`` of them. ``uuid`` selects one execution; ``saga`` matches a
-        saga's full name or its last dotted part. Arguments are checked by :class:`SagaExecutionQuery`."""
+        saga's full name or its last dotted part; ``compensations_stalled=True`` selects the executions whose
+        compensations ran out of attempts (they wait for an operator). Arguments are checked by
+        :class:`SagaExecutionQuery`."""
         arguments: dict[str, Any] = dict(status=status, user=user, saga=saga, after=after, limit=limit, uuid=uuid)
+        arguments["compensations_stalled"] = compensations_stalled
         query = SagaExecutionQuery(updated_before=updated_before, updated_after=updated_after, **arguments)
         return await self._list(query)
 

@@ -23,7 +23,7 @@ from .._saga_document import storable_document, wake_time_text
 from ..saga import SagaExecution
 from ..status import SagaStatus
 from ._postgresql_locks import _CLIENT_MARGIN, _DELETE, _HELD, _connect, _connection_faults, _HeldLock, _server_cancel
-from ._postgresql_queries import _SAGA_NAME, _conditions, _Queries
+from ._postgresql_queries import _SAGA_NAME, _STALLED, _conditions, _Queries
 from .abc import SagaExecutionRepository
 from .listing import SagaExecutionLister, SagaExecutionPurger, SagaExecutionQuery, SagaExecutionSummary
 
@@ -442,8 +442,7 @@ class PostgreSqlSagaExecutionRepository(
         statement = (
             f"SELECT uuid, status, user_uuid, updated_at, {_SAGA_NAME}, "
             "jsonb_array_length(document -> 'executed_steps'), "
-            "jsonb_array_length(document #> '{definition,steps}'), created_at, "
-            "document -> 'orchestrator' -> 'compensations_stalled' IS NOT NULL "
+            f"jsonb_array_length(document #> '{{definition,steps}}'), created_at, {_STALLED} "
             f"FROM {self.table_name} {where}ORDER BY updated_at, uuid LIMIT %s"
         )
         async with self._cursor() as cursor:
