@@ -328,8 +328,8 @@ class SagaExecution:
             return min(times, default=None)
         if self.deadline_at is not None:
             times.append(self.deadline_at)
-        pending, policy = self.awaited_message, self.awaited_policy
-        if pending is not None and pending.expires_at is not None and policy is not None:
+        pending = self.awaited_message if self.outbox else None  # every stored document reads this: no search if empty
+        if pending is not None and pending.expires_at is not None and (policy := self.awaited_policy) is not None:
             times.append(pending.expires_at + timedelta(seconds=policy.interval(pending.attempts)))
         return min(times, default=None)
 
