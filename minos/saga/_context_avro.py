@@ -19,6 +19,7 @@ from base64 import b64decode, b64encode
 from collections.abc import Hashable, Iterable
 from datetime import datetime
 from functools import lru_cache
+from math import copysign
 from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
@@ -167,6 +168,25 @@ def encode(values: dict[str, Any]) -> str | None:
         record = buffer.getvalue()
     block = _long(1) + _long(len(record)) + record + header.sync
     return header.base64_prefix + b64encode(header.tail + block).decode()
+
+
+def encodes_alike(kept: Any, value: Any) -> bool:
+    """Whether ``value`` is written exactly as ``kept``, a value :func:`encode` accepted: the same types all the way
+    down, equal values, dict keys in the same order, and floats of the same sign (``0.0 == -0.0``, but avro writes
+    their bits). A ``False`` only costs encoding again (``nan`` is never equal to itself)."""
+    kind = type(value)
+    if type(kept) is not kind:
+        return False
+    if kind is dict:
+        return len(kept) == len(value) and all(
+            kept_key == key and type(key) is str and encodes_alike(kept_item, item)
+            for (kept_key, kept_item), (key, item) in zip(kept.items(), value.items())
+        )
+    if kind is list:
+        return len(kept) == len(value) and all(map(encodes_alike, kept, value))
+    if kind is float:
+        return kept == value and copysign(1.0, kept) == copysign(1.0, value)
+    return bool(kept == value)  # an aware datetime is written as its instant, which equality compares
 
 
 def _is_plain(schema: Any) -> bool:

@@ -50,6 +50,7 @@ class SagaContext(BucketModel, MutableMapping):
     """Key-value state of a saga execution, readable as ``context["key"]`` or ``context.key``."""
 
     _values: dict[str, Any]
+    _kept_avro: tuple[dict[str, Any], str] | None = None  # see ``avro_str``
 
     def __init__(self, **kwargs: Any):
         fields = kwargs.get("fields")
@@ -76,9 +77,18 @@ class SagaContext(BucketModel, MutableMapping):
 
     @property
     def avro_str(self) -> str:
-        """The avro form stored in raw documents, written directly for plain values (see ``_context_avro``)."""
+        """The avro form stored in raw documents, written directly for plain values (see ``_context_avro``).
+
+        The last form written is kept with a copy of the values it was written from, and returned again while the
+        values still encode alike: a paused execution is stored again once its messages are sent, unchanged."""
+        kept = self._kept_avro
+        if kept is not None and _context_avro.encodes_alike(kept[0], self._values):
+            return kept[1]
         encoded = _context_avro.encode(self._values)
-        return encoded if encoded is not None else super().avro_str
+        if encoded is None:
+            return super().avro_str
+        self._kept_avro = (_copy_value(self._values), encoded)
+        return encoded
 
     @classmethod
     def from_avro_str(cls, raw: str, **kwargs: Any) -> SagaContext:

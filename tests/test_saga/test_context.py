@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from uuid import uuid4
 
 import pytest
@@ -56,6 +56,53 @@ def test_avro_round_trip():
     loaded = SagaContext.from_avro_str(context.avro_str)
     assert loaded == context
     assert loaded.uuid == uuid and loaded.when == when
+
+
+def _replace_values(context, values):
+    context.clear()
+    context.update(values)
+
+
+def _reorder(context):
+    context["ones"] = {"y": 1, "x": 1}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda context: context["items"].append(3), id="list item added in place"),
+        pytest.param(lambda context: context["mapping"].__setitem__("a", 2), id="nested value changed in place"),
+        pytest.param(lambda context: context.__setitem__("extra", 1), id="key added"),
+        pytest.param(lambda context: context.__delitem__("text"), id="key removed"),
+        pytest.param(_reorder, id="keys of a map reordered"),
+        pytest.param(lambda context: context.__setitem__("number", True), id="1 becomes True"),
+        pytest.param(lambda context: context.__setitem__("number", 1.0), id="1 becomes 1.0"),
+        pytest.param(lambda context: context.__setitem__("real", -0.0), id="0.0 becomes -0.0"),
+        pytest.param(lambda context: context["items"].__setitem__(0, "1"), id="1 becomes '1' in a list"),
+        pytest.param(lambda context: context.__setitem__("text", date(2022, 5, 17)), id="a value for minos' encoder"),
+        pytest.param(lambda context: context.__setitem__("when", datetime(2021, 1, 1)), id="aware datetime to naive"),
+        pytest.param(lambda context: _replace_values(context, {"other": [1.5]}), id="every value replaced"),
+    ],
+)
+def test_avro_str_follows_every_change_of_the_values(change):
+    when = datetime(2021, 1, 1, tzinfo=timezone.utc)
+    context = SagaContext(
+        number=1, real=0.0, text="t", items=[1, 2], mapping={"a": 1, "b": [None]}, ones={"x": 1, "y": 1}, when=when
+    )
+    before = context.avro_str
+    change(context)
+    expected = SagaContext.from_avro_str(SagaContext(**dict(context)).avro_str)
+    assert context.avro_str != before
+    # repr tells 1 from 1.0 and True, and 0.0 from -0.0; the order of the keys counts too
+    assert repr(SagaContext.from_avro_str(context.avro_str)) == repr(expected)
+
+
+def test_avro_str_of_an_unchanged_context_is_the_same():
+    when = datetime(2021, 1, 1, tzinfo=timezone.utc)
+    context = SagaContext(items=[{"a": 1}], when=when)
+    first = context.avro_str
+    context["items"][0]["a"] = 1
+    assert context.avro_str == first == SagaContext(items=[{"a": 1}], when=when).avro_str
 
 
 def test_equality():
