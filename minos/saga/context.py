@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import ItemsView, Iterator, KeysView, MutableMapping, ValuesView
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
@@ -40,6 +40,26 @@ def _copy_value(value: Any) -> Any:
     if kind in _IMMUTABLE_TYPES:
         return value
     return copy.deepcopy(value)
+
+
+def _decoded_copy(value: Any) -> Any:
+    """A deep copy of plain values (those ``_context_avro.encode`` writes) as decoding their avro form gives them
+    back: aware datetimes in UTC."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _decoded_copy(item) for key, item in value.items()}
+    if kind is list:
+        return [_decoded_copy(item) for item in value]
+    if kind is datetime and value.tzinfo is not timezone.utc:
+        return value.astimezone(timezone.utc)
+    return value
+
+
+_WRITTEN: dict[str, dict[str, Any]] = {}
+"""The values of the avro strings written lately, as decoding them gives them back (never handed out: copied): an
+execution stored at a pause is loaded again at the reply, usually by the process that stored it."""
+_WRITTEN_LIMIT = 128
+_WRITTEN_MAX_LENGTH = 16_384  # larger contexts are decoded each time rather than held
 
 
 def _is_field_mapping(value: Any) -> bool:
@@ -87,12 +107,21 @@ class SagaContext(BucketModel, MutableMapping):
         encoded = _context_avro.encode(self._values)
         if encoded is None:
             return super().avro_str
-        self._kept_avro = (_copy_value(self._values), encoded)
+        decoded = _decoded_copy(self._values)
+        self._kept_avro = (decoded, encoded)
+        if len(encoded) <= _WRITTEN_MAX_LENGTH:
+            if len(_WRITTEN) >= _WRITTEN_LIMIT:
+                _WRITTEN.clear()
+            _WRITTEN[encoded] = decoded
         return encoded
 
     @classmethod
     def from_avro_str(cls, raw: str, **kwargs: Any) -> SagaContext:
-        """Read a context from the avro string ``avro_str`` wrote, as stored in execution documents."""
+        """Read a context from the avro string ``avro_str`` wrote, as stored in execution documents. A string this
+        process wrote lately is not decoded: a copy of the values it was written from is read instead."""
+        written = _WRITTEN.get(raw)
+        if written is not None:
+            return cls._from_values(_copy_value(written))
         values = _context_avro.decode(raw)
         if values is None:
             return super().from_avro_str(raw, **kwargs)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from uuid import uuid4
 
 import pytest
 
-from minos.saga import SagaContext
+from minos.saga import SagaContext, _context_avro
 
 
 def test_item_and_attribute_access():
@@ -103,6 +103,33 @@ def test_avro_str_of_an_unchanged_context_is_the_same():
     first = context.avro_str
     context["items"][0]["a"] = 1
     assert context.avro_str == first == SagaContext(items=[{"a": 1}], when=when).avro_str
+
+
+def test_a_context_read_from_the_avro_str_just_written_is_its_own_copy():
+    context = SagaContext(items=[{"a": 1}], mapping={"b": [2]})
+    text = context.avro_str
+    loaded = SagaContext.from_avro_str(text)
+    loaded["items"][0]["a"] = 5
+    loaded["mapping"]["b"].append(3)
+    assert SagaContext.from_avro_str(text) == context == SagaContext(items=[{"a": 1}], mapping={"b": [2]})
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"when": datetime(2021, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))},
+        {"when": datetime(2021, 1, 1, 12, 0, 0, 7, tzinfo=timezone(timedelta(0)))},
+        {"nested": [{"when": datetime(2021, 1, 1, tzinfo=timezone(timedelta(hours=-5)))}]},
+        {"number": 2**40, "small": -3, "flag": False, "none": None, "real": -0.0, "nan": float("nan")},
+        {"uuid": uuid4(), "text": "é", "empty": [], "mapping": {}, "mixed": [1, "a", None], "deep": [[{"x": [1]}]]},
+    ],
+    ids=["datetime-plus-2h", "datetime-zero-offset", "nested-datetime", "numbers", "others"],
+)
+def test_a_context_read_from_the_avro_str_just_written_is_what_decoding_gives(values):
+    text = SagaContext(**values).avro_str
+    decoded = _context_avro.decode(text)
+    assert decoded is not None
+    assert repr(SagaContext.from_avro_str(text)) == repr(SagaContext(**decoded))
 
 
 def test_equality():
