@@ -282,8 +282,7 @@ class PostgreSqlSagaExecutionRepository(
         held = self._held(uuid)
         if held is not None:
             if not held.locked:
-                with _connection_faults(self):
-                    await self._lock_and_read(held)  # a new execution's lock, taken when first needed (see lock_new)
+                await self._lock_and_read(held)  # a new execution's lock, taken when first needed (see lock_new)
             await self._flush(held)  # a write kept for the unlock changes what there is to read
         document: str | None
         if held is not None and held.document is not None:
@@ -383,14 +382,18 @@ class PostgreSqlSagaExecutionRepository(
         return held
 
     async def _lock_and_read(self, held: _HeldLock) -> None:
-        """Take the advisory lock and then read the row, in one round trip on the lock's connection."""
+        """Take the advisory lock and then read the row, in one round trip on the lock's connection; driver faults
+        raise ``ConnectionException``, whether the lock is taken up front or at a new execution's first read."""
         held.locked = True
         cursor = held.session_cursor
-        await self._prepare(held.connection, cursor)
-        await cursor.execute(
-            self._queries.lock_and_load, (held.key, str(held.uuid)), timeout=self.lock_wait_timeout + _CLIENT_MARGIN
-        )
-        row = await cursor.fetchone()
+        with _connection_faults(self):
+            await self._prepare(held.connection, cursor)
+            await cursor.execute(
+                self._queries.lock_and_load,
+                (held.key, str(held.uuid)),
+                timeout=self.lock_wait_timeout + _CLIENT_MARGIN,
+            )
+            row = await cursor.fetchone()
         held.document, held.version = (None, None) if row is None else row
 
     async def _lock_connection(self, pool: aiopg.Pool | None) -> aiopg.Connection:
