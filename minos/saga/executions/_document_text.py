@@ -98,7 +98,7 @@ def step_text(step: SagaStepExecution) -> str:
 def step_from_text(text: str, definition: SagaStep) -> SagaStepExecution | None:
     """A new step execution of ``definition`` from ``text``, the text of one (as :func:`step_text` gives it or as a
     repository returned it) already seen for that definition; ``None`` when it was not."""
-    kept = _kept(definition, [definition]) if definition.saga is not None and definition.saga.committed else None
+    kept = _step_definition_texts(definition)
     if kept is None or (known := kept.by_text.get(text)) is None:
         return None
     step_cls, status, already_rollback, related_services = known.state
@@ -118,8 +118,12 @@ def remember_step_text(text: str, step: SagaStepExecution) -> None:
 def _step_texts(step: SagaStepExecution) -> _Texts | None:
     """The texts kept on the definition of ``step``: ``None`` unless it is a local or remote step of a committed
     definition."""
-    definition = step.definition
-    if type(step) not in _PLAIN_STEP_EXECUTIONS or definition.saga is None or not definition.saga.committed:
+    return _step_definition_texts(step.definition) if type(step) in _PLAIN_STEP_EXECUTIONS else None
+
+
+def _step_definition_texts(definition: SagaStep) -> _Texts | None:
+    """The texts kept on ``definition``: ``None`` unless it is a local or remote step of a committed definition."""
+    if definition.saga is None or not definition.saga.committed:
         return None
     return _kept(definition, [definition])
 
@@ -153,7 +157,7 @@ class _Text(NamedTuple):
             and step.already_rollback is already_rollback
             and step.related_services == related_services
             and getattr(step.definition, _CACHE, None) is kept
-            and (not kept.parameters or kept.valid)
+            and kept.valid
         )
 
 
@@ -172,7 +176,7 @@ class _Texts:
     @property
     def valid(self) -> bool:
         """Whether the parameters the texts were built with are still those of the operations."""
-        return all(_unchanged(*parameters) for parameters in self.parameters)
+        return not self.parameters or all(_unchanged(*parameters) for parameters in self.parameters)
 
     def of(self, state: Hashable, raw: Callable[[], Any]) -> _Text:
         """The text of ``raw()`` in ``state``, encoded the first time only."""
@@ -197,7 +201,7 @@ def _kept(owner: Any, steps: list[SagaStep]) -> _Texts | None:
     """The texts kept on ``owner`` (new ones if the parameters they depend on changed); ``None`` (nothing is kept)
     unless ``steps`` are all local or remote steps."""
     kept = getattr(owner, _CACHE, None)
-    if kept is not None and (not kept.parameters or kept.valid):
+    if kept is not None and kept.valid:
         return kept
     if not all(type(step) in _PLAIN_STEPS for step in steps):
         return None
