@@ -310,10 +310,7 @@ async def test_a_local_saga_that_finishes_at_once_costs_no_round_trip(manager, r
 
 async def test_round_trips_of_a_resume(manager, broker_publisher, round_trips):
     """Lock and read in one round trip; store with the next request; store that it was sent and unlock in one."""
-    execution = await manager.run(TWO_REMOTE_STEPS, pause_on_disk=True, autocommit=False)
-    round_trips.clear()
-    response = SagaResponse.from_message(reply_message(broker_publisher.messages[-1], "t1"))
-    resumed = await manager.run(response=response, pause_on_disk=True, autocommit=False)
+    execution, resumed = await _resumed_by_its_first_reply(manager, broker_publisher, round_trips, TWO_REMOTE_STEPS)
     assert resumed.uuid == execution.uuid and resumed.status == SagaStatus.Paused
     assert round_trips == [
         ["pg_advisory_lock", "minos_saga_read"],
@@ -326,10 +323,7 @@ async def test_round_trips_of_a_resume(manager, broker_publisher, round_trips):
 async def test_round_trips_of_a_resume_that_finishes_the_saga(manager, broker_publisher, round_trips):
     """Lock and read in one round trip; delete and unlock in another."""
     saga = Saga().remote_step(send_create_ticket).on_success(handle_ticket).commit()
-    execution = await manager.run(saga, pause_on_disk=True, autocommit=False)
-    round_trips.clear()
-    response = SagaResponse.from_message(reply_message(broker_publisher.messages[-1], "t1"))
-    finished = await manager.run(response=response, pause_on_disk=True, autocommit=False)
+    execution, finished = await _resumed_by_its_first_reply(manager, broker_publisher, round_trips, saga)
     assert finished.uuid == execution.uuid and finished.status == SagaStatus.Finished
     assert round_trips == [
         ["pg_advisory_lock", "minos_saga_read"],
@@ -337,6 +331,15 @@ async def test_round_trips_of_a_resume_that_finishes_the_saga(manager, broker_pu
     ], round_trips
     with pytest.raises(SagaExecutionNotFoundException):
         await manager.storage.load(execution.uuid)
+
+
+async def _resumed_by_its_first_reply(manager, broker_publisher, round_trips, saga):
+    """Start ``saga`` paused on disk, then resume it with a reply to its first request; the round trips recorded are
+    the resume's only. Returns the paused execution and the resumed one."""
+    execution = await manager.run(saga, pause_on_disk=True, autocommit=False)
+    round_trips.clear()
+    response = SagaResponse.from_message(reply_message(broker_publisher.messages[-1], "t1"))
+    return execution, await manager.run(response=response, pause_on_disk=True, autocommit=False)
 
 
 async def test_a_new_execution_is_locked_from_its_first_store_until_the_block_ends(injector, repositories):
