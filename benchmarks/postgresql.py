@@ -8,13 +8,16 @@
     <= 1.2x) and the CPU time per op of the client and, when the server runs on this machine, of the server (which
     shares its cores).
 (b) Resumes per second: 4 SagaManagers, each on its own repository (separate pools), N paused sagas, every reply
-    delivered twice concurrently to two different managers. Verifies that no step ran twice. Measured in the same
-    run for the repository and for a baseline with the protocol this issue was filed against (lock, select, each
-    store and unlock one round trip each, on the connection holding the lock), in alternating rounds; reports the
-    ratio (target >= 1.3x: the median of the rounds' ratios, each of two runs next to each other in time, with their
-    spread) and the CPU time per resume of the client and, when the server runs on this machine, of the server.
+    delivered twice concurrently to two different managers (``_race.py``). Verifies that no step ran twice.
+    Measured in the same run, each run in a process of its own, in rounds of rotating order, for three contenders:
+    this package; the package issue 12 was filed against (commit ``FILING_COMMIT``, exported from this repository's
+    history: the target, >= 1.3x, is over its resumes/s); and this package's engine on the round trips of that time
+    (lock, select, each store and unlock one each: what the fewer round trips alone gain). A ratio is the median of
+    the rounds' ratios, each of two runs close in time, with their spread. Also the CPU time per resume of the
+    client and, when the server runs on this machine, of the server.
 (c) Statements per start, resume and duplicate reply, counted by wrapping aiopg's cursor: every ``execute`` call is
-    a round trip, and the statements are those in the SQL text it sent. For both protocols of (b).
+    a round trip, and the statements are those in the SQL text it sent. For this package and for its engine on the
+    filing-time round trips.
 (d) The recovery loop (``SagaManager.recover()``, run periodically by every replica) over N paused sagas whose steps
     declare a reply timeout: one pass while no wait has expired (its steady cost), then one pass after the clock
     moved past every timeout (each request re-sent under its lock), reported per 10,000 paused sagas.
@@ -28,161 +31,39 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
+import io
 import json
-import logging
 import os
 import platform
-import random
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
-import warnings
-from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from uuid import UUID, uuid4
+from uuid import uuid4
 
-warnings.simplefilter("ignore")
-logging.getLogger("minos").setLevel(logging.ERROR)  # duplicated replies are logged as ignored: expected here
+import aiopg
+from _filing_time_protocol import FilingTimeRepository, upsert
+from _race import MANAGERS, PG, SAGA, ServerCpu, reply_to_last_request, reserve, reserved, wire
+from minos.networks import InMemoryBrokerPublisher
 
-import aiopg  # noqa: E402
-import yaml  # noqa: E402
-from minos.common import Config, DependencyInjector, PoolFactory  # noqa: E402
-from minos.networks import (  # noqa: E402
-    BrokerMessageV1,
-    BrokerMessageV1Payload,
-    InMemoryBrokerPublisher,
-    InMemoryBrokerSubscriberBuilder,
-)
+from minos.saga import PostgreSqlSagaExecutionRepository, RetryPolicy, Saga, SagaContext, SagaManager, SagaStatus
+from minos.saga.clock import OffsetClock
+from minos.saga.testing import throwaway_database
 
-from minos.saga import (  # noqa: E402
-    PostgreSqlSagaExecutionRepository,
-    RetryPolicy,
-    Saga,
-    SagaContext,
-    SagaExecution,
-    SagaExecutionNotFoundException,
-    SagaExecutionRepository,
-    SagaManager,
-    SagaRequest,
-    SagaResponse,
-    SagaStatus,
-)
-from minos.saga.clock import OffsetClock  # noqa: E402
-from minos.saga.executions.repositories.postgresql import advisory_lock_key  # noqa: E402
-from minos.saga.testing import throwaway_database  # noqa: E402
-
-PG = {
-    "host": os.environ.get("PGHOST", "localhost"),
-    "port": int(os.environ.get("PGPORT", "5432")),
-    "user": os.environ.get("PGUSER", "postgres"),
-    "password": os.environ.get("PGPASSWORD", "postgres"),
-}
 TARGET_OVERHEAD = 1.2
 TARGET_SPEEDUP = 1.3
-MANAGERS = 4
 ROUNDS = 10
-RACE_ROUNDS = 8
-
-SUCCESSES: Counter[str] = Counter()
-
-
-def reserve(context: SagaContext) -> SagaRequest:
-    return SagaRequest("ReserveStock", {"key": context["key"]})
-
-
-def reserved(context: SagaContext, response) -> SagaContext:
-    SUCCESSES[context["key"]] += 1
-    context["reserved"] = True
-    return context
-
-
-def charge(context: SagaContext) -> SagaRequest:
-    return SagaRequest("ChargePayment", {"key": context["key"]})
-
-
-def charged(context: SagaContext, response) -> SagaContext:
-    return context
-
-
-SAGA = Saga().remote_step(reserve).on_success(reserved).remote_step(charge).on_success(charged).commit()
-
-
-async def wire() -> DependencyInjector:
-    data = {
-        "version": 2,
-        "name": "order",
-        "databases": {"default": {"client": "minos.common.testing.MockedDatabaseClient"}},
-        "pools": {"broker": "minos.networks.BrokerClientPool"},
-    }
-    path = Path(tempfile.mkdtemp()) / "config.yml"
-    path.write_text(yaml.safe_dump(data))
-    config = Config(path)
-    injector = DependencyInjector(
-        config, [PoolFactory.from_config(config), InMemoryBrokerPublisher(), InMemoryBrokerSubscriberBuilder()]
-    )
-    await injector.wire_and_setup_injections(modules=[sys.modules["minos.saga"], sys.modules[__name__]])
-    return injector
-
-
-class ServerCpu:
-    """CPU seconds the PostgreSQL server has used, read from ``/proc`` when it runs on this machine (Linux): its
-    postmaster, the children it reaped and those alive (backends, writers). ``None`` when it cannot be read there."""
-
-    def __init__(self, postmaster: int | None):
-        self.postmaster = postmaster
-
-    @classmethod
-    async def of(cls, database: str) -> ServerCpu:
-        async with aiopg.connect(dbname=database, **PG) as connection, connection.cursor() as cursor:
-            await cursor.execute("SELECT pg_backend_pid()")
-            (backend,) = await cursor.fetchone()
-        try:
-            parent = _proc_stat(backend)[1]
-            return cls(parent if _proc_comm(parent) == "postgres" else None)
-        except (OSError, ValueError):  # not a local server (or no /proc)
-            return cls(None)
-
-    def seconds(self) -> float | None:
-        if self.postmaster is None:
-            return None
-        times, _ = _proc_stat(self.postmaster)
-        total = sum(times)  # its own time and that of its reaped children (backends that ended)
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                try:
-                    (user, system, _, _), parent = _proc_stat(int(entry.name))
-                except (OSError, ValueError):
-                    continue  # ended meanwhile
-                if parent == self.postmaster:
-                    total += user + system
-        return total / os.sysconf("SC_CLK_TCK")
-
-
-def _proc_stat(pid: int) -> tuple[list[int], int]:
-    """utime, stime, cutime, cstime (clock ticks) and the parent pid of a process."""
-    with open(f"/proc/{pid}/stat") as file:
-        text = file.read()
-    fields = text[text.rindex(")") + 2 :].split()  # after the command name, which may hold spaces
-    return [int(value) for value in fields[11:15]], int(fields[1])
-
-
-def _proc_comm(pid: int) -> str:
-    with open(f"/proc/{pid}/comm") as file:
-        return file.read().strip()
-
-
-def upsert(table: str) -> str:
-    """The plain upsert of a row of ``table`` (a repository's table): the floor of (a) and the filing-time store."""
-    return (
-        f"INSERT INTO {table} (uuid, status, user_uuid, document) VALUES (%s, %s, %s, %s::jsonb) "
-        "ON CONFLICT (uuid) DO UPDATE SET status = EXCLUDED.status, user_uuid = EXCLUDED.user_uuid, "
-        f"document = EXCLUDED.document, updated_at = clock_timestamp(), version = {table}.version + 1"
-    )
+RACE_ROUNDS = 6
+REPOSITORY = Path(__file__).resolve().parents[1]
+# The last commit of the stop after which issue 12 was filed: its "today's" resumes/s. Its closing note measured this
+# race at 390-516 resumes/s; it needs Python >= 3.11 (it imported typing.Self).
+FILING_COMMIT = "810d25b"
+CONTENDERS = ("repository", "filing-time package", "filing-time protocol")
 
 
 async def floor_vs_repository(database: str, ops: int, publisher: InMemoryBrokerPublisher) -> dict:
@@ -255,120 +136,61 @@ async def floor_vs_repository(database: str, ops: int, publisher: InMemoryBroker
     }
 
 
-_FILING_TIME_LOCK: ContextVar[tuple[UUID, aiopg.Cursor] | None] = ContextVar("filing_time_lock", default=None)
-
-
-class FilingTimeRepository(PostgreSqlSagaExecutionRepository):
-    """The baseline of (b): the protocol this issue was filed against. Under an execution's lock, taking the lock,
-    reading the row, each store (an upsert) and releasing the lock are one round trip each, on the pooled
-    connection that holds the lock; work outside a lock is the repository's own."""
-
-    lock_new = SagaExecutionRepository.lock_new  # the lock, taken in a round trip of its own
-    store_at_unlock = SagaExecutionRepository.store_at_unlock  # stores at once
-    delete_at_unlock = SagaExecutionRepository.delete_at_unlock  # deletes at once
-
-    @asynccontextmanager
-    async def lock(self, uuid: UUID) -> AsyncIterator[None]:
-        in_process = SagaExecutionRepository.lock(self, uuid)  # serialised in this process first, as the repository
-        async with in_process, self.pool.acquire() as connection, connection.cursor() as cursor:
-            await cursor.execute("SELECT pg_advisory_lock(%s)", (advisory_lock_key(uuid),))
-            token = _FILING_TIME_LOCK.set((uuid, cursor))
-            try:
-                yield
-            finally:
-                _FILING_TIME_LOCK.reset(token)
-                await cursor.execute("SELECT pg_advisory_unlock(%s)", (advisory_lock_key(uuid),))
-
-    def _locked(self, uuid: UUID) -> aiopg.Cursor | None:
-        held = _FILING_TIME_LOCK.get()
-        return held[1] if held is not None and held[0] == uuid else None
-
-    async def _store_document(self, execution: SagaExecution, text: str) -> None:
-        if (cursor := self._locked(execution.uuid)) is None:
-            return await super()._store_document(execution, text)
-        user = None if execution.user is None else str(execution.user)
-        await cursor.execute(upsert(self.table_name), (str(execution.uuid), execution.status.raw, user, text))
-
-    async def _load(self, uuid: UUID) -> SagaExecution:
-        if (cursor := self._locked(uuid)) is None:
-            return await super()._load(uuid)
-        await cursor.execute(f"SELECT document::text FROM {self.table_name} WHERE uuid = %s", (str(uuid),))
-        if (row := await cursor.fetchone()) is None:
-            raise SagaExecutionNotFoundException(f"The {uuid} saga execution does not exist.")
-        return SagaExecution.from_raw(json.loads(row[0]))
-
-    async def _delete(self, uuid: UUID) -> None:
-        if (cursor := self._locked(uuid)) is None:
-            return await super()._delete(uuid)
-        await cursor.execute(f"DELETE FROM {self.table_name} WHERE uuid = %s", (str(uuid),))
-
-
-PROTOCOLS = {"filing-time protocol": FilingTimeRepository, "repository": PostgreSqlSagaExecutionRepository}
-
-
-async def resumes(
-    database: str,
-    sagas: int,
-    publisher: InMemoryBrokerPublisher,
-    protocol: type[PostgreSqlSagaExecutionRepository],
-    server_cpu: ServerCpu,
-) -> dict:
-    table = f"race_{uuid4().hex[:8]}"  # paused sagas are counted per run
-    managers = [SagaManager(storage=protocol(database, maxsize=8, table_name=table, **PG)) for _ in range(MANAGERS)]
-    for manager in managers:
-        await manager.setup()
+@contextmanager
+def filing_time_tree() -> Iterator[tuple[Path | None, str]]:
+    """The ``minos`` tree of ``FILING_COMMIT``, exported from this repository's history into a temporary directory,
+    and ``""``; or ``None`` and why it cannot run here."""
+    if sys.version_info < (3, 11):
+        yield None, f"it needs Python >= 3.11, this is {platform.python_version()}"
+        return
     try:
-        keys, replies = [], []
-        for index in range(sagas):
-            key = uuid4().hex
-            await managers[index % MANAGERS].run(SAGA, SagaContext(key=key), pause_on_disk=True)
-            keys.append(key)
-            replies.append(reply_to_last_request(publisher))
-
-        async def deliver(index: int, response: SagaResponse) -> None:
-            first, second = random.sample(managers, 2)
-            options = dict(response=response, pause_on_disk=True, raise_on_error=False)
-            await asyncio.gather(first.run(**options), second.run(**options))
-
-        gc.collect()  # neither protocol's run pays for the garbage of the run before it
-        server_started = server_cpu.seconds()
-        cpu, started = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(deliver(index, response) for index, response in enumerate(replies)))
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-        server_ended = server_cpu.seconds()
-
-        twice = sum(1 for key in keys if SUCCESSES[key] > 1)
-        never = sum(1 for key in keys if SUCCESSES[key] == 0)
-        summaries = []
-        page = await managers[0].storage.list(status=SagaStatus.Paused, limit=1000)
-        while page:
-            summaries += page
-            page = await managers[0].storage.list(status=SagaStatus.Paused, limit=1000, after=page[-1].cursor)
-        return {
-            "elapsed_s": elapsed,
-            "resumes_per_s": sagas / elapsed,
-            "client_cpu_ms_per_resume": cpu * 1000 / sagas,
-            "server_cpu_ms_per_resume": None
-            if server_started is None or server_ended is None
-            else (server_ended - server_started) * 1000 / sagas,
-            "ran_twice": twice,
-            "never_ran": never,
-            "paused_on_second_step": len(summaries),
-        }
-    finally:
-        for manager in managers:
-            await manager.destroy()
+        archive = subprocess.run(
+            ["git", "-C", str(REPOSITORY), "archive", FILING_COMMIT, "minos"], capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        yield None, f"git cannot export {FILING_COMMIT} from {REPOSITORY} ({error}); a clone with its history can"
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(directory)
+        yield Path(directory), ""
 
 
-async def race(database: str, sagas: int, publisher: InMemoryBrokerPublisher) -> dict[str, list[dict]]:
-    """(b) for both protocols, in rounds of alternating order (the machine may be shared)."""
-    runs: dict[str, list[dict]] = {name: [] for name in PROTOCOLS}
-    server_cpu = await ServerCpu.of(database)
+def race_once(database: str, sagas: int, contender: str, tree: Path | None) -> dict:
+    """One run of ``_race.py`` in a process of its own, for ``contender``; checks which package it measured."""
+    environment = dict(os.environ)
+    protocol = "repository"
+    if contender == "filing-time package":
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), environment.get("PYTHONPATH")]))
+    elif contender == "filing-time protocol":
+        protocol = contender
+    script = Path(__file__).with_name("_race.py")
+    command = [sys.executable, str(script), database, str(sagas), protocol]
+    finished = subprocess.run(command, env=environment, capture_output=True, text=True)
+    if finished.returncode != 0:
+        raise RuntimeError(f"the {contender} race failed:\n{finished.stderr}")
+    result = json.loads(finished.stdout.splitlines()[-1])
+    expected = tree if contender == "filing-time package" else REPOSITORY
+    if not Path(result["package"]).is_relative_to(expected):
+        raise RuntimeError(f"the {contender} race measured the package in {result['package']}, not in {expected}")
+    return result
+
+
+def race(database: str, sagas: int, tree: Path | None) -> dict[str, list[dict]]:
+    """(b) for every contender that can run, in rounds whose order rotates (the machine may be shared)."""
+    contenders = [name for name in CONTENDERS if tree is not None or name != "filing-time package"]
+    runs: dict[str, list[dict]] = {name: [] for name in contenders}
     for round_ in range(RACE_ROUNDS):
-        order = list(PROTOCOLS.items())
-        for name, protocol in order if round_ % 2 == 0 else order[::-1]:
-            runs[name].append(await resumes(database, sagas, publisher, protocol, server_cpu))
+        shift = round_ % len(contenders)
+        for name in contenders[shift:] + contenders[:shift]:
+            runs[name].append(race_once(database, sagas, name, tree))
     return runs
+
+
+def paired_ratios(ours: list[dict], theirs: list[dict]) -> list[float]:
+    """Resumes/s ratios of runs of the same round: two runs close in time, so a load that drifts on a shared
+    machine shifts both."""
+    return sorted(mine["resumes_per_s"] / other["resumes_per_s"] for mine, other in zip(ours, theirs))
 
 
 TIMED_SAGA = (
@@ -420,17 +242,6 @@ class StatementCounter:
             aiopg.Cursor.execute = execute  # type: ignore[method-assign]
 
 
-def reply_to_last_request(publisher: InMemoryBrokerPublisher) -> SagaResponse:
-    """The successful reply a participant would send to the last request published."""
-    request = publisher.messages[-1]
-    message = BrokerMessageV1(
-        topic=request.reply_topic,
-        payload=BrokerMessageV1Payload({"ok": True}, headers=request.headers, status=200),
-        identifier=request.identifier,
-    )
-    return SagaResponse.from_message(message)
-
-
 async def statements(
     database: str, sagas: int, publisher: InMemoryBrokerPublisher, protocol: type[PostgreSqlSagaExecutionRepository]
 ) -> dict:
@@ -461,14 +272,17 @@ async def statements(
 
 
 async def main(ops: int, sagas: int) -> int:
-    with throwaway_database(PG, "minos_saga_bench") as settings:
+    with throwaway_database(PG, "minos_saga_bench") as settings, filing_time_tree() as (tree, missing):
         database = settings["database"]
         injector = await wire()
         try:
             publisher = injector.broker_publisher
             floor = await floor_vs_repository(database, ops, publisher)
-            runs = await race(database, sagas, publisher)
-            counted = {name: await statements(database, 20, publisher, kind) for name, kind in PROTOCOLS.items()}
+            runs = race(database, sagas, tree)
+            counted = {
+                "repository": await statements(database, 20, publisher, PostgreSqlSagaExecutionRepository),
+                "filing-time protocol": await statements(database, 20, publisher, FilingTimeRepository),
+            }
             recovered = await recovery(database, sagas, publisher)
         finally:
             await injector.unwire_and_destroy_injections()
@@ -486,7 +300,7 @@ async def main(ops: int, sagas: int) -> int:
     print(f"    overhead: {floor['overhead']:.2f}x ({verdict} the <= {TARGET_OVERHEAD}x target)")
     print(
         f"(b) {MANAGERS} SagaManagers on separate pools, {sagas} paused sagas, each reply delivered twice "
-        f"({RACE_ROUNDS} rounds, each running both protocols in alternating order; medians):"
+        f"({RACE_ROUNDS} rounds, each running every contender in a process of its own, in rotating order; medians):"
     )
     ok = True
     for name, results in runs.items():
@@ -497,23 +311,26 @@ async def main(ops: int, sagas: int) -> int:
         twice, never = sum(r["ran_twice"] for r in results), sum(r["never_ran"] for r in results)
         paused = sum(r["paused_on_second_step"] for r in results)
         sound = twice == 0 and never == 0 and paused == sagas * len(results)
-        ok = ok and sound
+        ok = ok and (sound or name == "filing-time package")  # the old package's faults are not this one's
         print(
             f"    {name + ':':<22} {rate:5.0f} resumes/s, client CPU {cpu:.2f} ms per resume{server_text}; steps run "
             f"twice: {twice}, never run: {never}, paused on the next step: {paused}/{sagas * len(results)} -> "
             + ("no step ran twice" if sound else "FAILED")
         )
-    # Each round's ratio compares two runs next to each other in time, so a load that drifts on a shared machine
-    # shifts both; their median is the figure, their spread says how much to trust it.
-    ratios = sorted(
-        ours["resumes_per_s"] / theirs["resumes_per_s"]
-        for ours, theirs in zip(runs["repository"], runs["filing-time protocol"])
-    )
-    speedup = statistics.median(ratios)
-    verdict = "meets" if speedup >= TARGET_SPEEDUP else "MISSES"
+    if tree is None:
+        print(f"    repository / filing-time package ({FILING_COMMIT}): not measured, {missing} (MISSES the target)")
+    else:
+        ratios = paired_ratios(runs["repository"], runs["filing-time package"])
+        speedup = statistics.median(ratios)
+        verdict = "meets" if speedup >= TARGET_SPEEDUP else "MISSES"
+        print(
+            f"    repository / filing-time package ({FILING_COMMIT}): {speedup:.2f}x (rounds {ratios[0]:.2f}-"
+            f"{ratios[-1]:.2f}x; {verdict} the >= {TARGET_SPEEDUP}x target)"
+        )
+    ratios = paired_ratios(runs["repository"], runs["filing-time protocol"])
     print(
-        f"    repository / filing-time protocol: {speedup:.2f}x (rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x; {verdict} "
-        f"the >= {TARGET_SPEEDUP}x target)"
+        f"    repository / filing-time protocol: {statistics.median(ratios):.2f}x (rounds {ratios[0]:.2f}-"
+        f"{ratios[-1]:.2f}x; what the fewer round trips alone gain, on this package's engine)"
     )
     print("(c) per operation of a 2-remote-step saga, mean of 20 sagas after a warm-up one (aiopg cursor calls):")
     for name, phases in counted.items():
