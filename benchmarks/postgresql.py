@@ -58,7 +58,7 @@ from minos.saga.testing import throwaway_database
 TARGET_OVERHEAD = 1.2
 TARGET_SPEEDUP = 1.3
 ROUNDS = 10
-RACE_ROUNDS = 6
+RACE_ROUNDS = 9
 REPOSITORY = Path(__file__).resolve().parents[1]
 # The last commit of the stop after which issue 12 was filed: its "today's" resumes/s. Its closing note measured this
 # race at 390-516 resumes/s; it needs Python >= 3.11 (it imported typing.Self).
