@@ -17,6 +17,7 @@ from minos.common import ConnectionException
 from ...exceptions import SagaExecutionLockLostException
 
 if TYPE_CHECKING:
+    from ._postgresql_lock_pool import _LockConnections
     from .postgresql import PostgreSqlSagaExecutionRepository
 
 
@@ -67,7 +68,7 @@ class _HeldLock:
         key: int,
         connection: aiopg.Connection,
         cursor: aiopg.Cursor,
-        pool: aiopg.Pool | None,
+        pool: _LockConnections | None,
     ):
         self.repository = repository
         self.uuid = uuid

@@ -22,6 +22,7 @@ from ...exceptions import SagaExecutionLockLostException, SagaExecutionNotFoundE
 from .._saga_document import storable_document, wake_time_text
 from ..saga import SagaExecution
 from ..status import SagaStatus
+from ._postgresql_lock_pool import _LockConnections
 from ._postgresql_locks import _CLIENT_MARGIN, _DELETE, _HELD, _connect, _connection_faults, _HeldLock, _server_cancel
 from ._postgresql_queries import _SAGA_NAME, _STALLED, _conditions, _Queries
 from .abc import SagaExecutionRepository
@@ -110,7 +111,7 @@ class PostgreSqlSagaExecutionRepository(
         self.lock_pool_size = lock_pool_size if lock_pool_size is not None else self.pool_options["maxsize"]
         """How many connections may hold execution locks at once."""
         self._pool: aiopg.Pool | None = None
-        self._lock_pool: aiopg.Pool | None = None
+        self._lock_pool: _LockConnections | None = None
         self._queries = _Queries(table_name)
         self._prepared: weakref.WeakSet[aiopg.Connection] = weakref.WeakSet()  # connections with its statements
 
@@ -143,14 +144,14 @@ class PostgreSqlSagaExecutionRepository(
         await super()._setup()
         self._pool = await self._create_pool(self.dsn, **self.pool_options)
         try:
-            # Its timeout bounds the wait for a free connection: no longer than for the lock itself. Statements on
-            # its connections pass the pool's (see _acquire_lock).
-            lock_options = self.pool_options | {
-                "minsize": 0,
-                "maxsize": self.lock_pool_size,
-                "timeout": self.lock_wait_timeout + _CLIENT_MARGIN,
-            }
-            self._lock_pool = await self._create_pool(self.dsn, **lock_options)
+            # Opened as locks need them. The wait for a free one is bounded as the wait for the lock itself;
+            # statements on them pass their own bound (see _acquire_lock).
+            self._lock_pool = _LockConnections(
+                self.dsn,
+                self.lock_pool_size,
+                self.lock_wait_timeout + _CLIENT_MARGIN,
+                self.pool_options.get("pool_recycle", -1),
+            )
             async with self._cursor(prepare=False) as cursor:  # its statements name the table it creates
                 await cursor.execute(self._queries.create)
         except BaseException:
@@ -162,9 +163,10 @@ class PostgreSqlSagaExecutionRepository(
         await super()._destroy()
 
     async def _close_pools(self) -> None:
-        pools, self._pool, self._lock_pool = [self._pool, self._lock_pool], None, None
-        for pool in pools:
-            await close_pool(pool)
+        pool, lock_pool, self._pool, self._lock_pool = self._pool, self._lock_pool, None, None
+        await close_pool(pool)
+        if lock_pool is not None:
+            await lock_pool.close()
 
     @property
     def pool(self) -> aiopg.Pool:
@@ -396,7 +398,7 @@ class PostgreSqlSagaExecutionRepository(
             row = await cursor.fetchone()
         held.document, held.version = (None, None) if row is None else row
 
-    async def _lock_connection(self, pool: aiopg.Pool | None) -> aiopg.Connection:
+    async def _lock_connection(self, pool: _LockConnections | None) -> aiopg.Connection:
         timeout = self.lock_wait_timeout + _CLIENT_MARGIN
         try:
             if pool is None:
