@@ -14,24 +14,25 @@ from ._postgresql_locks import _connect
 
 class _LockConnections:
     """At most ``size`` connections to ``dsn``, reused while they stay usable and handed, first come first served,
-    to the tasks waiting for one; a task waits at most ``timeout`` seconds (then ``asyncio.TimeoutError``).
+    to the tasks waiting for one; a task waits at most ``timeout`` seconds for one, and a connection is opened
+    within ``connect_timeout`` (else ``asyncio.TimeoutError``).
 
     Every lock block takes one and gives it back, so this is on the path of every saga step: unlike ``aiopg.Pool``
     (a timer and a condition for each acquire, a task for each release), taking a free connection schedules
     nothing, and a released one goes straight to the first waiter. ``recycle`` (seconds, negative: never) closes a
     free connection idle for longer, as ``aiopg.Pool``'s ``pool_recycle``."""
 
-    def __init__(self, dsn: str, size: int, timeout: float, recycle: float = -1):
+    def __init__(self, dsn: str, size: int, timeout: float, connect_timeout: float, recycle: float = -1):
         self._dsn = dsn
         self._size = size
         self._timeout = timeout
+        self._connect_timeout = connect_timeout
         self._recycle = recycle
         self._free: deque[aiopg.Connection] = deque()
         # A waiter's result is a connection, or ``None``: a place was freed, and the waiter opens a connection in it.
         self._waiters: deque[asyncio.Future[Optional[aiopg.Connection]]] = deque()  # noqa: UP045
         self._places = 0  # connections open, being opened, or owed to a waiter (``None``): at most ``size``
         self._closed = False
-        self._all_back: asyncio.Event | None = None
 
     async def acquire(self) -> aiopg.Connection:
         """A free connection, else a new one while fewer than ``size`` exist, else the first one given back."""
@@ -68,23 +69,20 @@ class _LockConnections:
         else:
             self._give_back(connection)
 
-    async def close(self) -> None:
-        """Close the free connections, fail the waiting tasks, and wait until every taken connection is given
-        back (each is closed then)."""
+    def close(self) -> None:
+        """Close the free connections and fail the waiting tasks; each taken connection is closed when given back
+        (the lock block using it ends as it would have)."""
         self._closed = True
         while self._free:
             self._discard(self._free.pop())
         while self._waiters:
             if not (waiter := self._waiters.popleft()).done():
                 waiter.set_exception(RuntimeError("The execution lock connections are closed."))
-        if self._places:
-            self._all_back = asyncio.Event()
-            await self._all_back.wait()
 
     async def _open(self) -> aiopg.Connection:
         """A new connection in a place already counted; the place is freed if it cannot be opened."""
         try:
-            return await asyncio.wait_for(_connect(self._dsn), self._timeout)
+            return await asyncio.wait_for(_connect(self._dsn), self._connect_timeout)
         except BaseException:
             self._give_back(None)
             raise
@@ -111,8 +109,6 @@ class _LockConnections:
         if connection is not None:
             connection.close()
         self._places -= 1
-        if self._places == 0 and self._all_back is not None:
-            self._all_back.set()
 
 
 def _expire(waiter: asyncio.Future[Optional[aiopg.Connection]]) -> None:  # noqa: UP045

@@ -144,12 +144,13 @@ class PostgreSqlSagaExecutionRepository(
         await super()._setup()
         self._pool = await self._create_pool(self.dsn, **self.pool_options)
         try:
-            # Opened as locks need them. The wait for a free one is bounded as the wait for the lock itself;
-            # statements on them pass their own bound (see _acquire_lock).
+            # Opened as locks need them. The wait for a free one is bounded as the wait for the lock itself, and
+            # opening one as opening the pool; statements on them pass their own bound (see _acquire_lock).
             self._lock_pool = _LockConnections(
                 self.dsn,
                 self.lock_pool_size,
                 self.lock_wait_timeout + _CLIENT_MARGIN,
+                self.connect_timeout + 1,
                 self.pool_options.get("pool_recycle", -1),
             )
             async with self._cursor(prepare=False) as cursor:  # its statements name the table it creates
@@ -166,7 +167,7 @@ class PostgreSqlSagaExecutionRepository(
         pool, lock_pool, self._pool, self._lock_pool = self._pool, self._lock_pool, None, None
         await close_pool(pool)
         if lock_pool is not None:
-            await lock_pool.close()
+            lock_pool.close()
 
     @property
     def pool(self) -> aiopg.Pool:
