@@ -19,8 +19,8 @@ class _LockConnections:
 
     Every lock block takes one and gives it back, so this is on the path of every saga step: unlike ``aiopg.Pool``
     (a timer and a condition for each acquire, a task for each release), taking a free connection schedules
-    nothing, and a released one goes straight to the first waiter. ``recycle`` (seconds, negative: never) closes a
-    free connection idle for longer, as ``aiopg.Pool``'s ``pool_recycle``."""
+    nothing, a released one goes straight to the first waiter, and one timer bounds all the waits. ``recycle``
+    (seconds, negative: never) closes a free connection idle for longer, as ``aiopg.Pool``'s ``pool_recycle``."""
 
     def __init__(self, dsn: str, size: int, timeout: float, connect_timeout: float, recycle: float = -1):
         self._dsn = dsn
@@ -29,8 +29,10 @@ class _LockConnections:
         self._connect_timeout = connect_timeout
         self._recycle = recycle
         self._free: deque[aiopg.Connection] = deque()
-        # A waiter's result is a connection, or ``None``: a place was freed, and the waiter opens a connection in it.
-        self._waiters: deque[asyncio.Future[Optional[aiopg.Connection]]] = deque()  # noqa: UP045
+        # Waiters and when their wait ends, oldest first. A waiter's result is a connection, or ``None``: a place
+        # was freed, and the waiter opens a connection in it.
+        self._waiters: deque[tuple[asyncio.Future[Optional[aiopg.Connection]], float]] = deque()  # noqa: UP045
+        self._expiry: asyncio.TimerHandle | None = None  # when the oldest wait may end
         self._places = 0  # connections open, being opened, or owed to a waiter (``None``): at most ``size``
         self._closed = False
 
@@ -48,8 +50,9 @@ class _LockConnections:
             return await self._open()
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Optional[aiopg.Connection]] = loop.create_future()  # noqa: UP045
-        expiry = loop.call_later(self._timeout, _expire, waiter)
-        self._waiters.append(waiter)
+        self._waiters.append((waiter, loop.time() + self._timeout))
+        if self._expiry is None:
+            self._expiry = loop.call_at(self._waiters[0][1], self._expire)
         try:
             handed = await waiter
         except BaseException:
@@ -57,8 +60,6 @@ class _LockConnections:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self._give_back(waiter.result())
             raise
-        finally:
-            expiry.cancel()
         return handed if handed is not None else await self._open()
 
     def release(self, connection: aiopg.Connection) -> None:
@@ -73,10 +74,12 @@ class _LockConnections:
         """Close the free connections and fail the waiting tasks; each taken connection is closed when given back
         (the lock block using it ends as it would have)."""
         self._closed = True
+        if self._expiry is not None:
+            self._expiry.cancel()
         while self._free:
             self._discard(self._free.pop())
         while self._waiters:
-            if not (waiter := self._waiters.popleft()).done():
+            if not (waiter := self._waiters.popleft()[0]).done():
                 waiter.set_exception(RuntimeError("The execution lock connections are closed."))
 
     async def _open(self) -> aiopg.Connection:
@@ -100,7 +103,7 @@ class _LockConnections:
         """Hand a connection, or the place of a closed one (``None``), to the first task still waiting; else keep
         the connection free, or free the place."""
         while self._waiters and not self._closed:
-            if not (waiter := self._waiters.popleft()).done():
+            if not (waiter := self._waiters.popleft()[0]).done():
                 waiter.set_result(connection)
                 return
         if connection is not None and not self._closed:
@@ -110,7 +113,16 @@ class _LockConnections:
             connection.close()
         self._places -= 1
 
-
-def _expire(waiter: asyncio.Future[Optional[aiopg.Connection]]) -> None:  # noqa: UP045
-    if not waiter.done():
-        waiter.set_exception(asyncio.TimeoutError())
+    def _expire(self) -> None:
+        """End the waits that lasted ``timeout``: the oldest ones, as every wait lasts as long. Then wait for the
+        end of the next one (those served meanwhile are skipped)."""
+        loop = asyncio.get_running_loop()
+        self._expiry = None
+        while self._waiters:
+            waiter, ends = self._waiters[0]
+            if not waiter.done():
+                if ends > loop.time():
+                    self._expiry = loop.call_at(ends, self._expire)
+                    return
+                waiter.set_exception(asyncio.TimeoutError())
+            self._waiters.popleft()
