@@ -40,6 +40,7 @@ class FilingTimeRepository(PostgreSqlSagaExecutionRepository):
     """The repository with the filing-time round trips under a lock (see the module's docstring)."""
 
     lock_new = SagaExecutionRepository.lock_new  # the lock, taken in a round trip of its own
+    lock_for_reply = SagaExecutionRepository.lock_for_reply  # held until the block ends, whatever the reply
     store_at_unlock = SagaExecutionRepository.store_at_unlock  # stores at once
     delete_at_unlock = SagaExecutionRepository.delete_at_unlock  # deletes at once
 

@@ -114,7 +114,7 @@ class Running(Expiry):
     async def _resume(self, response: SagaResponse, settings: _RunSettings) -> SagaExecution:
         if response.uuid is None:
             raise SagaResponseMismatchException("The response does not name the execution it answers.")
-        async with self.storage.lock(response.uuid):
+        async with self.storage.lock_for_reply(response.uuid, response.request_id):
             execution = await self.storage.load(response.uuid)
             if (compensation := execution.awaited_compensation(response)) is not None:
                 await self._answer_compensation(execution, compensation, response)

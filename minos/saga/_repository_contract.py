@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from typing import AsyncContextManager
 from unittest import IsolatedAsyncioTestCase
 from uuid import UUID, uuid4
 
@@ -185,6 +186,21 @@ class SagaExecutionRepositoryContract(_RepositoryCase):
         self.assertEqual(execution, await self.repository.load(execution.uuid))
         await self._check_lock_serialises(self.repository, self.repository, new=True)
 
+    async def test_lock_for_reply_loads_what_is_stored_and_keeps_what_its_block_stores(self) -> None:
+        """The lock for a reply serialises like :meth:`lock`; its block loads the stored execution whether the reply
+        is to the awaited request or to another one (ignored, see ``lock_for_reply``), and keeps what it stores."""
+        execution = self.paused_execution()
+        await self.repository.store(execution)
+        for request in (execution.awaited_request, uuid4(), None):
+            async with self.repository.lock_for_reply(execution.uuid, request):
+                self.assertEqual(execution, await self.repository.load(execution.uuid))
+        async with self.repository.lock_for_reply(execution.uuid, uuid4()):
+            loaded = await self.repository.load(execution.uuid)
+            loaded.context["amount"] = 7
+            await self.repository.store(loaded)
+        self.assertEqual(7, (await self.repository.load(execution.uuid)).context["amount"])
+        await self._check_lock_serialises(self.repository, self.repository, reply=True)
+
     async def test_lock_is_released_when_the_block_raises(self) -> None:
         """A lock whose block raises is released: the next holder gets it."""
         uuid = uuid4()
@@ -195,13 +211,25 @@ class SagaExecutionRepositoryContract(_RepositoryCase):
             pass
 
     async def _check_lock_serialises(
-        self, first: SagaExecutionRepository, second: SagaExecutionRepository, *, new: bool = False
+        self,
+        first: SagaExecutionRepository,
+        second: SagaExecutionRepository,
+        *,
+        new: bool = False,
+        reply: bool = False,
     ) -> None:
+        """Two holders never hold the lock at once: taken with :meth:`lock`, ``lock_new``, or ``lock_for_reply`` (a
+        reply without a request identifier, which any paused step may apply)."""
         uuid, events = uuid4(), []
         first_holds = asyncio.Event()
 
+        def take(repository: SagaExecutionRepository) -> AsyncContextManager[None]:
+            if reply:
+                return repository.lock_for_reply(uuid, None)
+            return repository.lock_new(uuid) if new else repository.lock(uuid)
+
         async def hold(repository: SagaExecutionRepository, name: str) -> None:
-            async with (repository.lock_new if new else repository.lock)(uuid):
+            async with take(repository):
                 events.append(f"{name} in")
                 first_holds.set()
                 # Real work under the lock (a store and a load): the other holder's attempt runs meanwhile.

@@ -13,6 +13,18 @@ _STALLED = "coalesce(document #> '{orchestrator,compensations_stalled}' = 'true'
 
 # Rows whose outbox holds a message never confirmed published (see ``SagaExecution.outbox``).
 _UNSENT = """document -> 'orchestrator' -> 'outbox' @> '[{"sent_at": null}]'"""
+# Whether a stored execution surely ignores a reply to the request $2, as ``SagaManager`` would decide after loading
+# it: it awaits another request (``SagaExecution.awaited_request``), waits for no reservation, and holds no message
+# $2 in its outbox (a compensation whose reply is awaited is there), nor one whose identifier it does not know.
+# Documents without ``awaiting`` (0.7.0's, finished executions...) never match: their reply is decided after loading.
+_IGNORES_REPLY = """(
+    (document #>> '{orchestrator,awaiting}') <> $2
+    AND NOT document ? 'reservations'
+    AND NOT EXISTS (
+        SELECT FROM jsonb_array_elements(coalesce(document #> '{orchestrator,outbox}', '[]')) AS message
+        WHERE message ->> 'identifier' IS NULL OR message ->> 'identifier' = $2
+    )
+)"""
 # When a paused execution's wait expires or its deadline passes (see ``SagaExecution.wake_at``); fixed-width UTC text.
 _WAKE_AT = "(document -> 'orchestrator' ->> 'wake_at')"
 
@@ -59,6 +71,17 @@ class _Queries:
         # snapshot taken after the lock was granted) reads the row; stores are conditional on its version.
         read = prepared.add("read", "uuid", f"SELECT document::text, version FROM {table} WHERE uuid = $1")
         self.lock_and_load = f"SELECT pg_advisory_lock(%s); {read}"
+        # The same for a reply to the request $2, which also releases the lock ($3), in that statement, when the
+        # execution surely ignores the reply (see ``lock_for_reply``); the third column says whether it did.
+        read_for_reply = prepared.add(
+            "read_for_reply",
+            "uuid, text, bigint",
+            f"""
+            SELECT document::text, version, CASE WHEN {_IGNORES_REPLY} THEN pg_advisory_unlock($3) ELSE false END
+            FROM {table} WHERE uuid = $1
+            """,
+        )
+        self.lock_and_load_for_reply = f"SELECT pg_advisory_lock(%s); {read_for_reply}"
         self.insert = prepared.add(
             "insert",
             "text, uuid, text, uuid",

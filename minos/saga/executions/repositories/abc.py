@@ -43,6 +43,13 @@ class SagaExecutionRepository(SetupMixin, ABC):
         block's first write instead of a round trip of its own. This default is :meth:`lock`."""
         return self.lock(uuid)
 
+    def lock_for_reply(self, uuid: UUID, request_id: UUID | None) -> AsyncContextManager[None]:
+        """:meth:`lock` to apply a reply to the ``request_id`` request of the execution. A repository shared by
+        several processes may release the lock as it reads the execution, in the same round trip, when the stored
+        document shows the execution ignores that reply (a duplicated or late one): the block then only reads what
+        it loaded. This default is :meth:`lock`."""
+        return self.lock(uuid)
+
     async def store(self, execution: SagaExecution) -> None:
         """Store ``execution``; a value that cannot be stored raises ``SagaExecutionNotStorableException`` before
         the repository is touched."""

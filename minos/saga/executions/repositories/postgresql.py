@@ -227,17 +227,10 @@ class PostgreSqlSagaExecutionRepository(
 
     async def _write(self, held: _HeldLock, row: tuple[Any, ...], *, unlock: bool = False) -> None:
         """Insert or update the row under ``held``, conditional on the version read with the lock; with ``unlock``,
-        in the round trip that releases the lock. The lock of a new execution (see :meth:`lock_new`) is taken in
-        the round trip of its first write."""
+        in the round trip that releases the lock."""
         statement, parameters = (
             (self._queries.insert, row) if held.version is None else (self._queries.update, (*row, held.version))
         )
-        if not held.locked:
-            if unlock:  # written and done at once: the lock needs to last only until the write commits
-                statement, parameters = self._queries.lock_until_commit + statement, (held.key, *parameters)
-            else:
-                held.locked = True  # from now on it may hold the lock, which the release must then end
-                statement, parameters = self._queries.lock_before + statement, (held.key, *parameters)
         held.version = await self._fenced(held, statement, parameters, unlock=unlock, done="stored")
         held.document = None
 
@@ -257,8 +250,16 @@ class PostgreSqlSagaExecutionRepository(
     ) -> int:
         """Run a store or delete conditional on the version read under ``held`` (with ``unlock``, in the round trip
         that releases a lock taken); returns the version it returned, or raises ``SagaExecutionLockLostException``
-        when the row changed since the lock was taken (nothing was ``done``)."""
-        if unlock and held.locked:
+        when the row changed since the lock was taken (nothing was ``done``). A lock not held yet (a new
+        execution's, see :meth:`lock_new`, or one released as the row was read, see :meth:`lock_for_reply`) is
+        taken in that round trip."""
+        if not held.locked:
+            if unlock:  # written and done at once: the lock needs to last only until the write commits
+                statement, parameters = self._queries.lock_until_commit + statement, (held.key, *parameters)
+            else:
+                held.locked = True  # from now on it may hold the lock, which the release must then end
+                statement, parameters = self._queries.lock_before + statement, (held.key, *parameters)
+        elif unlock:
             statement, parameters = self._queries.unlock_before + statement, (held.key, held.key, *parameters)
         async with held.cursor(self) as cursor:
             await cursor.execute(statement, parameters)
@@ -284,12 +285,16 @@ class PostgreSqlSagaExecutionRepository(
     async def _load(self, uuid: UUID) -> SagaExecution:
         held = self._held(uuid)
         if held is not None:
-            if not held.locked:
-                await self._lock_and_read(held)  # a new execution's lock, taken when first needed (see lock_new)
+            if not held.locked and held.document is None:
+                # A new execution's lock, taken when first needed (see lock_new), or one released as the row was
+                # read (see lock_for_reply) and already loaded: taken again.
+                await self._lock_and_read(held)
             await self._flush(held)  # a write kept for the unlock changes what there is to read
         document: str | None
         if held is not None and held.document is not None:
             document = held.document  # read with the lock, in the same round trip
+            if not held.locked:
+                held.document = None  # read as the lock was released: loaded once
         else:
             async with self._cursor() if held is None else held.cursor(self) as cursor:
                 await cursor.execute(self._queries.load, (str(uuid),))
@@ -345,6 +350,14 @@ class PostgreSqlSagaExecutionRepository(
         async with self._locked(uuid, new=False):
             yield
 
+    def lock_for_reply(self, uuid: UUID, request_id: UUID | None) -> AsyncContextManager[None]:
+        """:meth:`lock`, released in the round trip that takes it and reads the row when the stored execution surely
+        ignores a reply to ``request_id``: it awaits another request, waits for no reservation and holds no such
+        message in its outbox (so a duplicated reply costs one round trip, not two). The block's first load then
+        returns what was read; a later one takes the lock again, and so does a store or delete, in its own round
+        trip, conditional on the version read (``SagaExecutionLockLostException`` if the row changed)."""
+        return self._locked(uuid, new=False, reply=request_id)
+
     def lock_new(self, uuid: UUID) -> AsyncContextManager[None]:
         """:meth:`lock` for an execution this process has just created: the advisory lock is taken in the round
         trip of the block's first write (before that no other process can know the execution), and not at all when
@@ -353,9 +366,9 @@ class PostgreSqlSagaExecutionRepository(
         return self._locked(uuid, new=True)
 
     @asynccontextmanager
-    async def _locked(self, uuid: UUID, *, new: bool) -> AsyncIterator[None]:
+    async def _locked(self, uuid: UUID, *, new: bool, reply: UUID | None = None) -> AsyncIterator[None]:
         async with super().lock(uuid):
-            held = await self._acquire_lock(uuid, new=new)
+            held = await self._acquire_lock(uuid, new=new, reply=reply)
             token = _HELD.set((*_HELD.get(), held))
             try:
                 yield
@@ -364,7 +377,7 @@ class PostgreSqlSagaExecutionRepository(
                 held.released = True
                 await self._release_lock(held)
 
-    async def _acquire_lock(self, uuid: UUID, *, new: bool) -> _HeldLock:
+    async def _acquire_lock(self, uuid: UUID, *, new: bool, reply: UUID | None) -> _HeldLock:
         if self._lock_pool is None:
             raise ConnectionException(f"{type(self).__name__} is not set up.")
         pool = None if _HELD.get() else self._lock_pool
@@ -376,7 +389,7 @@ class PostgreSqlSagaExecutionRepository(
                 cursor = await connection.cursor(timeout=self._client_timeout)
                 held = _HeldLock(self, uuid, advisory_lock_key(uuid), connection, cursor, pool)
                 if not new:
-                    await self._lock_and_read(held)
+                    await self._lock_and_read(held, reply=reply)
             except BaseException:
                 connection.close()  # it may hold the lock if the server granted it as we were cancelled
                 if pool is not None:
@@ -384,20 +397,27 @@ class PostgreSqlSagaExecutionRepository(
                 raise
         return held
 
-    async def _lock_and_read(self, held: _HeldLock) -> None:
-        """Take the advisory lock and then read the row, in one round trip on the lock's connection; driver faults
-        raise ``ConnectionException``, whether the lock is taken up front or at a new execution's first read."""
+    async def _lock_and_read(self, held: _HeldLock, *, reply: UUID | None = None) -> None:
+        """Take the advisory lock and then read the row, in one round trip on the lock's connection; with the
+        ``reply`` the block applies, release it in that round trip if the execution ignores it (see
+        :meth:`lock_for_reply`). Driver faults raise ``ConnectionException``, whether the lock is taken up front or
+        at a new execution's first read."""
         held.locked = True
         cursor = held.session_cursor
+        statement = self._queries.lock_and_load
+        parameters: tuple[Any, ...] = (held.key, str(held.uuid))
+        if reply is not None:
+            statement = self._queries.lock_and_load_for_reply
+            parameters = (*parameters, str(reply), held.key)  # the lock is released by key
         with _connection_faults(self):
             await self._prepare(held.connection, cursor)
-            await cursor.execute(
-                self._queries.lock_and_load,
-                (held.key, str(held.uuid)),
-                timeout=self.lock_wait_timeout + _CLIENT_MARGIN,
-            )
+            await cursor.execute(statement, parameters, timeout=self.lock_wait_timeout + _CLIENT_MARGIN)
             row = await cursor.fetchone()
-        held.document, held.version = (None, None) if row is None else row
+        if row is None:
+            held.document, held.version = None, None
+            return
+        held.document, held.version = row[0], row[1]
+        held.locked = not (len(row) > 2 and row[2])  # released by the server: the execution ignores the reply
 
     async def _lock_connection(self, pool: _LockConnections | None) -> aiopg.Connection:
         timeout = self.lock_wait_timeout + _CLIENT_MARGIN

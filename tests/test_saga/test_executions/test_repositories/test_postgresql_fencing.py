@@ -297,7 +297,7 @@ async def test_round_trips_of_a_start(manager, broker_publisher, round_trips):
         ["pg_advisory_lock", "minos_saga_insert"],
         ["pg_advisory_xact_lock", "pg_advisory_unlock", "minos_saga_update"],
     ]
-    assert round_trips == [["PREPARE"] * 7, *start, *start], round_trips
+    assert round_trips == [["PREPARE"] * 8, *start, *start], round_trips
     assert (await manager.storage.load(execution.uuid)) == execution
     assert (await manager.storage.load(first.uuid)) == first
 
@@ -313,7 +313,7 @@ async def test_round_trips_of_a_resume(manager, broker_publisher, round_trips):
     execution, resumed = await _resumed_by_its_first_reply(manager, broker_publisher, round_trips, TWO_REMOTE_STEPS)
     assert resumed.uuid == execution.uuid and resumed.status == SagaStatus.Paused
     assert round_trips == [
-        ["pg_advisory_lock", "minos_saga_read"],
+        ["pg_advisory_lock", "minos_saga_read_for_reply"],
         ["minos_saga_update"],
         ["pg_advisory_xact_lock", "pg_advisory_unlock", "minos_saga_update"],
     ], round_trips
@@ -326,7 +326,7 @@ async def test_round_trips_of_a_resume_that_finishes_the_saga(manager, broker_pu
     execution, finished = await _resumed_by_its_first_reply(manager, broker_publisher, round_trips, saga)
     assert finished.uuid == execution.uuid and finished.status == SagaStatus.Finished
     assert round_trips == [
-        ["pg_advisory_lock", "minos_saga_read"],
+        ["pg_advisory_lock", "minos_saga_read_for_reply"],
         ["pg_advisory_xact_lock", "pg_advisory_unlock", "minos_saga_delete_version"],
     ], round_trips
     with pytest.raises(SagaExecutionNotFoundException):
@@ -371,11 +371,96 @@ async def test_a_new_execution_lock_does_not_overwrite_a_stored_one(injector, re
 
 def _statement_kind(statement: str) -> str:
     """The advisory-lock function a statement calls, the name of the prepared statement it executes, else its
-    first word."""
+    first word (``PREPARE`` for one that prepares a statement, whatever that calls)."""
+    first, *rest = statement.split()
+    if first == "PREPARE":
+        return first
     for function in ("pg_advisory_xact_lock", "pg_advisory_unlock", "pg_advisory_lock"):
         if f"{function}(" in statement:
             return function
-    first, *rest = statement.split()
     if first == "EXECUTE":
         return rest[0].split("(")[0]
     return first.upper()
+
+
+async def test_round_trips_of_a_duplicated_reply(manager, broker_publisher, round_trips):
+    """A reply the execution already applied is read and its lock released in one round trip."""
+    execution, resumed = await _resumed_by_its_first_reply(manager, broker_publisher, round_trips, TWO_REMOTE_STEPS)
+    first_reply = SagaResponse.from_message(reply_message(broker_publisher.messages[-2], "t1"))
+    round_trips.clear()
+    ignored = await manager.run(response=first_reply, pause_on_disk=True, autocommit=False)
+    assert round_trips == [["pg_advisory_lock", "minos_saga_read_for_reply"]], round_trips
+    assert ignored == resumed and (await manager.storage.load(execution.uuid)) == resumed
+    assert admin("SELECT pg_try_advisory_lock(%s)", (advisory_lock_key(execution.uuid),)) == [(True,)]
+
+
+@pytest.fixture
+async def awaiting(manager, broker_publisher) -> SagaExecution:
+    """An execution paused on disk on its first remote step."""
+    execution = await manager.run(TWO_REMOTE_STEPS, pause_on_disk=True, autocommit=False)
+    assert execution.awaited_request == broker_publisher.messages[-1].identifier
+    return execution
+
+
+def lock_is_held(execution: SagaExecution) -> bool:
+    """Whether some session holds the execution's lock (asked from another one, which ends at once)."""
+    return admin("SELECT pg_try_advisory_lock(%s)", (advisory_lock_key(execution.uuid),)) == [(False,)]
+
+
+async def test_the_lock_for_a_reply_to_another_request_is_released_as_the_execution_is_read(manager, awaiting):
+    async with manager.storage.lock_for_reply(awaiting.uuid, uuid4()):
+        assert not lock_is_held(awaiting)
+        assert (await manager.storage.load(awaiting.uuid)) == awaiting
+
+
+async def test_the_lock_for_a_reply_to_the_awaited_request_is_kept(manager, awaiting):
+    async with manager.storage.lock_for_reply(awaiting.uuid, awaiting.awaited_request):
+        assert lock_is_held(awaiting)
+    assert not lock_is_held(awaiting)
+
+
+# Changes to the stored document of ``awaiting`` after which a reply to another request may apply, or may not: it
+# is decided after loading, under the lock. ``%(another)s`` is that request.
+DECIDED_AFTER_LOADING = {
+    "that request in its outbox (an awaited compensation)": "jsonb_set(document, '{orchestrator,outbox}', "
+    "document #> '{orchestrator,outbox}' || jsonb_build_array(jsonb_build_object('identifier', %(another)s)))",
+    "an outbox message without identifier": "jsonb_set(document, '{orchestrator,outbox}', "
+    "document #> '{orchestrator,outbox}' || '[{}]')",
+    "waiting for reservations": """document || '{"reservations": {}}'""",
+    "no awaited request known (as 0.7.0 writes)": "document #- '{orchestrator,awaiting}'",
+}
+
+
+@pytest.mark.parametrize("change", DECIDED_AFTER_LOADING.values(), ids=list(DECIDED_AFTER_LOADING))
+async def test_the_lock_for_a_reply_is_kept_unless_the_execution_surely_ignores_it(manager, awaiting, table, change):
+    another = uuid4()
+    parameters = {"another": str(another), "uuid": str(awaiting.uuid)}
+    admin(f"UPDATE {table} SET document = {change} WHERE uuid = %(uuid)s", parameters)
+    async with manager.storage.lock_for_reply(awaiting.uuid, another):
+        assert lock_is_held(awaiting)
+
+
+async def test_a_store_after_the_lock_was_released_for_an_ignored_reply_takes_it_again(manager, awaiting):
+    async with manager.storage.lock_for_reply(awaiting.uuid, uuid4()):
+        loaded = await manager.storage.load(awaiting.uuid)
+        loaded.context["written"] = True
+        await manager.storage.store(loaded)
+        assert lock_is_held(awaiting)
+    assert not lock_is_held(awaiting)
+    assert (await manager.storage.load(awaiting.uuid)).context["written"] is True
+
+
+async def test_a_store_after_the_lock_was_released_for_an_ignored_reply_changes_nothing_the_row_changed(
+    manager, awaiting, repositories
+):
+    other = await repositories()
+    async with manager.storage.lock_for_reply(awaiting.uuid, uuid4()):
+        mine = await manager.storage.load(awaiting.uuid)
+        async with other.lock(awaiting.uuid):  # free: another replica takes it and stores its own state
+            theirs = await other.load(awaiting.uuid)
+            theirs.context["step"] = "theirs"
+            await other.store(theirs)
+        mine.context["step"] = "mine"
+        with pytest.raises(SagaExecutionLockLostException):
+            await manager.storage.store(mine)
+    assert (await other.load(awaiting.uuid)).context["step"] == "theirs"
