@@ -172,6 +172,7 @@ def repository_class(protocol: str) -> type[PostgreSqlSagaExecutionRepository]:
 
 async def race(database: str, sagas: int, protocol: str) -> dict:
     """The race on a table of its own (paused sagas are counted per run)."""
+    random.seed(sagas)  # every contender's replies go to the same pairs of managers
     injector = await wire()
     publisher = injector.broker_publisher
     table = f"race_{uuid4().hex[:8]}"

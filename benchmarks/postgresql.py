@@ -158,7 +158,7 @@ def filing_time_tree() -> Iterator[tuple[Path | None, str]]:
 
 def race_once(database: str, sagas: int, contender: str, tree: Path | None) -> dict:
     """One run of ``_race.py`` in a process of its own, for ``contender``; checks which package it measured."""
-    environment = dict(os.environ)
+    environment = dict(os.environ, PYTHONHASHSEED="0")  # one hash seed for all: it moves a run's speed by a few %
     protocol = "repository"
     if contender == "filing-time package":
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), environment.get("PYTHONPATH")]))
