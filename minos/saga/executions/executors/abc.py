@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from inspect import isawaitable
+from types import CoroutineType
 from typing import Any
 from uuid import UUID
 
@@ -36,11 +37,21 @@ class Executor:
         try:
             async with self.options.dependencies.transaction_scopes(self.execution_uuid):
                 result = func(*args, **kwargs)
-                if isawaitable(result):
+                if _awaitable(result):
                     result = await result
         except Exception as exc:
             raise ExecutorException(exc) from exc
         return result
+
+
+_PLAIN_RESULTS = frozenset({SagaContext, type(None)})
+
+
+def _awaitable(result: Any) -> bool:
+    """``inspect.isawaitable(result)``, answered at once for what callbacks return most: a coroutine (async ones), a
+    context or ``None`` (its checks cost as much as a copy of the context's top level, on every callback)."""
+    kind = type(result)
+    return kind is CoroutineType or (kind not in _PLAIN_RESULTS and isawaitable(result))
 
 
 def with_parameters(operation: SagaOperation, keywords: dict[str, Any]) -> dict[str, Any]:
