@@ -129,13 +129,19 @@ def intercept_step(
     execution: SagaExecution,
     step: SagaStepExecution,
     phase: str,
-    proceed: Callable[[], Awaitable[SagaContext]],
-) -> Awaitable[SagaContext]:
-    """Run ``proceed`` inside every active interceptor's :meth:`SagaInterceptor.run_step`."""
+    proceed: Callable[..., Awaitable[SagaContext]],
+) -> Callable[..., Awaitable[SagaContext]]:
+    """``proceed`` (the step's ``execute`` or ``rollback``) wrapped to run inside every active interceptor's
+    :meth:`SagaInterceptor.run_step`; ``proceed`` itself when none is active (called with the step's arguments, it
+    then costs nothing more than the step)."""
     if not (interceptors := _ACTIVE.get()):
-        return proceed()
-    index = _step_index(execution, step)
-    return _chain(interceptors, "run_step", StepInput(execution, step, index, phase), lambda _: proceed())
+        return proceed
+
+    def intercepted(*args: Any, **kwargs: Any) -> Awaitable[SagaContext]:
+        step_input = StepInput(execution, step, _step_index(execution, step), phase)
+        return _chain(interceptors, "run_step", step_input, lambda _: proceed(*args, **kwargs))
+
+    return intercepted
 
 
 def intercept_commit(execution: SagaExecution, proceed: Callable[[], Awaitable[None]]) -> Awaitable[None]:

@@ -352,8 +352,8 @@ class SagaExecution:
         self, step: SagaStepExecution, response: SagaResponse | None, autocommit: bool, options: RunOptions
     ) -> None:
         try:
-            execute = partial(step.execute, self.context, response=response, options=options)
-            self.context = await intercept_step(self, step, "execute" if response is None else "reply", execute)
+            execute = intercept_step(self, step, "execute" if response is None else "reply", step.execute)
+            self.context = await execute(self.context, response=response, options=options)
         except SagaPausedExecutionStepException:
             self.paused_step = step
             self.status = SagaStatus.Paused
@@ -377,8 +377,8 @@ class SagaExecution:
         failures = []
         for step in reversed(self.executed_steps):
             try:
-                compensate = partial(step.rollback, self.context, options=options)
-                self.context = await intercept_step(self, step, "compensation", compensate)
+                compensate = intercept_step(self, step, "compensation", step.rollback)
+                self.context = await compensate(self.context, options=options)
             except SagaRollbackExecutionStepException as exc:
                 logger.warning("Compensation of %r in the %s execution failed: %s", step, self.uuid, exc)
                 failures.append(exc)
