@@ -112,8 +112,9 @@ def active_interceptors(interceptors: Sequence[SagaInterceptor]) -> Iterator[Non
         _ACTIVE.reset(token)
 
 
-# The ``intercept_*`` functions return what ``proceed()`` returns when no interceptor is active, instead of awaiting it
-# in a coroutine of their own: that is the common case, and the step's one runs for every step of every saga.
+# When no interceptor is active (the common case), the ``intercept_*`` functions return what ``proceed()`` returns
+# (``intercept_step``: ``proceed`` itself) instead of awaiting it in a coroutine of their own: the step's one runs for
+# every step of every saga.
 
 
 def intercept_run(
