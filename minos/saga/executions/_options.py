@@ -69,13 +69,16 @@ class RunDependencies:
         return self._resolver(kind.get_injectable_name())
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunOptions:
     """The options of one run: whose execution it is, what its caller gave, and the injector's answers.
 
     ``broker_publisher`` is the publisher the caller gave (``SagaManager`` gives one that only collects), ``None``
     meaning the injected one (see :attr:`publisher`); ``broker_pool`` and ``pool_factory`` go to the commit;
     ``pause_on_commit`` makes the commit pause on its reservations instead of waiting for them.
+
+    Read-only by convention (:meth:`of_execution` gives a changed copy), not ``frozen``: a frozen dataclass sets
+    each field through ``object.__setattr__``, which made building one cost ~2% of a local saga (one per run).
     """
 
     execution_uuid: Optional[UUID] = None  # noqa: UP045
@@ -93,9 +96,20 @@ class RunOptions:
         given = keywords.get("options")
         if given is not None:
             return given
+        return cls.of_keywords(keywords.get("execution_uuid"), keywords.get("user"), keywords)
+
+    @classmethod
+    def of_keywords(
+        cls,
+        execution_uuid: Optional[UUID],  # noqa: UP045
+        user: Optional[UUID],  # noqa: UP045
+        keywords: Mapping[str, Any],
+    ) -> RunOptions:
+        """The options of a run of the ``execution_uuid`` execution of ``user`` whose caller gave 0.7.0's
+        ``keywords``."""
         return cls(
-            execution_uuid=keywords.get("execution_uuid"),
-            user=keywords.get("user"),
+            execution_uuid=execution_uuid,
+            user=user,
             broker_publisher=keywords.get("broker_publisher"),
             broker_pool=keywords.get("broker_pool"),
             pool_factory=keywords.get("pool_factory"),

@@ -231,7 +231,7 @@ class SagaExecution:
         """The options of a run of this execution, from the keywords of a public method."""
         if (given := keywords.get("options")) is not None:
             return given.of_execution(self.uuid, self.user)
-        return RunOptions.from_keywords({**keywords, "execution_uuid": self.uuid, "user": self.user})
+        return RunOptions.of_keywords(self.uuid, self.user, keywords)
 
     def _check_response(self, response: SagaResponse) -> None:
         if response.uuid is not None and response.uuid != self.uuid:
