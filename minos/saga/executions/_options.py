@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
 from uuid import UUID
 
 from minos.common import Config, InjectableMixin, PoolFactory
@@ -23,6 +23,11 @@ from minos.networks import BrokerClientPool, BrokerPublisher
 
 from .._minos_internals import injection_resolver
 from ..transactions import TransactionScopes
+
+if TYPE_CHECKING:
+    from .executors import Executor
+
+_E = TypeVar("_E", bound="Executor")
 
 
 class RunDependencies:
@@ -88,6 +93,7 @@ class RunOptions:
     pool_factory: Optional[PoolFactory] = None  # noqa: UP045
     pause_on_commit: bool = False
     dependencies: RunDependencies = field(default_factory=RunDependencies, compare=False, repr=False)
+    _executors: dict[type[Executor], Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @classmethod
     def from_keywords(cls, keywords: Mapping[str, Any]) -> RunOptions:
@@ -121,6 +127,14 @@ class RunOptions:
         if self.execution_uuid == uuid and self.user == user:
             return self
         return replace(self, execution_uuid=uuid, user=user)
+
+    def executor(self, kind: type[_E]) -> _E:
+        """The run's executor of ``kind``, built on first use: an executor holds nothing but the run's uuid and
+        options, so the steps of a run share one instead of building one per callback."""
+        executor = self._executors.get(kind)
+        if executor is None:
+            executor = self._executors[kind] = kind(self.execution_uuid, options=self)
+        return executor
 
     @property
     def publisher(self) -> BrokerPublisher:

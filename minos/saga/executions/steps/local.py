@@ -32,8 +32,7 @@ class LocalSagaStepExecution(SagaStepExecution, executes=LocalSagaStep):
         self.related_services.add(options.dependencies.service_name)
         self.status = SagaStepStatus.RunningOnExecute
         try:
-            executor = LocalExecutor(options.execution_uuid, options=options)
-            context = await executor.exec(self.definition.on_execute_operation, context)
+            context = await options.executor(LocalExecutor).exec(self.definition.on_execute_operation, context)
         except SagaFailedExecutionStepException:
             self.status = SagaStepStatus.ErroredOnExecute
             raise
@@ -43,5 +42,5 @@ class LocalSagaStepExecution(SagaStepExecution, executes=LocalSagaStep):
     async def rollback(self, context: Any, *args: Any, **kwargs: Any) -> Any:
         """Run the ``on_failure`` callback once (a second rollback of the step is refused) and return the context."""
         options = RunOptions.from_keywords(kwargs)
-        executor = LocalExecutor(options.execution_uuid, options=options)
+        executor = options.executor(LocalExecutor)
         return await self._compensate_once(lambda: executor.exec(self.definition.on_failure_operation, context))

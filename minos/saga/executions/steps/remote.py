@@ -87,7 +87,7 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
             )
         self.status = running
         try:
-            executor = ResponseExecutor(options.execution_uuid, options=options)
+            executor = options.executor(ResponseExecutor)
             context = await executor.exec(operation, context, response)
         except SagaFailedExecutionStepException:
             self.status = errored
