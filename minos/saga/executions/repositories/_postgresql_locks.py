@@ -56,10 +56,11 @@ _CLIENT_MARGIN = 5.0
 
 class _HeldLock:
     """An execution lock this task holds: its advisory-lock ``key``, its connection (where the work under the lock
-    runs) and the one cursor its round trips use there, whether the advisory lock may be held on the server yet (a
-    new execution's is taken with its first write) and whether the lock was released, the version the row had when
-    locked (``None``: no row), until used the document read with the lock, and the row of a store (or ``_DELETE``)
-    kept for the unlock (see ``store_at_unlock``)."""
+    runs) and the one cursor its round trips use there, whether the advisory lock may be held on the server
+    (``locked``: not yet for a new execution, whose lock is taken with its first write, nor once the server released
+    it for an ignored reply, see ``lock_for_reply``) and whether the block ended (``released``), the version the row
+    had when locked (``None``: no row), until used the document read with the lock, and the row of a store (or
+    ``_DELETE``) kept for the unlock (see ``store_at_unlock``)."""
 
     def __init__(
         self,

@@ -149,7 +149,7 @@ class PostgreSqlSagaExecutionRepository(
             self._lock_pool = _LockConnections(
                 self.dsn,
                 self.lock_pool_size,
-                self.lock_wait_timeout + _CLIENT_MARGIN,
+                self._lock_client_timeout,
                 self.connect_timeout + 1,
                 self.pool_options.get("pool_recycle", -1),
             )
@@ -411,16 +411,23 @@ class PostgreSqlSagaExecutionRepository(
             parameters = (*parameters, str(reply), held.key)  # the lock is released by key
         with _connection_faults(self):
             await self._prepare(held.connection, cursor)
-            await cursor.execute(statement, parameters, timeout=self.lock_wait_timeout + _CLIENT_MARGIN)
+            await cursor.execute(statement, parameters, timeout=self._lock_client_timeout)
             row = await cursor.fetchone()
         if row is None:
             held.document, held.version = None, None
             return
         held.document, held.version = row[0], row[1]
-        held.locked = not (len(row) > 2 and row[2])  # released by the server: the execution ignores the reply
+        if reply is not None:
+            held.locked = not row[2]  # released by the server: the execution ignores the reply
+
+    @property
+    def _lock_client_timeout(self) -> float:
+        """Seconds the client waits for an execution lock (and for a connection to take it on): longer than the
+        server waits for the lock, so the server gives up first."""
+        return self.lock_wait_timeout + _CLIENT_MARGIN
 
     async def _lock_connection(self, pool: _LockConnections | None) -> aiopg.Connection:
-        timeout = self.lock_wait_timeout + _CLIENT_MARGIN
+        timeout = self._lock_client_timeout
         try:
             if pool is None:
                 return await asyncio.wait_for(_connect(self.dsn), timeout)
