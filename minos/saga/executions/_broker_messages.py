@@ -10,7 +10,7 @@ built by the constructor.
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from minos.networks import (
     REQUEST_REPLY_TOPIC_CONTEXT_VAR,
@@ -21,6 +21,7 @@ from minos.networks import (
 )
 
 from .._minos_internals import build_model
+from .._random_uuids import uuid4
 from ..interceptors import intercept_headers
 
 

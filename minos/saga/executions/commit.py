@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from typing import Any, Optional
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from minos.common import Inject, NotProvidedException, PoolFactory
 from minos.networks import BrokerClientPool, BrokerMessageV1, BrokerPublisher
 
 from .._broker_pool import resolve_broker_pool
 from .._minos_internals import publish
+from .._random_uuids import uuid4
 from ..exceptions import SagaFailedCommitCallbackException
 from ..transactions import transaction_topic
 from ._broker_messages import build_message, saga_reply_topic

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid as uuid_lib
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -12,6 +11,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn, Union
 from uuid import UUID
 
+from .._random_uuids import uuid4
 from ..context import SagaContext
 from ..definitions import RetryPolicy, Saga, SagaStep
 from ..exceptions import (
@@ -52,11 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["SagaExecution", "SagaStep", "SagaStepExecutionException"]
 
 logger = logging.getLogger(__name__)
-
-
-def uuid4() -> UUID:
-    """A new execution uuid; ``uuid.uuid4`` is looked up on each call so tests can patch either name."""
-    return uuid_lib.uuid4()
 
 
 class SagaExecution:

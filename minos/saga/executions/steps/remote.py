@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Any, NoReturn
-from uuid import UUID, uuid4
+from uuid import UUID
 
+from ..._random_uuids import uuid4
 from ...context import SagaContext
 from ...definitions import RemoteSagaStep, SagaOperation
 from ...exceptions import (
