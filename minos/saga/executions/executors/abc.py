@@ -11,21 +11,24 @@ from uuid import UUID
 from ...context import SagaContext
 from ...definitions import SagaOperation
 from ...exceptions import ExecutorException, SagaFailedExecutionStepException
-from .._options import RunOptions
+from .._options import RunDependencies, RunOptions
 
 
 class Executor:
     """Calls operations as ``callback(*args, **parameters)``, awaiting async callbacks; a callback that raises
     raises ``ExecutorException`` (the executors of each step kind turn it into a step failure).
 
-    Steps give the ``options`` of their run (see ``RunOptions``); without them the executor resolves what it needs
-    by itself."""
+    Steps give the ``options`` of their run (see ``RunOptions``), whose injected dependencies it uses; without them
+    the executor resolves what it needs by itself."""
 
     def __init__(self, execution_uuid: UUID | None, *args: Any, **kwargs: Any):
         self.execution_uuid = execution_uuid
         """The uuid of the execution whose callbacks it runs."""
-        self.options: RunOptions = kwargs.get("options") or RunOptions(execution_uuid=execution_uuid)
-        """The run's options (uuid, user, publisher, pools) the callbacks run with."""
+        options: RunOptions | None = kwargs.get("options")
+        # Only the dependencies, not the options: the options keep the run's executors (``RunOptions.executor``),
+        # and a reference back would make every run a cycle, freed by the cycle collector instead of at once.
+        self.dependencies = options.dependencies if options is not None else RunDependencies()
+        """What the run takes from minos' injector (the transaction scopes its callbacks run in)."""
 
     async def exec(self, operation: SagaOperation, *args: Any, **kwargs: Any) -> Any:
         """Call the operation's callback with its stored parameters added to the keyword arguments."""
@@ -35,7 +38,7 @@ class Executor:
         """Call ``func`` (awaiting it when async) inside the execution's transaction scope; its failure becomes
         an ``ExecutorException``."""
         try:
-            async with self.options.dependencies.transaction_scopes(self.execution_uuid):
+            async with self.dependencies.transaction_scopes(self.execution_uuid):
                 result = func(*args, **kwargs)
                 if _awaitable(result):
                     result = await result

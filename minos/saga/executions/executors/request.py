@@ -72,6 +72,6 @@ class RequestExecutor(Executor):
             headers["user"] = str(self.user)
         push_transaction(headers, uuid)
 
-        reply_topic = saga_reply_topic(self.options.dependencies.service_name)
+        reply_topic = saga_reply_topic(self.dependencies.service_name)
         message = build_message(request.target, await request.content(), headers, reply_topic, self.request_id)
         await publish(self.broker_publisher, message)
