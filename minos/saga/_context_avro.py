@@ -25,6 +25,8 @@ from uuid import UUID, uuid4
 
 from fastavro import parse_schema, reader, schemaless_reader, schemaless_writer, writer
 
+from ._bounded import BoundedCache
+
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _SIMPLE = {"null", "boolean", "int", "long", "double", "string"}
 _LOGICAL = {("string", "uuid"), ("long", "timestamp-micros")}
@@ -117,15 +119,11 @@ def _header(header: bytes, schema: Any) -> _Header:
 # Headers met before, by the first characters of their containers' base64: enough to cover the random record name of
 # the headers minos and this module write. A match is then checked against the whole prefix.
 _LOOKUP_SIZE = 160
-_KNOWN_HEADERS: dict[str, _Header] = {}
-_KNOWN_HEADERS_LIMIT = 1024
+_KNOWN_HEADERS: BoundedCache[str, _Header] = BoundedCache(1024)
 
 
 def _remember(header: _Header) -> _Header:
-    if len(_KNOWN_HEADERS) >= _KNOWN_HEADERS_LIMIT:
-        _KNOWN_HEADERS.clear()
-    _KNOWN_HEADERS[header.base64_prefix[:_LOOKUP_SIZE]] = header
-    return header
+    return _KNOWN_HEADERS.keep(header.base64_prefix[:_LOOKUP_SIZE], header)
 
 
 @lru_cache(maxsize=1024)

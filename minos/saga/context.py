@@ -17,6 +17,7 @@ from uuid import UUID
 from minos.common import BucketModel, Field
 
 from . import _context_avro
+from ._bounded import BoundedCache
 from ._minos_internals import unchecked_field
 
 _IMMUTABLE_TYPES = frozenset({str, int, float, bool, type(None), UUID, datetime, date, time, timedelta, bytes})
@@ -55,10 +56,9 @@ def _decoded_copy(value: Any) -> Any:
     return value
 
 
-_WRITTEN: dict[str, dict[str, Any]] = {}
+_WRITTEN: BoundedCache[str, dict[str, Any]] = BoundedCache(128)
 """The values of the avro strings written lately, as decoding them gives them back (never handed out: copied): an
 execution stored at a pause is loaded again at the reply, usually by the process that stored it."""
-_WRITTEN_LIMIT = 128
 _WRITTEN_MAX_LENGTH = 16_384  # larger contexts are decoded each time rather than held
 
 
@@ -110,9 +110,7 @@ class SagaContext(BucketModel, MutableMapping):
         decoded = _decoded_copy(self._values)
         self._kept_avro = (decoded, encoded)
         if len(encoded) <= _WRITTEN_MAX_LENGTH:
-            if len(_WRITTEN) >= _WRITTEN_LIMIT:
-                _WRITTEN.clear()
-            _WRITTEN[encoded] = decoded
+            _WRITTEN.keep(encoded, decoded)
         return encoded
 
     @classmethod

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Hashable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .._bounded import BoundedCache
 from ..context import SagaContext
 from ..definitions import LocalSagaStep, RemoteSagaStep, Saga, SagaOperation, SagaStep
 from .status import SagaStepStatus
@@ -111,7 +112,7 @@ def remember_step_text(text: str, step: SagaStepExecution) -> None:
     """Note that ``text`` is the text of ``step`` (just parsed from it), so :func:`step_from_text` builds it next
     time without parsing. Only local and remote steps of committed definitions are remembered."""
     if (kept := _step_texts(step)) is not None:
-        known = _remember(kept.by_text, text, kept.of(_state(step), lambda: step.raw))
+        known = kept.by_text.keep(text, kept.of(_state(step), lambda: step.raw))
         setattr(step, _CACHE, known)
 
 
@@ -170,8 +171,8 @@ class _Texts:
 
     def __init__(self, parameters: list[tuple[SagaOperation, SagaContext, dict[str, Any]]]):
         self.parameters = parameters
-        self.by_state: dict[Hashable, _Text] = {}
-        self.by_text: dict[str, _Text] = {}
+        self.by_state: BoundedCache[Hashable, _Text] = BoundedCache(_STATES_LIMIT)
+        self.by_text: BoundedCache[str, _Text] = BoundedCache(_STATES_LIMIT)
 
     @property
     def valid(self) -> bool:
@@ -182,19 +183,8 @@ class _Texts:
         """The text of ``raw()`` in ``state``, encoded the first time only."""
         known = self.by_state.get(state)
         if known is None:
-            known = _remember(self.by_state, state, _Text(self, state, dumps(raw())))
+            known = self.by_state.keep(state, _Text(self, state, dumps(raw())))
         return known
-
-
-_Known = TypeVar("_Known")
-
-
-def _remember(kept: dict[Any, _Known], key: Any, value: _Known) -> _Known:
-    """Keep ``value`` under ``key`` in ``kept`` (emptied first when full) and return it."""
-    if len(kept) >= _STATES_LIMIT:
-        kept.clear()
-    kept[key] = value
-    return value
 
 
 def _kept(owner: Any, steps: list[SagaStep]) -> _Texts | None:

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Union
 from uuid import UUID
 
+from .._bounded import BoundedCache
 from ..context import SagaContext
 from ..definitions import Saga, SagaStep
 from ..exceptions import (
@@ -106,7 +107,7 @@ def _definition_from_raw(raw: Any) -> Saga:
     return definition
 
 
-_DEFINITION_TEXTS: dict[str, tuple[Any, Saga]] = {}
+_DEFINITION_TEXTS: BoundedCache[str, tuple[Any, Saga]] = BoundedCache(_DEFINITIONS_LIMIT)
 
 
 def _definition_from_text(text: str) -> tuple[Any, Saga]:
@@ -117,9 +118,7 @@ def _definition_from_text(text: str) -> tuple[Any, Saga]:
     raw = json.loads(text)
     parsed = raw, _definition_from_raw(raw)
     if parsed[1].committed:
-        if len(_DEFINITION_TEXTS) >= _DEFINITIONS_LIMIT:
-            _DEFINITION_TEXTS.clear()
-        _DEFINITION_TEXTS[text] = parsed
+        _DEFINITION_TEXTS.keep(text, parsed)
     return parsed
 
 
