@@ -10,7 +10,12 @@ from uuid import UUID
 
 from ._manager_outbox import OutboxPublishing, _RunSettings
 from .definitions.retries import RetryPolicy
-from .exceptions import SagaExecutionNotFoundException, SagaFailedExecutionException, SagaStepTimeoutException
+from .exceptions import (
+    SagaExecutionNotFoundException,
+    SagaFailedCommitCallbackException,
+    SagaFailedExecutionException,
+    SagaStepTimeoutException,
+)
 from .executions import SagaExecution, SagaStatus
 from .executions._options import RunOptions
 from .executions._outbox import PendingMessage
@@ -53,7 +58,11 @@ class Expiry(OutboxPublishing):
         if execution.status != SagaStatus.Paused:
             return await self._expire_compensations(execution, now)
         pending, policy = execution.awaited_message, execution.awaited_policy
-        if execution.deadline_at is not None and execution.deadline_at <= now:
+        if execution.reservations is not None:  # only the reservations' waits wake a commit (``wake_at``)
+            failure: SagaFailedExecutionException = SagaFailedCommitCallbackException(
+                TimeoutError(f"The {execution.uuid} saga execution's reservations were not all answered in time.")
+            )
+        elif execution.deadline_at is not None and execution.deadline_at <= now:
             failure = SagaStepTimeoutException(f"The {execution.uuid} saga execution passed its deadline.")
         elif pending is not None and policy is not None and pending.attempts < policy.maximum_attempts:
             _send_again(execution, pending, policy, "request (no reply in time)")

@@ -50,6 +50,7 @@ class OutboxPublishing:
     broker_pool: BrokerClientPool
     broker_publisher: BrokerPublisher | None
     keep_finished_for: timedelta | None
+    reservation_timeout: float | None
 
     async def _apply(
         self, execution: SagaExecution, action: Callable[[RunOptions], Awaitable[None]], settings: _RunSettings
@@ -158,8 +159,15 @@ class OutboxPublishing:
         """Record ``messages`` as sent now, and forget those whose answer is not awaited."""
         now = self.clock.now()
         for pending in messages:
-            pending.mark_sent(now, execution.reply_timeout(pending))
+            pending.mark_sent(now, self._reply_timeout(execution, pending))
         execution.prune_outbox()
+
+    def _reply_timeout(self, execution: SagaExecution, pending: PendingMessage) -> float | None:
+        """Seconds to wait for the answer to ``pending``: the manager's for a reservation of the commit, the
+        execution's (its step's) for anything else."""
+        if execution.reservations is not None and pending.identifier in execution.reservations:
+            return self.reservation_timeout
+        return execution.reply_timeout(pending)
 
     def _broker_publisher(self) -> BrokerPublisher:
         if self.broker_publisher is None:

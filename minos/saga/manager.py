@@ -21,6 +21,7 @@ from ._manager_running import Running
 from .clock import SagaClock, SystemClock
 from .context import SagaContext
 from .definitions import Saga
+from .definitions.retries import as_seconds
 from .exceptions import (
     SagaExecutionNotFoundException,
     SagaFailedExecutionException,
@@ -73,7 +74,10 @@ class SagaManager(Running, SetupMixin):
     config, the ``saga`` database's ``keep_finished_for`` key sets it in seconds.
 
     Reply timeouts, retry policies and saga deadlines declared in definitions are enforced by :meth:`recover`,
-    reading the time from ``clock`` (the system's unless another :class:`SagaClock` is given).
+    reading the time from ``clock`` (the system's unless another :class:`SagaClock` is given). So is
+    ``reservation_timeout``: a commit whose reservations are not all answered that many seconds after they were sent
+    (60 by default, as 0.7.0's commit waited; ``None``: for ever) is rejected everywhere and compensated, and the
+    execution is stored errored. In a config, the ``saga`` database's ``reservation_timeout`` key sets it.
     """
 
     @Inject()
@@ -87,6 +91,7 @@ class SagaManager(Running, SetupMixin):
         *,
         recover_on_setup: bool = True,
         keep_finished_for: Optional[timedelta] = None,  # noqa: UP045
+        reservation_timeout: Union[float, timedelta, None] = 60,
         interceptors: Sequence[SagaInterceptor] = (),
         clock: Optional[SagaClock] = None,  # noqa: UP045
         **kwargs: Any,
@@ -105,6 +110,10 @@ class SagaManager(Running, SetupMixin):
                 )
         self.keep_finished_for = keep_finished_for
         """How long finished executions stay stored (``None``: deleted when they finish, as in 0.7.0)."""
+        self.reservation_timeout = (
+            None if reservation_timeout is None else as_seconds(reservation_timeout, "reservation_timeout")
+        )
+        """Seconds a commit waits for each reservation's answer before it gives up (``None``: for ever)."""
         self.interceptors = tuple(interceptors)
         """Wrap each run, step and commit, outermost first."""
         broker_pool = resolve_broker_pool(broker_pool, pool_factory)
@@ -126,6 +135,8 @@ class SagaManager(Running, SetupMixin):
         database = _saga_database(config)
         if "keep_finished_for" not in kwargs and (seconds := database.get("keep_finished_for")):
             kwargs["keep_finished_for"] = timedelta(seconds=float(seconds))
+        if "reservation_timeout" not in kwargs and "reservation_timeout" in database:
+            kwargs["reservation_timeout"] = database["reservation_timeout"]
         if "interceptors" not in kwargs and (paths := database.get("interceptors")):
             kwargs["interceptors"] = [import_module(path)() if isinstance(path, str) else path for path in paths]
         return cls(**kwargs)

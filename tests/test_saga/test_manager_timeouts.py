@@ -1,5 +1,5 @@
-"""Reply timeouts, retry policies and deadlines, enforced by ``SagaManager.recover()`` against the real PostgreSQL
-repository; time is a fake clock the tests move."""
+"""Reply timeouts, retry policies, deadlines and the commit's reservation timeout, enforced by
+``SagaManager.recover()`` against the real PostgreSQL repository; time is a fake clock the tests move."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from minos.common import Config
 
 from minos.saga import (
+    InMemorySagaExecutionRepository,
     PostgreSqlSagaExecutionRepository,
     RetryPolicy,
     Saga,
@@ -355,3 +357,106 @@ async def test_a_compensation_that_never_succeeds_stalls_until_an_operator_retri
     assert [decision.action for decision in stored.decisions] == ["retry"]
     listed = await manager.storage.list(status=SagaStatus.Errored)
     assert [(summary.uuid, summary.compensations_stalled) for summary in listed] == [(execution.uuid, False)]
+
+
+# -- the commit's reservations --------------------------------------------------------------------------------------
+
+
+async def committing(manager: SagaManager, broker_publisher) -> tuple[SagaExecution, list]:
+    """A ticket saga whose steps finished (the ticket service took part): its commit waits for the reservations of
+    this service and of the ticket service, which are returned."""
+    execution = await manager.run(ticket_saga(timeout=None), SagaContext(), pause_on_disk=True)
+    ticket = reply_message(broker_publisher.messages[-1], "ticket-1", related_services="ticket")
+    waiting = await manager.run(response=SagaResponse.from_message(ticket), pause_on_disk=True)
+    assert (waiting.uuid, waiting.status) == (execution.uuid, SagaStatus.Paused)
+    reservations = [message for message in broker_publisher.messages if message.topic.startswith("_Reserve")]
+    assert sorted(message.topic for message in reservations) == [
+        "_ReserveOrderTransaction",
+        "_ReserveTicketTransaction",
+    ]
+    return waiting, reservations
+
+
+async def answer(manager: SagaManager, reservation, status: int = 200) -> SagaExecution:
+    response = SagaResponse.from_message(reply_message(reservation, None, status))
+    return await manager.run(response=response, pause_on_disk=True, raise_on_error=False)
+
+
+async def test_reservations_not_all_answered_in_time_are_rejected_and_the_saga_compensated(
+    manager, broker_publisher, clock
+):
+    execution, (first, second) = await committing(manager, broker_publisher)
+    assert (await answer(manager, first)).status == SagaStatus.Paused  # the other one never answers
+    sent = len(broker_publisher.messages)
+
+    clock.advance(59.9)  # the default wait, 60 s, as 0.7.0's commit waited
+    assert await manager.recover() == 0
+    assert (await manager.storage.load(execution.uuid)).status == SagaStatus.Paused
+    clock.advance(0.1)
+    assert await manager.recover() == 0
+
+    stored = await manager.storage.load(execution.uuid)
+    assert (stored.status, stored.already_rollback, stored.reservations) == (SagaStatus.Errored, True, None)
+    assert stored.context["order"] == "deleted"
+    assert sorted(topics(broker_publisher)[sent:]) == [
+        "DeleteTicket",
+        "_RejectOrderTransaction",
+        "_RejectTicketTransaction",
+    ]  # both rejected: the participant that reserved discards it too
+    late = await answer(manager, second)  # the silent participant wakes up: nothing is committed
+    assert late.status == SagaStatus.Errored
+    clock.advance(3600)
+    assert await manager.recover() == 0
+    assert not any("Commit" in topic for topic in topics(broker_publisher))
+
+
+async def test_reservations_answered_in_time_commit(manager, broker_publisher, clock):
+    execution, reservations = await committing(manager, broker_publisher)
+    for reservation in reservations:
+        clock.advance(59)  # each wait is measured from when its reservation was sent
+        await answer(manager, reservation)
+
+    with pytest.raises(SagaExecutionNotFoundException):  # committed, finished and deleted
+        await manager.storage.load(execution.uuid)
+    assert sorted(topic for topic in topics(broker_publisher) if "Commit" in topic) == [
+        "_CommitOrderTransaction",
+        "_CommitTicketTransaction",
+    ]
+    clock.advance(3600)
+    assert await manager.recover() == 0
+
+
+async def test_a_manager_without_a_reservation_timeout_waits_for_ever(
+    injector, broker_pool, postgres_database, table, clock, broker_publisher
+):
+    storage = PostgreSqlSagaExecutionRepository(table_name=table, **postgres_database)
+    manager = SagaManager(storage=storage, broker_pool=broker_pool, clock=clock, reservation_timeout=None)
+    await manager.setup()
+    try:
+        execution, _ = await committing(manager, broker_publisher)
+        clock.advance(365 * 24 * 3600)
+        assert await manager.recover() == 0
+        stored = await manager.storage.load(execution.uuid)
+        assert (stored.status, stored.wake_at) == (SagaStatus.Paused, None)
+    finally:
+        await manager.destroy()
+
+
+@pytest.mark.parametrize(("given", "error"), [(0, ValueError), (-1, ValueError), ("60", TypeError)])
+def test_a_reservation_timeout_must_be_positive_seconds(injector, broker_pool, given, error):
+    with pytest.raises(error, match="reservation_timeout"):
+        SagaManager(storage=InMemorySagaExecutionRepository(), broker_pool=broker_pool, reservation_timeout=given)
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [("", 60.0), ("    reservation_timeout: 15\n", 15.0), ("    reservation_timeout: null\n", None)],
+)
+def test_the_reservation_timeout_from_config(tmp_path, broker_pool, entry, expected):
+    path = tmp_path / "config.yml"
+    path.write_text(
+        "version: 2\nname: order\ndatabases:\n  default:\n    client: minos.common.testing.MockedDatabaseClient\n"
+        f"  saga:\n    repository: minos.saga.InMemorySagaExecutionRepository\n{entry}"
+    )
+
+    assert SagaManager.from_config(Config(path), broker_pool=broker_pool).reservation_timeout == expected

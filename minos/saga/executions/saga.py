@@ -316,9 +316,16 @@ class SagaExecution:
     @property
     def wake_at(self) -> datetime | None:
         """When ``SagaManager.recover()`` must look at this paused execution again: the saga's deadline, or when the
-        awaited request is due to be sent again (its wait expired, plus the policy's backoff) or to fail; or when an
-        awaited compensation request is due to be sent again or to run out of attempts."""
+        awaited request is due to be sent again (its wait expired, plus the policy's backoff) or to fail; when the
+        wait for a reservation's answer ends; or when an awaited compensation request is due to be sent again or to
+        run out of attempts."""
         times = self._compensation_wake_times()
+        if self.status == SagaStatus.Paused and self.reservations is not None:
+            times.extend(
+                pending.expires_at
+                for pending in self.outbox
+                if pending.expires_at is not None and self.reservations.get(pending.identifier, False) is None
+            )
         if self.status != SagaStatus.Paused or self.paused_step is None:
             return min(times, default=None)
         if self.deadline_at is not None:
