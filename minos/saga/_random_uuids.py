@@ -1,8 +1,8 @@
 """Random (version 4) UUIDs for executions, requests and messages, without a system call for each.
 
-``uuid.uuid4`` reads its 16 random bytes with one ``os.urandom`` call, a ``getrandom`` system call: on a virtual
-machine that costs more than building the UUID, and a local saga asks for one per run. :func:`uuid4` reads the same
-source 4 KiB at a time and builds the same kind of UUID from each 16 bytes.
+``uuid.uuid4`` reads its 16 random bytes with one ``os.urandom`` call, a ``getrandom`` system call: about a quarter
+of its cost on the 2-core virtual machine the benchmarks run on, and every run asks for at least one. :func:`uuid4`
+reads the same source 4 KiB at a time and builds the same kind of UUID from each 16 bytes.
 
 A forked child starts with no bytes read (the parent's would repeat there). A test that patches ``uuid.uuid4`` gets
 the patched function's UUIDs, as it did with 0.7.0.

@@ -130,7 +130,7 @@ class RunOptions:
 
     def executor(self, kind: type[_E]) -> _E:
         """The run's executor of ``kind``, built on first use: an executor holds nothing but the run's uuid and
-        options, so the steps of a run share one instead of building one per callback."""
+        dependencies, so the steps of a run share one instead of building one per callback."""
         executor = self._executors.get(kind)
         if executor is None:
             executor = self._executors[kind] = kind(self.execution_uuid, options=self)
