@@ -263,7 +263,7 @@ class SagaExecution:
 
     def prune_outbox(self) -> None:
         """Forget the published messages whose answer is no longer awaited (the others may need publishing again)."""
-        awaited = {self.awaited_request, *(key for key, answer in (self.reservations or {}).items() if answer is None)}
+        awaited = {self.awaited_request, *self._unanswered_reservations()}
         self.outbox = [
             pending
             for pending in self.outbox
@@ -321,10 +321,11 @@ class SagaExecution:
         run out of attempts."""
         times = self._compensation_wake_times()
         if self.status == SagaStatus.Paused and self.reservations is not None:
+            unanswered = self._unanswered_reservations()
             times.extend(
                 pending.expires_at
                 for pending in self.outbox
-                if pending.expires_at is not None and self.reservations.get(pending.identifier, False) is None
+                if pending.expires_at is not None and pending.identifier in unanswered
             )
         if self.status != SagaStatus.Paused or self.paused_step is None:
             return min(times, default=None)
@@ -334,6 +335,11 @@ class SagaExecution:
         if pending is not None and pending.expires_at is not None and (policy := self.awaited_policy) is not None:
             times.append(pending.expires_at + timedelta(seconds=policy.interval(pending.attempts)))
         return min(times, default=None)
+
+    def _unanswered_reservations(self) -> set[UUID]:
+        """The request identifiers of the commit's reservations still without an answer (none when it waits for
+        none)."""
+        return {request_id for request_id, answer in (self.reservations or {}).items() if answer is None}
 
     def _compensation_wake_times(self) -> list[datetime]:
         if self.compensations_stalled:
