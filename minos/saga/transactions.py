@@ -17,21 +17,33 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 from uuid import UUID
 
-from minos.common import Config, Inject, NotProvidedException
+from minos.common import NULL_UUID, Config, Inject, NotProvidedException
 from minos.networks import BrokerRequest, EnrouteDecorator, Response, enroute
 
 try:
-    from minos.aggregate import EventRepository, TransactionEntry, TransactionRepository
+    from minos.aggregate import (
+        TRANSACTION_CONTEXT_VAR,
+        EventRepository,
+        TransactionEntry,
+        TransactionRepository,
+        TransactionStatus,
+    )
 except ImportError:  # the optional integration is not installed
+    TRANSACTION_CONTEXT_VAR = None
     EventRepository = None
     TransactionEntry = None
     TransactionRepository = None
+    TransactionStatus = None
 
 
 class TransactionScopes:
     """Opens the scope each callback of an execution runs in: an entry of the injected transaction repository, or
     none without one. The repositories are resolved once, when this is built (once per run), not per callback:
-    ``TransactionEntry`` resolves any repository it is not given, and the in-memory one again on every save."""
+    ``TransactionEntry`` resolves any repository it is not given, and the in-memory one again on every save.
+
+    The callbacks of a run share one entry while it is what a new one would be (pending, of the same uuid, on top of
+    the same outer transaction): entering it saves it again, as a new entry would, so the repository sees the same
+    writes, and building one per callback cost ~5% of a local step."""
 
     def __init__(self, resolve: Callable[[Any], Any] = Inject.resolve) -> None:
         """``resolve`` gives the injected instance of a class (a run passes one that reads the container it resolved
@@ -40,14 +52,29 @@ class TransactionScopes:
         """minos.aggregate's transaction repository (``None`` without minos.aggregate or its injection)."""
         self.events = _provided(resolve, EventRepository) if self.transactions is not None else None
         """minos.aggregate's event repository the transaction entries write through."""
+        self._last_entry: Any = None
 
     def __call__(self, uuid: UUID | None) -> AbstractAsyncContextManager[Any]:
         """The scope of a callback of the ``uuid`` execution; callbacks outside any execution run plainly."""
         if self.transactions is None or uuid is None:
             return _NO_SCOPE
-        return TransactionEntry(
-            uuid=uuid, autocommit=False, transaction_repository=self.transactions, event_repository=self.events
-        )
+        entry = self._last_entry
+        if not _reusable(entry, uuid):
+            entry = self._last_entry = TransactionEntry(
+                uuid=uuid, autocommit=False, transaction_repository=self.transactions, event_repository=self.events
+            )
+        return entry
+
+
+def _reusable(entry: Any, uuid: UUID) -> bool:
+    """Whether ``entry`` is what a new entry of ``uuid`` would be here: pending (a callback may have committed or
+    rejected it) and on top of the current transaction (which also refuses entering it within itself)."""
+    return (
+        entry is not None
+        and entry.uuid == uuid
+        and entry.status is TransactionStatus.PENDING
+        and entry.destination_uuid == getattr(TRANSACTION_CONTEXT_VAR.get(), "uuid", NULL_UUID)
+    )
 
 
 def _provided(resolve: Callable[[Any], Any], kind: Any) -> Any:

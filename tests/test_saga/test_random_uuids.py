@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import pickle
 import uuid
 from uuid import UUID
 
@@ -17,6 +19,23 @@ def test_they_are_random_rfc_4122_uuids_of_version_4():
     assert all(isinstance(made_uuid, UUID) for made_uuid in made)
     assert {(made_uuid.version, made_uuid.variant) for made_uuid in made} == {(4, uuid.RFC_4122)}
     assert len(set(made)) == len(made)
+
+
+def test_they_behave_as_uuids_built_by_the_standard_library():
+    made = uuid4()
+    parsed = UUID(str(made))
+
+    assert (made, hash(made), repr(made), made.bytes, made.is_safe) == (
+        parsed,
+        hash(parsed),
+        repr(parsed),
+        parsed.bytes,
+        parsed.is_safe,
+    )
+    assert pickle.loads(pickle.dumps(made)) == made
+    assert copy.deepcopy(made) == made
+    with pytest.raises(TypeError):
+        made.int = 1  # immutable, as any UUID
 
 
 def test_a_patched_uuid4_of_the_standard_library_is_used(monkeypatch):

@@ -13,8 +13,11 @@ from minos.aggregate import (
     InMemorySnapshotRepository,
     InMemoryTransactionRepository,
     TransactionEntry,
+    TransactionRepository,
+    TransactionRepositoryConflictException,
+    TransactionStatus,
 )
-from minos.common import DependencyInjector, Lock, LockPool, PoolFactory
+from minos.common import DependencyInjector, Inject, Lock, LockPool, PoolFactory
 from minos.networks import (
     REQUEST_HEADERS_CONTEXT_VAR,
     BrokerClientPool,
@@ -36,6 +39,7 @@ from minos.saga import (
     Saga,
     SagaContext,
     SagaExecution,
+    SagaFailedExecutionStepException,
     TransactionParticipant,
     transaction_topic,
     transactional_command,
@@ -94,6 +98,40 @@ async def test_callback_runs_inside_execution_transaction(aggregate_injector):
     assert TRANSACTION_CONTEXT_VAR.get() is None
 
 
+async def test_each_callback_enters_the_transaction_saving_it_again(aggregate_injector, monkeypatch):
+    transactions = Inject.resolve(TransactionRepository)
+    saved = []
+    submit = transactions.submit
+
+    async def recording_submit(entry):
+        saved.append((entry.uuid, entry.status))
+        return await submit(entry)
+
+    monkeypatch.setattr(transactions, "submit", recording_submit)
+    execution = SagaExecution.from_definition(
+        Saga().local_step(record_transaction).local_step(record_transaction).commit()
+    )
+    await execution.execute(autocommit=False)
+
+    assert saved == [(execution.uuid, TransactionStatus.PENDING)] * 2
+    assert [(entry.uuid, entry.status) for entry in SEEN] == [(execution.uuid, TransactionStatus.PENDING)] * 2
+
+
+async def test_a_callback_after_one_that_rejected_the_transaction_enters_a_new_entry(aggregate_injector):
+    async def reject_transaction(context):
+        await TRANSACTION_CONTEXT_VAR.get().reject()
+
+    execution = SagaExecution.from_definition(
+        Saga().local_step(reject_transaction).local_step(record_transaction).commit()
+    )
+    with pytest.raises(SagaFailedExecutionStepException) as failure:
+        await execution.execute(autocommit=False)
+
+    # As with 0.7.0's entry per callback: the new pending entry cannot be saved over the rejected transaction.
+    assert isinstance(failure.value.exception, TransactionRepositoryConflictException)
+    assert SEEN == []
+
+
 async def test_without_aggregate_runs_plainly(aggregate_injector, monkeypatch):
     monkeypatch.setattr("minos.saga.transactions.TransactionEntry", None)
     execution = SagaExecution.from_definition(Saga().local_step(record_transaction).commit())
@@ -125,6 +163,21 @@ async def test_transactional_command_nests_entries(aggregate_injector):
     assert entry.uuid == inner_uuid
     assert entry.destination_uuid == outer
     assert headers == {"transactions": str(outer), "related_services": "order"}
+
+
+async def test_transactional_command_nests_a_repeated_transaction_on_itself(aggregate_injector):
+    transaction = uuid4()
+    message = BrokerMessageV1(
+        "Do", BrokerMessageV1Payload(None, headers={"transactions": f"{transaction},{transaction}"})
+    )
+
+    async def inner(request):
+        SEEN.append(TRANSACTION_CONTEXT_VAR.get())
+
+    await transactional_command(BrokerRequest(message), inner)
+
+    [entry] = SEEN
+    assert (entry.uuid, entry.destination_uuid) == (transaction, transaction)
 
 
 async def test_transactional_command_without_aggregate(aggregate_injector, monkeypatch):
