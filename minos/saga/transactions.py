@@ -68,12 +68,16 @@ class TransactionScopes:
 
 def _reusable(entry: Any, uuid: UUID) -> bool:
     """Whether ``entry`` is what a new entry of ``uuid`` would be here: pending (a callback may have committed or
-    rejected it) and on top of the current transaction (which also refuses entering it within itself)."""
+    rejected it) and on top of the current transaction (which also refuses entering it within itself).
+
+    The uuids are compared by identity: an entry keeps the very objects it was built from (the run's uuid, and the
+    outer entry's uuid or ``NULL_UUID``), and ``UUID.__eq__`` runs in Python. An equal but distinct uuid only costs
+    a new entry."""
     return (
         entry is not None
-        and entry.uuid == uuid
+        and entry.uuid is uuid
         and entry.status is TransactionStatus.PENDING
-        and entry.destination_uuid == getattr(TRANSACTION_CONTEXT_VAR.get(), "uuid", NULL_UUID)
+        and entry.destination_uuid is getattr(TRANSACTION_CONTEXT_VAR.get(), "uuid", NULL_UUID)
     )
 
 
