@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 # The step definition and exception classes are importable from here too, as in 0.7.0.
 __all__ = ["SagaExecution", "SagaStep", "SagaStepExecutionException"]
 
+# Read by every run, bound once (see ``status`` on why).
+_RUNNING, _FINISHED, _ERRORED = SagaStatus.Running, SagaStatus.Finished, SagaStatus.Errored
+
 logger = logging.getLogger(__name__)
 
 
@@ -195,11 +198,11 @@ class SagaExecution:
         With the ``pause_on_commit=True`` keyword the two-phase commit does not wait for the reservation answers: it
         publishes the reservations and pauses like a remote step, and each answer resumes it (``execute(answer)``).
         """
-        if self.status == SagaStatus.Finished or (self.status == SagaStatus.Errored and response is None):
+        if self.status is _FINISHED or (self.status is _ERRORED and response is None):
             raise SagaExecutionAlreadyExecutedException(
                 f"The {self.uuid} execution cannot be executed because it is {self.status.raw}."
             )
-        if self.status == SagaStatus.Errored:
+        if self.status is _ERRORED:
             return self.context  # a late reply for an execution that already failed
         options = self._options(kwargs)
         if response is not None:
@@ -208,14 +211,14 @@ class SagaExecution:
             await self._receive_reservation(response, options)
             return self.context
 
-        self.status = SagaStatus.Running
+        self.status = _RUNNING
         if self.paused_step is not None:
             await self._execute_step(self.paused_step, response, autocommit, options)
             self.paused_step = None
         for definition in self.definition.steps[len(self.executed_steps) :]:
             await self._execute_step(SagaStepExecution.from_definition(definition), None, autocommit, options)
 
-        self.status = SagaStatus.Finished
+        self.status = _FINISHED
         if autocommit and options.pause_on_commit:
             await self._reserve(options)
         elif autocommit:

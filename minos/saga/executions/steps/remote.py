@@ -24,6 +24,16 @@ from .abc import SagaStepExecution
 # The exception is importable from here too (with get_service_name), as it was in 0.7.0.
 __all__ = ["RemoteSagaStepExecution", "SagaRollbackExecutionStepException", "get_service_name"]
 
+# Read on every request and reply, bound once (see ``status`` on why).
+_RUNNING, _PAUSED, _FINISHED = (
+    SagaStepStatus.RunningOnExecute,
+    SagaStepStatus.PausedByOnExecute,
+    SagaStepStatus.Finished,
+)
+_ON_SUCCESS = (SagaStepStatus.RunningOnSuccess, SagaStepStatus.ErroredOnSuccess)
+_ON_ERROR = (SagaStepStatus.RunningOnError, SagaStepStatus.ErroredOnError)
+_SYSTEM_ERROR = SagaResponseStatus.SYSTEM_ERROR
+
 
 class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
     """A 200 reply runs ``on_success``, a 400 runs ``on_error`` and a 500 fails the step. When a reply callback
@@ -56,7 +66,7 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
 
     async def _send_request(self, context: SagaContext, options: RunOptions) -> NoReturn:
         self.related_services.add(options.dependencies.service_name)
-        self.status = SagaStepStatus.RunningOnExecute
+        self.status = _RUNNING
         request_id = uuid4()
         try:
             await self._publish(self.definition.on_execute_operation, context, request_id, options)
@@ -64,28 +74,20 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
             self.status = SagaStepStatus.ErroredOnExecute
             raise
         self.request_id = request_id
-        self.status = SagaStepStatus.PausedByOnExecute
+        self.status = _PAUSED
         raise SagaPausedExecutionStepException()
 
     async def _apply_response(self, context: SagaContext, response: SagaResponse, options: RunOptions) -> SagaContext:
         self.related_services |= response.related_services
-        if response.status == SagaResponseStatus.SYSTEM_ERROR:
+        if response.status == _SYSTEM_ERROR:
             self.status = SagaStepStatus.ErroredByOnExecute
             failure = SagaResponseException(f"Failed with {int(response.status)} status: {await response.content()}")
             raise SagaFailedExecutionStepException(failure)
 
         if response.ok:
-            operation, running, errored = (
-                self.definition.on_success_operation,
-                SagaStepStatus.RunningOnSuccess,
-                SagaStepStatus.ErroredOnSuccess,
-            )
+            operation, (running, errored) = self.definition.on_success_operation, _ON_SUCCESS
         else:
-            operation, running, errored = (
-                self.definition.on_error_operation,
-                SagaStepStatus.RunningOnError,
-                SagaStepStatus.ErroredOnError,
-            )
+            operation, (running, errored) = self.definition.on_error_operation, _ON_ERROR
         self.status = running
         try:
             executor = options.executor(ResponseExecutor)
@@ -94,7 +96,7 @@ class RemoteSagaStepExecution(SagaStepExecution, executes=RemoteSagaStep):
             self.status = errored
             await self.rollback(context, options=options)
             raise
-        self.status = SagaStepStatus.Finished
+        self.status = _FINISHED
         return context
 
     async def rollback(self, context: SagaContext, *args: Any, **kwargs: Any) -> SagaContext:
