@@ -28,12 +28,14 @@ try:
         TransactionRepository,
         TransactionStatus,
     )
+
+    _PENDING = TransactionStatus.PENDING  # read per callback, bound once (see ``executions.status`` on why)
 except ImportError:  # the optional integration is not installed
     TRANSACTION_CONTEXT_VAR = None
     EventRepository = None
     TransactionEntry = None
     TransactionRepository = None
-    TransactionStatus = None
+    _PENDING = None
 
 
 class TransactionScopes:
@@ -76,7 +78,7 @@ def _reusable(entry: Any, uuid: UUID) -> bool:
     return (
         entry is not None
         and entry.uuid is uuid
-        and entry.status is TransactionStatus.PENDING
+        and entry.status is _PENDING
         and entry.destination_uuid is getattr(TRANSACTION_CONTEXT_VAR.get(), "uuid", NULL_UUID)
     )
 
