@@ -24,6 +24,7 @@ _unused: list[int] = []  # the integers of UUIDs made of random bytes read and n
 # RFC 4122's variant (bits 10) and version 4 (bits 0100), over the bits they replace, as ``UUID(version=4)`` sets them.
 _VARIANT_AND_VERSION_MASK = ~((0xC000 << 48) | (0xF000 << 64))
 _VARIANT_AND_VERSION_4 = (0x8000 << 48) | (4 << 76)
+_UNKNOWN_SAFETY = SafeUUID.unknown  # what ``UUID.__init__`` sets; bound once (see ``executions.status`` on why)
 
 
 def uuid4() -> UUID:
@@ -37,7 +38,7 @@ def uuid4() -> UUID:
     made = object.__new__(UUID)
     # ``UUID`` is immutable through its own ``__setattr__``, hence ``object``'s, as ``UUID.__init__`` does too.
     object.__setattr__(made, "int", value)
-    object.__setattr__(made, "is_safe", SafeUUID.unknown)
+    object.__setattr__(made, "is_safe", _UNKNOWN_SAFETY)
     return made
 
 
